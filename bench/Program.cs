@@ -1,0 +1,41 @@
+using PruneFuse.Bench;
+using PruneFuse.Learning.Data;
+using PruneFuse.Learning.Runtime;
+
+const string Usage = """
+    prunefuse-bench <command> [options]
+
+    Commands:
+      scoring   Score real Fashion-MNIST images with a dense network and its pruned selector, side by side.
+                --arch resnet20  --prune 0.5  --samples 20000  --batch-sizes 32,64,128,256,512
+                --threads N (default: torch's)  --method l2|random  --seed 0  --data DIR  --json
+
+    With --json the last line of stdout is one JSON object; progress goes to stderr.
+    """;
+
+if (args.Length == 0 || args[0] is "-h" or "--help" or "help")
+{
+    Console.WriteLine(Usage);
+    return args.Length == 0 ? 2 : 0;
+}
+
+try
+{
+    var options = new BenchArgs(args.Skip(1));
+    return args[0] switch
+    {
+        "scoring" => ScoringBenchmark.Run(options),
+        _ => throw new BenchUsageException($"unknown command '{args[0]}'"),
+    };
+}
+catch (BenchUsageException e)
+{
+    Console.Error.WriteLine($"error: {e.Message}");
+    Console.Error.WriteLine(Usage);
+    return 2;
+}
+catch (Exception e) when (e is ArgumentException or DataFormatException or FileNotFoundException or DirectoryNotFoundException or TorchUnavailableException)
+{
+    Console.Error.WriteLine($"error: {e.Message}");
+    return 1;
+}

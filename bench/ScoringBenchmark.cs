@@ -1,0 +1,113 @@
+using System.Diagnostics;
+using System.Text.Json;
+using PruneFuse.Learning.Data;
+using PruneFuse.Learning.Models;
+using PruneFuse.Learning.Pruning;
+using PruneFuse.Learning.Runtime;
+using PruneFuse.Learning.Scoring;
+using static TorchSharp.torch;
+
+namespace PruneFuse.Bench;
+
+/// <summary>
+/// Scores the same real images with the dense network θ0 and its pruned selector in one process, each at its own
+/// best batch size from one sweep, after a warm-up, and reports both rates and the speedup.
+/// </summary>
+internal static class ScoringBenchmark
+{
+    public static int Run(BenchArgs a)
+    {
+        var arch = a.String("arch", "resnet20");
+        var prune = a.Double("prune", 0.5, 0, 1);
+        var samples = a.Int("samples", 20_000, 256, 10_000_000);
+        var batchSizes = a.IntList("batch-sizes", [32, 64, 128, 256, 512]);
+        var threads = a.Int("threads", 0, 0, 1024);
+        var method = a.String("method", "l2").ToLowerInvariant() switch
+        {
+            "l2" => PruningMethod.L2,
+            "random" => PruningMethod.Random,
+            var m => throw new BenchUsageException($"--method must be l2 or random, got '{m}'"),
+        };
+        var seed = a.Int("seed", 0, 0, int.MaxValue);
+        var dataDir = a.OptionalString("data");
+        var json = a.Flag("json");
+        a.RejectUnknown();
+
+        TorchRuntime.EnsureLoaded();
+        if (threads > 0) set_num_threads(threads);
+        threads = get_num_threads();
+        var train = FashionMnist.LoadTrain(dataDir);
+        var pool = Cycle(train, samples);
+        var spec = ResNetSpec.Dense(arch, pool.Channels, 10);
+        using var dense = ResNet.Create(spec, seed);
+        var plan = ChannelPruner.Plan(dense, prune, method, seed);
+        using var pruned = ChannelPruner.Extract(dense, plan);
+
+        Log($"{arch} p={prune} on {samples} real Fashion-MNIST images, {threads} torch threads, device {TorchRuntime.Device.type}");
+        var denseResult = Measure("dense", dense, pool, batchSizes);
+        var prunedResult = Measure("pruned", pruned, pool, batchSizes);
+        var denseCx = ModelComplexity.Of(spec, pool.Height, pool.Width);
+        var prunedCx = ModelComplexity.Of(plan.Pruned, pool.Height, pool.Width);
+        var speedup = prunedResult.Rate / denseResult.Rate;
+        Log($"dense  {denseResult.Rate,9:F0} samples/s (batch {denseResult.Batch}), {denseCx.Macs / 1e6:F2} MMACs");
+        Log($"pruned {prunedResult.Rate,9:F0} samples/s (batch {prunedResult.Batch}), {prunedCx.Macs / 1e6:F2} MMACs");
+        Log($"speedup {speedup:F2}x (MAC ratio {(double)denseCx.Macs / prunedCx.Macs:F2}x)");
+
+        var result = new
+        {
+            arch = spec.Arch,
+            prune,
+            samples,
+            threads,
+            dense = new { @params = denseCx.Parameters, macs = denseCx.Macs, samplesPerSecond = Math.Round(denseResult.Rate, 1), batchSize = denseResult.Batch, sweep = denseResult.Sweep },
+            pruned = new { @params = prunedCx.Parameters, macs = prunedCx.Macs, samplesPerSecond = Math.Round(prunedResult.Rate, 1), batchSize = prunedResult.Batch, sweep = prunedResult.Sweep },
+            speedup = Math.Round(speedup, 3),
+            macRatio = Math.Round((double)denseCx.Macs / prunedCx.Macs, 3),
+        };
+        if (json) Console.WriteLine(JsonSerializer.Serialize(result));
+        return 0;
+    }
+
+    private sealed record Measurement(int Batch, double Rate, Dictionary<string, double> Sweep);
+
+    private static Measurement Measure(string label, ResNet model, ImageSet pool, int[] batchSizes)
+    {
+        var scorer = new PoolScorer(model, ImageNormalization.FashionMnist);
+        var none = new HashSet<long>();
+        var sweepSamples = Math.Min(pool.Count, 4096);
+        var sweepSet = pool.Take(sweepSamples);
+        // Warm-up: first calls allocate and pick kernels.
+        Score(scorer, sweepSet.Take(Math.Min(1024, sweepSamples)), batchSizes[0], none);
+        var sweep = new Dictionary<string, double>();
+        foreach (var b in batchSizes)
+        {
+            Score(scorer, sweepSet.Take(Math.Min(2 * b, sweepSamples)), b, none);
+            var rate = Score(scorer, sweepSet, b, none);
+            sweep[b.ToString(System.Globalization.CultureInfo.InvariantCulture)] = Math.Round(rate, 1);
+            Log($"  {label} batch {b,5}: {rate,9:F0} samples/s");
+        }
+        var best = batchSizes.OrderByDescending(b => sweep[b.ToString(System.Globalization.CultureInfo.InvariantCulture)]).First();
+        var full = Score(scorer, pool, best, none);
+        return new Measurement(best, full, sweep);
+    }
+
+    private static double Score(PoolScorer scorer, ImageSet set, int batch, IReadOnlySet<long> labeled)
+    {
+        var sw = Stopwatch.StartNew();
+        var r = scorer.TopK(PoolScorer.Batches(set, batch), set.Channels, set.Height, set.Width, SelectionMetric.LeastConfidence, 1000, labeled, 0);
+        sw.Stop();
+        if (r.Scored != set.Count) throw new InvalidOperationException($"scored {r.Scored} of {set.Count}");
+        return set.Count / sw.Elapsed.TotalSeconds;
+    }
+
+    private static ImageSet Cycle(ImageSet source, int count)
+    {
+        if (count <= source.Count) return source.Take(count);
+        var idx = Enumerable.Range(0, count).Select(i => i % source.Count).ToArray();
+        var set = source.Subset(idx);
+        // Repeated images get fresh ids so top-k sees distinct samples.
+        return new ImageSet(Enumerable.Range(0, count).Select(i => (long)i).ToArray(), set.Labels, set.Pixels, set.Channels, set.Height, set.Width);
+    }
+
+    private static void Log(string message) => Console.Error.WriteLine(message);
+}

@@ -1,0 +1,48 @@
+# Shared checks for scripts/*.sh: install what is missing, or fail at once naming it.
+
+require_dotnet() {
+    if ! command -v dotnet >/dev/null 2>&1; then
+        echo "error: the .NET 10 SDK is required (dotnet not on PATH). Install it: https://learn.microsoft.com/dotnet/core/install/linux-debian" >&2
+        exit 2
+    fi
+    local major
+    major=$(dotnet --version 2>/dev/null | cut -d. -f1)
+    if [ "${major:-0}" -lt 10 ]; then
+        echo "error: .NET SDK 10 or newer is required, found $(dotnet --version 2>/dev/null || echo none)" >&2
+        exit 2
+    fi
+}
+
+apt_install() {
+    local sudo=""
+    if [ "$(id -u)" -ne 0 ]; then
+        if command -v sudo >/dev/null 2>&1; then sudo="sudo"; else
+            echo "error: need root (or sudo) to run: apt-get install -y $*" >&2
+            exit 2
+        fi
+    fi
+    if ! command -v apt-get >/dev/null 2>&1; then
+        echo "error: apt-get not found; install these Debian packages by hand: $*" >&2
+        exit 2
+    fi
+    echo "==> installing $* (apt-get)"
+    $sudo apt-get update -qq >/dev/null && DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "$@" >/dev/null || {
+        echo "error: apt-get install $* failed" >&2
+        exit 2
+    }
+}
+
+ensure_fashion_mnist() {
+    local dir="${PRUNEFUSE_FASHION_MNIST:-/usr/share/datasets/fashion-mnist}"
+    if [ ! -f "$dir/train-images-idx3-ubyte.gz" ] && [ ! -f "$dir/train-images-idx3-ubyte" ]; then
+        if [ -n "${PRUNEFUSE_FASHION_MNIST:-}" ]; then
+            echo "error: PRUNEFUSE_FASHION_MNIST=$dir holds no train-images-idx3-ubyte[.gz]" >&2
+            exit 2
+        fi
+        apt_install dataset-fashion-mnist
+    fi
+    if [ ! -f "$dir/train-images-idx3-ubyte.gz" ] && [ ! -f "$dir/train-images-idx3-ubyte" ]; then
+        echo "error: Fashion-MNIST still missing from $dir after installing dataset-fashion-mnist" >&2
+        exit 2
+    fi
+}

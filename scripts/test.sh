@@ -1,0 +1,47 @@
+#!/usr/bin/env bash
+# Runs every PruneFuse test. Installs what the tests need (Debian's dataset-fashion-mnist) or fails at once
+# saying what is missing. Ends with one line: "N passed, N failed, N skipped".
+set -uo pipefail
+cd "$(dirname "$0")/.."
+source scripts/prerequisites.sh
+
+require_dotnet
+ensure_fashion_mnist
+
+results="$(pwd)/TestResults"
+rm -rf "$results"
+mkdir -p "$results"
+
+echo "==> building (Release)"
+if ! dotnet build PruneFuse.sln -c Release -nologo -v quiet; then
+    echo "build failed" >&2
+    echo "0 passed, 1 failed"
+    exit 1
+fi
+
+echo "==> running tests"
+dotnet test PruneFuse.sln -c Release --no-build -nologo \
+    --logger "trx" --logger "console;verbosity=minimal" --results-directory "$results"
+status=$?
+
+passed=0; failed=0; skipped=0; files=0
+for trx in "$results"/*.trx; do
+    [ -e "$trx" ] || continue
+    files=$((files + 1))
+    counters=$(grep -o '<Counters [^>]*>' "$trx" | head -n1)
+    get() { echo "$counters" | grep -o " $1=\"[0-9]*\"" | grep -o '[0-9]*'; }
+    p=$(get passed); f=$(get failed); t=$(get total); e=$(get executed)
+    p=${p:-0}; f=${f:-0}; t=${t:-0}; e=${e:-0}
+    # Errors, timeouts and aborts count as failures; not-executed tests as skipped.
+    other=$((e - p - f)); [ "$other" -lt 0 ] && other=0
+    passed=$((passed + p)); failed=$((failed + f + other)); skipped=$((skipped + t - e))
+done
+
+if [ "$files" -eq 0 ] || { [ "$status" -ne 0 ] && [ "$failed" -eq 0 ]; }; then
+    # The test host crashed or produced no results: never report that as green.
+    echo "test run did not complete (exit $status, $files result files)" >&2
+    failed=$((failed + 1))
+fi
+
+echo "${passed} passed, ${failed} failed, ${skipped} skipped"
+[ "$failed" -eq 0 ]

@@ -1,0 +1,107 @@
+using System.Diagnostics;
+using PruneFuse.Learning.Data;
+using PruneFuse.Learning.Models;
+using PruneFuse.Learning.Runtime;
+using PruneFuse.Learning.Training;
+using static TorchSharp.torch;
+
+namespace PruneFuse.Learning.Scoring;
+
+/// <summary>Result of scoring one slice of the pool.</summary>
+/// <param name="TopK">The slice's best samples, best first.</param>
+/// <param name="Scored">Unlabeled samples scored.</param>
+/// <param name="Seconds">Wall-clock seconds spent.</param>
+public sealed record PoolScoreResult(IReadOnlyList<ScoredSample> TopK, long Scored, double Seconds);
+
+/// <summary>
+/// Scores a stream of pool batches with a network: uncertainty metrics into a streaming top-k (memory O(k) plus
+/// one batch), or penultimate features for k-center. Labeled samples are skipped. Synchronous: run it on a
+/// compute thread (grad mode is thread-local).
+/// </summary>
+public sealed class PoolScorer
+{
+    private readonly ResNet _model;
+    private readonly BatchPreparer _prep;
+
+    /// <summary>Creates a scorer for <paramref name="model"/> with the dataset's normalisation.</summary>
+    public PoolScorer(ResNet model, ImageNormalization normalization)
+    {
+        _model = model;
+        _prep = new BatchPreparer(normalization, TorchRuntime.Device);
+    }
+
+    /// <summary>Scores every unlabeled sample of <paramref name="batches"/> and returns the top <paramref name="k"/>.</summary>
+    public PoolScoreResult TopK(IEnumerable<ShardBatch> batches, int channels, int height, int width, SelectionMetric metric, int k,
+        IReadOnlySet<long> labeled, long seed, CancellationToken cancellationToken = default)
+    {
+        if (metric == SelectionMetric.KCenter) throw new ArgumentException("k-center selects from features; use Features and KCenterGreedy");
+        var sw = Stopwatch.StartNew();
+        var acc = new TopKAccumulator(k);
+        _model.eval();
+        using var inference = inference_mode();
+        foreach (var batch in batches)
+        {
+            cancellationToken.ThrowIfCancellationRequested();
+            var (ids, pixels) = Unlabeled(batch, labeled, channels * height * width);
+            if (ids.Length == 0) continue;
+            if (metric == SelectionMetric.Random)
+            {
+                foreach (var id in ids) acc.Add(id, UncertaintyScores.RandomScore(seed, id));
+                continue;
+            }
+            using var scope = NewDisposeScope();
+            var x = _prep.Prepare(pixels, ids.Length, channels, height, width);
+            var scores = UncertaintyScores.FromLogits(_model.forward(x), metric).cpu().data<double>().ToArray();
+            for (var i = 0; i < ids.Length; i++) acc.Add(ids[i], scores[i]);
+        }
+        return new PoolScoreResult(acc.Result(), acc.Seen, sw.Elapsed.TotalSeconds);
+    }
+
+    /// <summary>Penultimate features of every sample in <paramref name="batches"/>, split into unlabeled candidates and labeled centers.</summary>
+    public (List<KCenterCandidate> Unlabeled, List<float[]> LabeledCenters) Features(IEnumerable<ShardBatch> batches, int channels, int height, int width,
+        IReadOnlySet<long> labeled, CancellationToken cancellationToken = default)
+    {
+        var candidates = new List<KCenterCandidate>();
+        var centers = new List<float[]>();
+        _model.eval();
+        using var inference = inference_mode();
+        foreach (var batch in batches)
+        {
+            cancellationToken.ThrowIfCancellationRequested();
+            using var scope = NewDisposeScope();
+            var x = _prep.Prepare(batch.Pixels, batch.Count, channels, height, width);
+            var f = _model.Features(x).cpu();
+            var d = (int)f.shape[1];
+            var flat = f.data<float>().ToArray();
+            for (var i = 0; i < batch.Count; i++)
+            {
+                var v = flat.AsSpan(i * d, d).ToArray();
+                if (labeled.Contains(batch.Ids[i])) centers.Add(v);
+                else candidates.Add(new KCenterCandidate(batch.Ids[i], v));
+            }
+        }
+        return (candidates, centers);
+    }
+
+    private static (long[] Ids, byte[] Pixels) Unlabeled(ShardBatch batch, IReadOnlySet<long> labeled, int imageBytes)
+    {
+        if (labeled.Count == 0) return (batch.Ids, batch.Pixels);
+        var keep = Enumerable.Range(0, batch.Count).Where(i => !labeled.Contains(batch.Ids[i])).ToArray();
+        if (keep.Length == batch.Count) return (batch.Ids, batch.Pixels);
+        var pixels = new byte[keep.Length * imageBytes];
+        for (var j = 0; j < keep.Length; j++) Buffer.BlockCopy(batch.Pixels, keep[j] * imageBytes, pixels, j * imageBytes, imageBytes);
+        return (keep.Select(i => batch.Ids[i]).ToArray(), pixels);
+    }
+
+    /// <summary>Splits an in-memory set into shard batches (for scoring a set that is not in a shard file).</summary>
+    public static IEnumerable<ShardBatch> Batches(ImageSet set, int batchSize)
+    {
+        for (var start = 0; start < set.Count; start += batchSize)
+        {
+            var n = Math.Min(batchSize, set.Count - start);
+            var pixels = new byte[n * set.ImageBytes];
+            Buffer.BlockCopy(set.Pixels, start * set.ImageBytes, pixels, 0, pixels.Length);
+            yield return new ShardBatch(set.Ids[start..(start + n)], set.Labels[start..(start + n)], pixels);
+        }
+    }
+}

@@ -1,0 +1,70 @@
+using PruneFuse.Learning.Data;
+using PruneFuse.Learning.Models;
+using PruneFuse.Learning.Runtime;
+using static TorchSharp.torch;
+
+namespace PruneFuse.Learning.Training;
+
+/// <summary>Evaluates a network on a labeled image set.</summary>
+public static class Evaluator
+{
+    /// <summary>Top-1 accuracy of <paramref name="model"/> (in eval mode) on <paramref name="set"/>.</summary>
+    public static double Accuracy(ResNet model, ImageSet set, ImageNormalization normalization, int batchSize = 256)
+    {
+        if (set.Count == 0) throw new ArgumentException("the evaluation set is empty");
+        var correct = 0L;
+        var wasTraining = model.training;
+        model.eval();
+        try
+        {
+            var prep = new BatchPreparer(normalization, TorchRuntime.Device);
+            using var noGrad = no_grad();
+            for (var start = 0; start < set.Count; start += batchSize)
+            {
+                var n = Math.Min(batchSize, set.Count - start);
+                using var scope = NewDisposeScope();
+                var bytes = new byte[n * set.ImageBytes];
+                Buffer.BlockCopy(set.Pixels, start * set.ImageBytes, bytes, 0, bytes.Length);
+                var x = prep.Prepare(bytes, n, set.Channels, set.Height, set.Width);
+                var predicted = model.forward(x).argmax(1).cpu().data<long>().ToArray();
+                for (var i = 0; i < n; i++)
+                {
+                    if (predicted[i] == set.Labels[start + i]) correct++;
+                }
+            }
+        }
+        finally
+        {
+            model.train(wasTraining);
+        }
+        return (double)correct / set.Count;
+    }
+
+    /// <summary>Logits of <paramref name="model"/> (eval mode) for every image of <paramref name="set"/>, row-major [count, classes].</summary>
+    public static float[] Logits(ResNet model, ImageSet set, ImageNormalization normalization, int batchSize = 256)
+    {
+        var classes = model.Spec.NumClasses;
+        var output = new float[(long)set.Count * classes];
+        var wasTraining = model.training;
+        model.eval();
+        try
+        {
+            var prep = new BatchPreparer(normalization, TorchRuntime.Device);
+            using var noGrad = no_grad();
+            for (var start = 0; start < set.Count; start += batchSize)
+            {
+                var n = Math.Min(batchSize, set.Count - start);
+                using var scope = NewDisposeScope();
+                var bytes = new byte[n * set.ImageBytes];
+                Buffer.BlockCopy(set.Pixels, start * set.ImageBytes, bytes, 0, bytes.Length);
+                var logits = model.forward(prep.Prepare(bytes, n, set.Channels, set.Height, set.Width)).cpu().data<float>().ToArray();
+                Array.Copy(logits, 0, output, (long)start * classes, logits.Length);
+            }
+        }
+        finally
+        {
+            model.train(wasTraining);
+        }
+        return output;
+    }
+}
