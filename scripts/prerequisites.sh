@@ -46,3 +46,21 @@ ensure_fashion_mnist() {
         exit 2
     fi
 }
+
+# Azurite (the Azure Storage emulator) for the cluster storage tests, installed into .tools/azurite.
+# 3.35.0 is the newest release whose engines accept Debian 12's Node.js 18.
+AZURITE_VERSION=3.35.0
+ensure_azurite() {
+    local bin=".tools/azurite/node_modules/.bin/azurite"
+    if [ -x "$bin" ] && [ -f ".tools/azurite/.version-$AZURITE_VERSION" ]; then return; fi
+    if ! command -v npm >/dev/null 2>&1 || ! command -v node >/dev/null 2>&1; then
+        apt_install nodejs npm
+    fi
+    echo "==> installing azurite@$AZURITE_VERSION (npm) into .tools/azurite"
+    mkdir -p .tools/azurite
+    if ! npm install --prefix .tools/azurite --no-audit --no-fund --loglevel=error "azurite@$AZURITE_VERSION" >/dev/null; then
+        echo "error: npm install azurite@$AZURITE_VERSION failed" >&2
+        exit 2
+    fi
+    touch ".tools/azurite/.version-$AZURITE_VERSION"
+}

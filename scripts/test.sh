@@ -7,6 +7,7 @@ source scripts/prerequisites.sh
 
 require_dotnet
 ensure_fashion_mnist
+ensure_azurite
 
 results="$(pwd)/TestResults"
 rm -rf "$results"
