@@ -1,0 +1,116 @@
+namespace PruneFuse.Grains.Interfaces;
+
+/// <summary>Lifecycle of an experiment.</summary>
+public enum ExperimentState
+{
+    /// <summary>No experiment with this id.</summary>
+    None,
+    /// <summary>Rounds or final training in progress.</summary>
+    Running,
+    /// <summary>Finished; results are stored.</summary>
+    Completed,
+    /// <summary>Stopped by an error; <see cref="ExperimentStatus.Error"/> says why.</summary>
+    Failed,
+    /// <summary>Cancelled by the user.</summary>
+    Cancelled,
+}
+
+/// <summary>A reference to a stored artifact at one version; messages carry these, never tensors.</summary>
+[GenerateSerializer, Immutable, Alias("prunefuse.ArtifactRef")]
+public sealed record ArtifactRef([property: Id(0)] string Name, [property: Id(1)] string ETag);
+
+/// <summary>One completed selection round.</summary>
+[GenerateSerializer, Immutable, Alias("prunefuse.RoundRecord")]
+public sealed record RoundRecord
+{
+    /// <summary>Round number, from 1.</summary>
+    [Id(0)] public int Round { get; init; }
+
+    /// <summary>Labeled-set size after this round's selection.</summary>
+    [Id(1)] public int Labeled { get; init; }
+
+    /// <summary>Test accuracy of the selector trained this round (null for random selection).</summary>
+    [Id(2)] public double? SelectorAccuracy { get; init; }
+
+    /// <summary>Seconds spent training the selector this round.</summary>
+    [Id(3)] public double SelectorTrainSeconds { get; init; }
+
+    /// <summary>Seconds spent scoring the pool and merging.</summary>
+    [Id(4)] public double ScoringSeconds { get; init; }
+
+    /// <summary>Unlabeled samples scored.</summary>
+    [Id(5)] public long Scored { get; init; }
+
+    /// <summary>The stored selection (sample id, shard, score).</summary>
+    [Id(6)] public string SelectionArtifact { get; init; } = "";
+
+    /// <summary>Selection seconds = selector training + scoring.</summary>
+    public double SelectionSeconds => SelectorTrainSeconds + ScoringSeconds;
+}
+
+/// <summary>Outcome of the final training.</summary>
+[GenerateSerializer, Immutable, Alias("prunefuse.FinalResult")]
+public sealed record FinalResult
+{
+    /// <summary>Test accuracy after the last epoch.</summary>
+    [Id(0)] public double Accuracy { get; init; }
+
+    /// <summary>Best test accuracy over epochs.</summary>
+    [Id(1)] public double BestAccuracy { get; init; }
+
+    /// <summary>Training seconds (evaluation excluded).</summary>
+    [Id(2)] public double TrainSeconds { get; init; }
+
+    /// <summary>Per-epoch test accuracy.</summary>
+    [Id(3)] public double[] EpochAccuracies { get; init; } = [];
+
+    /// <summary>Whether the network started from the fused weights.</summary>
+    [Id(4)] public bool Fused { get; init; }
+
+    /// <summary>The stored final checkpoint.</summary>
+    [Id(5)] public string Checkpoint { get; init; } = "";
+}
+
+/// <summary>Everything a client needs to show an experiment's progress.</summary>
+[GenerateSerializer, Immutable, Alias("prunefuse.ExperimentStatus")]
+public sealed record ExperimentStatus
+{
+    /// <summary>Experiment id.</summary>
+    [Id(0)] public string ExperimentId { get; init; } = "";
+
+    /// <summary>Lifecycle state.</summary>
+    [Id(1)] public ExperimentState State { get; init; }
+
+    /// <summary>The spec, once started.</summary>
+    [Id(2)] public ExperimentSpec? Spec { get; init; }
+
+    /// <summary>Current round (1-based) while selecting; Rounds+1 during final training.</summary>
+    [Id(3)] public int Round { get; init; }
+
+    /// <summary>What is running now, e.g. "training selector", "scoring pool".</summary>
+    [Id(4)] public string Stage { get; init; } = "";
+
+    /// <summary>Current labeled-set size.</summary>
+    [Id(5)] public int Labeled { get; init; }
+
+    /// <summary>Completed rounds.</summary>
+    [Id(6)] public RoundRecord[] Rounds { get; init; } = [];
+
+    /// <summary>Final result, once completed.</summary>
+    [Id(7)] public FinalResult? Final { get; init; }
+
+    /// <summary>Why the experiment failed.</summary>
+    [Id(8)] public string? Error { get; init; }
+
+    /// <summary>Selector parameters and MACs per image.</summary>
+    [Id(9)] public long SelectorParams { get; init; }
+
+    /// <summary>Selector multiply-accumulates per image.</summary>
+    [Id(10)] public long SelectorMacs { get; init; }
+
+    /// <summary>When the experiment started.</summary>
+    [Id(11)] public DateTimeOffset StartedAt { get; init; }
+
+    /// <summary>When it completed, failed or was cancelled.</summary>
+    [Id(12)] public DateTimeOffset? EndedAt { get; init; }
+}

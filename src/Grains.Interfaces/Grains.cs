@@ -1,0 +1,172 @@
+namespace PruneFuse.Grains.Interfaces;
+
+/// <summary>A dataset in the artifact store: manifest, pool shards and test shard.</summary>
+[GenerateSerializer, Immutable, Alias("prunefuse.DatasetInfo")]
+public sealed record DatasetInfo
+{
+    /// <summary>Dataset id.</summary>
+    [Id(0)] public string DatasetId { get; init; } = "";
+
+    /// <summary>Pool samples across all shards.</summary>
+    [Id(1)] public int PoolSize { get; init; }
+
+    /// <summary>Test samples.</summary>
+    [Id(2)] public int TestSize { get; init; }
+
+    /// <summary>Number of pool shards.</summary>
+    [Id(3)] public int Shards { get; init; }
+
+    /// <summary>Image channels, height, width.</summary>
+    [Id(4)] public int[] Shape { get; init; } = [];
+
+    /// <summary>Classes.</summary>
+    [Id(5)] public int Classes { get; init; }
+}
+
+/// <summary>Imports and describes one dataset (key = dataset id).</summary>
+[Alias("prunefuse.IDatasetGrain")]
+public interface IDatasetGrain : IGrainWithStringKey
+{
+    /// <summary>Imports Fashion-MNIST IDX files from a folder on the silo into <paramref name="shards"/> pool shards and a test shard.</summary>
+    [ResponseTimeout("00:30:00")]
+    Task<DatasetInfo> ImportFashionMnist(string sourceDirectory, int shards, int poolLimit);
+
+    /// <summary>The dataset's description; throws if it was never imported.</summary>
+    Task<DatasetInfo> Describe();
+}
+
+/// <summary>Owns an experiment: validates its spec, runs the rounds, persists every step (key = experiment id).</summary>
+[Alias("prunefuse.ICoordinatorGrain")]
+public interface ICoordinatorGrain : IGrainWithStringKey
+{
+    /// <summary>Validates and starts the experiment; returns at once. Starting the same spec again is a no-op; a different spec for an existing id is refused.</summary>
+    Task<ExperimentStatus> Start(ExperimentSpec spec);
+
+    /// <summary>Current status (None for an unknown id).</summary>
+    Task<ExperimentStatus> GetStatus();
+
+    /// <summary>Cancels a running experiment.</summary>
+    Task<ExperimentStatus> Cancel();
+}
+
+/// <summary>A shard's scoring request for one round.</summary>
+[GenerateSerializer, Immutable, Alias("prunefuse.ScoreRequest")]
+public sealed record ScoreRequest
+{
+    /// <summary>Experiment id.</summary>
+    [Id(0)] public string ExperimentId { get; init; } = "";
+
+    /// <summary>Round being scored.</summary>
+    [Id(1)] public int Round { get; init; }
+
+    /// <summary>The selector checkpoint to score with (null for random selection).</summary>
+    [Id(2)] public ArtifactRef? Selector { get; init; }
+
+    /// <summary>The labeled-set artifact for this round (samples to skip).</summary>
+    [Id(3)] public ArtifactRef Labeled { get; init; } = new("", "");
+
+    /// <summary>Metric name.</summary>
+    [Id(4)] public string Metric { get; init; } = "least-confidence";
+
+    /// <summary>How many to return (the round size).</summary>
+    [Id(5)] public int K { get; init; }
+
+    /// <summary>Experiment seed (random metric).</summary>
+    [Id(6)] public long Seed { get; init; }
+}
+
+/// <summary>One selected or candidate sample.</summary>
+[GenerateSerializer, Immutable, Alias("prunefuse.SampleScore")]
+public sealed record SampleScore([property: Id(0)] long SampleId, [property: Id(1)] double Score, [property: Id(2)] int Shard);
+
+/// <summary>A shard's answer: its local top-k (and k-center candidates' features when that metric is used).</summary>
+[GenerateSerializer, Immutable, Alias("prunefuse.ShardScoreResult")]
+public sealed record ShardScoreResult
+{
+    /// <summary>Local top-k, best first.</summary>
+    [Id(0)] public SampleScore[] TopK { get; init; } = [];
+
+    /// <summary>Unlabeled samples scored.</summary>
+    [Id(1)] public long Scored { get; init; }
+
+    /// <summary>Seconds spent.</summary>
+    [Id(2)] public double Seconds { get; init; }
+
+    /// <summary>Features of the k-center candidates, aligned with <see cref="TopK"/> (empty otherwise).</summary>
+    [Id(3)] public float[][] Features { get; init; } = [];
+
+    /// <summary>Features of this shard's labeled samples (k-center centers).</summary>
+    [Id(4)] public float[][] LabeledFeatures { get; init; } = [];
+
+    /// <summary>Silo that did the work.</summary>
+    [Id(5)] public string Silo { get; init; } = "";
+}
+
+/// <summary>Owns one pool shard (key = "datasetId/shardIndex"); scores its unlabeled samples with a round's selector.</summary>
+[Alias("prunefuse.IPoolShardGrain")]
+public interface IPoolShardGrain : IGrainWithStringKey
+{
+    /// <summary>Scores the shard's unlabeled samples and returns its local top-k.</summary>
+    [ResponseTimeout("00:30:00")]
+    Task<ShardScoreResult> Score(ScoreRequest request);
+}
+
+/// <summary>A selector training request.</summary>
+[GenerateSerializer, Immutable, Alias("prunefuse.SelectorTrainRequest")]
+public sealed record SelectorTrainRequest
+{
+    /// <summary>Experiment id.</summary>
+    [Id(0)] public string ExperimentId { get; init; } = "";
+
+    /// <summary>Round (Rounds+1 = the final selector trained on the whole budget).</summary>
+    [Id(1)] public int Round { get; init; }
+
+    /// <summary>Labeled set to train on.</summary>
+    [Id(2)] public ArtifactRef Labeled { get; init; } = new("", "");
+}
+
+/// <summary>A trained selector.</summary>
+[GenerateSerializer, Immutable, Alias("prunefuse.SelectorTrainResult")]
+public sealed record SelectorTrainResult
+{
+    /// <summary>Where the trained selector is.</summary>
+    [Id(0)] public ArtifactRef Checkpoint { get; init; } = new("", "");
+
+    /// <summary>Test accuracy of the trained selector.</summary>
+    [Id(1)] public double Accuracy { get; init; }
+
+    /// <summary>Training seconds.</summary>
+    [Id(2)] public double Seconds { get; init; }
+}
+
+/// <summary>Trains the round's selector network (key = experiment id).</summary>
+[Alias("prunefuse.ISelectorGrain")]
+public interface ISelectorGrain : IGrainWithStringKey
+{
+    /// <summary>Trains the selector from its θ0 slice on the labeled set and stores the checkpoint.</summary>
+    [ResponseTimeout("02:00:00")]
+    Task<SelectorTrainResult> Train(SelectorTrainRequest request);
+}
+
+/// <summary>A final-training request.</summary>
+[GenerateSerializer, Immutable, Alias("prunefuse.FusionRequest")]
+public sealed record FusionRequest
+{
+    /// <summary>Experiment id.</summary>
+    [Id(0)] public string ExperimentId { get; init; } = "";
+
+    /// <summary>Final labeled set.</summary>
+    [Id(1)] public ArtifactRef Labeled { get; init; } = new("", "");
+
+    /// <summary>Trained selector (teacher and fusion source); null when there is none.</summary>
+    [Id(2)] public ArtifactRef? Selector { get; init; }
+}
+
+/// <summary>Fuses the selector into θ0 and trains the full network (key = experiment id).</summary>
+[Alias("prunefuse.IFusionGrain")]
+public interface IFusionGrain : IGrainWithStringKey
+{
+    /// <summary>Builds the final network (fused or from θ0), trains it with distillation, evaluates and stores it.</summary>
+    [ResponseTimeout("04:00:00")]
+    Task<FinalResult> FuseAndTrain(FusionRequest request);
+}

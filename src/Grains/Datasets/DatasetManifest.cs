@@ -1,0 +1,73 @@
+using System.Text.Json;
+using PruneFuse.Grains.Interfaces;
+using PruneFuse.Learning.Data;
+
+namespace PruneFuse.Grains.Datasets;
+
+/// <summary>One pool shard in a manifest: ids FirstId..FirstId+Count-1.</summary>
+public sealed record ShardEntry(int Index, string Artifact, long FirstId, int Count);
+
+/// <summary>A dataset's manifest (JSON in the store).</summary>
+public sealed record DatasetManifest
+{
+    /// <summary>Manifest format version.</summary>
+    public int Version { get; init; } = 1;
+
+    /// <summary>Dataset id.</summary>
+    public required string DatasetId { get; init; }
+
+    /// <summary>Image channels.</summary>
+    public required int Channels { get; init; }
+
+    /// <summary>Image height.</summary>
+    public required int Height { get; init; }
+
+    /// <summary>Image width.</summary>
+    public required int Width { get; init; }
+
+    /// <summary>Classes.</summary>
+    public required int Classes { get; init; }
+
+    /// <summary>Normalisation applied before every network.</summary>
+    public required ImageNormalization Normalization { get; init; }
+
+    /// <summary>Pool shards.</summary>
+    public required ShardEntry[] Shards { get; init; }
+
+    /// <summary>Test shard artifact.</summary>
+    public required string TestShard { get; init; }
+
+    /// <summary>Test samples.</summary>
+    public required int TestCount { get; init; }
+
+    /// <summary>Pool size.</summary>
+    public int PoolSize => Shards.Sum(s => s.Count);
+
+    private static readonly JsonSerializerOptions Json = new() { PropertyNamingPolicy = JsonNamingPolicy.CamelCase, WriteIndented = true };
+
+    /// <summary>Serialises to JSON bytes.</summary>
+    public byte[] ToJson() => JsonSerializer.SerializeToUtf8Bytes(this, Json);
+
+    /// <summary>Parses and validates a manifest; errors name <paramref name="source"/>.</summary>
+    public static DatasetManifest Parse(byte[] json, string source)
+    {
+        DatasetManifest? m;
+        try
+        {
+            m = JsonSerializer.Deserialize<DatasetManifest>(json, Json);
+        }
+        catch (JsonException e)
+        {
+            throw new DataFormatException(source, $"not a valid dataset manifest: {e.Message}", e);
+        }
+        if (m is null || m.Shards is null || m.Shards.Length == 0) throw new DataFormatException(source, "manifest lists no pool shards");
+        if (m.Version != 1) throw new DataFormatException(source, $"unsupported manifest version {m.Version}");
+        return m;
+    }
+
+    /// <summary>Public description.</summary>
+    public DatasetInfo ToInfo() => new()
+    {
+        DatasetId = DatasetId, PoolSize = PoolSize, TestSize = TestCount, Shards = Shards.Length, Shape = [Channels, Height, Width], Classes = Classes,
+    };
+}

@@ -1,0 +1,126 @@
+using System.Text.Json;
+using PruneFuse.Grains.Datasets;
+using PruneFuse.Grains.Interfaces;
+using PruneFuse.Learning.Data;
+using PruneFuse.Learning.Models;
+using PruneFuse.Learning.Pruning;
+using PruneFuse.Learning.Runtime;
+using PruneFuse.Learning.Scoring;
+
+namespace PruneFuse.Grains.Experiments;
+
+/// <summary>The networks an experiment starts from, serialised for the store.</summary>
+/// <param name="Theta0">Dense θ0 (with the channel plan for a pruned selector).</param>
+/// <param name="SelectorInit">The selector's starting weights (null for random selection).</param>
+/// <param name="SelectorParams">Selector parameters.</param>
+/// <param name="SelectorMacs">Selector MACs per image.</param>
+public sealed record ExperimentNetworks(byte[] Theta0, byte[]? SelectorInit, long SelectorParams, long SelectorMacs);
+
+/// <summary>Spec validation and the experiment's starting state; calls into the learning core, holds no math itself.</summary>
+public static class ExperimentSetup
+{
+    /// <summary>Throws <see cref="ArgumentException"/> listing every problem of <paramref name="spec"/> against the dataset.</summary>
+    public static void Validate(ExperimentSpec spec, DatasetManifest dataset)
+    {
+        var problems = new List<string>();
+        void Check(bool ok, string problem)
+        {
+            if (!ok) problems.Add(problem);
+        }
+        Try(() => ResNetSpec.ParseDepth(spec.Arch), problems);
+        if (spec.Selector == SelectorKind.Proxy) Try(() => ResNetSpec.ParseDepth(spec.ProxyArch), problems, "proxy ");
+        Try(() => UncertaintyScores.Parse(spec.Metric), problems);
+        Check(spec.PruningMethod is "l2" or "random", $"pruning method must be l2 or random, got '{spec.PruningMethod}'");
+        Check(!double.IsNaN(spec.PruneRatio) && spec.PruneRatio >= 0 && spec.PruneRatio < 1, $"prune ratio p must be in [0, 1), got {spec.PruneRatio}");
+        Check(spec.WidthMultiplier > 0 && spec.WidthMultiplier <= 16, $"width multiplier must be in (0, 16], got {spec.WidthMultiplier}");
+        Check(spec.InitialLabeled >= 1, $"initial labeled set must be at least 1, got {spec.InitialLabeled}");
+        Check(spec.RoundSize >= 1, $"round size must be at least 1, got {spec.RoundSize}");
+        Check(spec.Rounds is >= 1 and <= 1000, $"rounds must be in 1..1000, got {spec.Rounds}");
+        Check(spec.SelectorEpochs is >= 1 and <= 10_000, $"selector epochs must be in 1..10000, got {spec.SelectorEpochs}");
+        Check(spec.FinalEpochs is >= 1 and <= 10_000, $"final epochs must be in 1..10000, got {spec.FinalEpochs}");
+        Check(spec.BatchSize is >= 2 and <= 65_536, $"batch size must be in 2..65536, got {spec.BatchSize}");
+        Check(spec.DistillationAlpha is >= 0 and <= 1, $"distillation alpha must be in [0, 1], got {spec.DistillationAlpha}");
+        Check(spec.DistillationTemperature is > 0 and <= 100, $"distillation temperature must be in (0, 100], got {spec.DistillationTemperature}");
+        var budget = (long)spec.InitialLabeled + (long)spec.Rounds * spec.RoundSize;
+        Check(budget <= dataset.PoolSize, $"budget {budget} (initial {spec.InitialLabeled} + {spec.Rounds} rounds × {spec.RoundSize}) is larger than the pool of dataset '{dataset.DatasetId}' ({dataset.PoolSize} samples)");
+        if (problems.Count > 0) throw new ArgumentException("invalid experiment spec: " + string.Join("; ", problems));
+    }
+
+    private static void Try(Action check, List<string> problems, string prefix = "")
+    {
+        try { check(); }
+        catch (ArgumentException e) { problems.Add(prefix + e.Message.Split(" (Parameter", 2)[0]); }
+    }
+
+    /// <summary>Builds θ0, the channel plan and the selector's starting point. Runs on the compute thread.</summary>
+    public static ExperimentNetworks CreateNetworks(ExperimentSpec spec, DatasetManifest dataset)
+    {
+        var denseSpec = ResNetSpec.Dense(spec.Arch, dataset.Channels, dataset.Classes, spec.WidthMultiplier);
+        using var theta0 = ResNet.Create(denseSpec, SeedFor(spec, "theta0"));
+        ChannelPlan? plan = null;
+        ResNet? selector = null;
+        try
+        {
+            switch (spec.Selector)
+            {
+                case SelectorKind.Pruned:
+                    plan = ChannelPruner.Plan(theta0, spec.PruneRatio, spec.PruningMethod == "random" ? PruningMethod.Random : PruningMethod.L2, SeedFor(spec, "pruning"));
+                    selector = ChannelPruner.Extract(theta0, plan);
+                    break;
+                case SelectorKind.Dense:
+                    selector = ResNet.Create(denseSpec, SeedFor(spec, "theta0"));
+                    break;
+                case SelectorKind.Proxy:
+                    selector = ResNet.Create(ResNetSpec.Dense(spec.ProxyArch, dataset.Channels, dataset.Classes), SeedFor(spec, "proxy"));
+                    break;
+                case SelectorKind.Random:
+                    break;
+            }
+            var cx = selector is null ? new ModelComplexity(0, 0) : ModelComplexity.Of(selector.Spec, dataset.Height, dataset.Width);
+            return new ExperimentNetworks(
+                Checkpoint.Save(theta0, plan, new Dictionary<string, string> { ["role"] = "theta0" }),
+                selector is null ? null : Checkpoint.Save(selector, plan, new Dictionary<string, string> { ["role"] = "selector-init" }),
+                cx.Parameters, cx.Macs);
+        }
+        finally
+        {
+            selector?.Dispose();
+        }
+    }
+
+    /// <summary>The seeded random initial labeled set, sorted by id.</summary>
+    public static long[] InitialLabeled(ExperimentSpec spec, DatasetManifest dataset)
+    {
+        var ids = dataset.Shards.SelectMany(s => Enumerable.Range(0, s.Count).Select(i => s.FirstId + i)).ToArray();
+        var rng = SeededRandom.For(spec.Seed, "initial-labeled");
+        var perm = rng.Permutation(ids.Length);
+        return perm.Take(spec.InitialLabeled).Select(i => ids[i]).Order().ToArray();
+    }
+
+    /// <summary>A seed for one purpose of the experiment.</summary>
+    public static long SeedFor(ExperimentSpec spec, string purpose) => unchecked((long)SeededRandom.Derive(spec.Seed, purpose));
+
+    private static readonly JsonSerializerOptions Json = new() { PropertyNamingPolicy = JsonNamingPolicy.CamelCase };
+
+    /// <summary>Labeled-set artifact content.</summary>
+    public static byte[] LabeledToJson(IEnumerable<long> ids) => JsonSerializer.SerializeToUtf8Bytes(ids.Order().ToArray(), Json);
+
+    /// <summary>Parses a labeled-set artifact.</summary>
+    public static long[] LabeledFromJson(byte[] json, string source)
+    {
+        try
+        {
+            return JsonSerializer.Deserialize<long[]>(json, Json) ?? throw new DataFormatException(source, "labeled set is null");
+        }
+        catch (JsonException e)
+        {
+            throw new DataFormatException(source, $"labeled set is not a JSON array of sample ids: {e.Message}", e);
+        }
+    }
+
+    /// <summary>Selection artifact content: sample id, shard, score, best first.</summary>
+    public static byte[] SelectionToJson(IEnumerable<SampleScore> selection) => JsonSerializer.SerializeToUtf8Bytes(selection.ToArray(), Json);
+
+    /// <summary>JSON options shared by grain artifacts.</summary>
+    public static JsonSerializerOptions JsonOptions => Json;
+}

@@ -1,0 +1,45 @@
+using System.Globalization;
+
+namespace PruneFuse.Grains.Storage;
+
+/// <summary>Where each artifact of a dataset or experiment lives in the store. One place, so names never drift.</summary>
+public static class ArtifactLayout
+{
+    private static string R(int round) => round.ToString("D3", CultureInfo.InvariantCulture);
+
+    /// <summary>The dataset's manifest.</summary>
+    public static string DatasetManifest(string datasetId) => $"datasets/{ArtifactName.ValidateId(datasetId, "dataset id")}/manifest.json";
+
+    /// <summary>Pool shard <paramref name="index"/> of a dataset.</summary>
+    public static string PoolShard(string datasetId, int index) => $"datasets/{datasetId}/shards/shard-{index.ToString("D4", CultureInfo.InvariantCulture)}.pfs";
+
+    /// <summary>The dataset's test shard.</summary>
+    public static string TestShard(string datasetId) => $"datasets/{datasetId}/test.pfs";
+
+    /// <summary>Folder of an experiment.</summary>
+    public static string Experiment(string experimentId) => $"experiments/{ArtifactName.ValidateId(experimentId, "experiment id")}";
+
+    /// <summary>The experiment's spec as JSON.</summary>
+    public static string Spec(string experimentId) => $"{Experiment(experimentId)}/spec.json";
+
+    /// <summary>Dense θ0 with the channel plan.</summary>
+    public static string Theta0(string experimentId) => $"{Experiment(experimentId)}/checkpoints/theta0.pfc";
+
+    /// <summary>The selector's untrained starting point (θ0 slice, proxy init, or θ0).</summary>
+    public static string SelectorInit(string experimentId) => $"{Experiment(experimentId)}/checkpoints/selector-init.pfc";
+
+    /// <summary>Selector trained in <paramref name="round"/>.</summary>
+    public static string Selector(string experimentId, int round) => $"{Experiment(experimentId)}/checkpoints/selector-round-{R(round)}.pfc";
+
+    /// <summary>Labeled sample ids before <paramref name="round"/>'s selection (round 1 = the initial set).</summary>
+    public static string Labeled(string experimentId, int round) => $"{Experiment(experimentId)}/labeled/before-round-{R(round)}.json";
+
+    /// <summary>Samples selected in <paramref name="round"/>.</summary>
+    public static string Selection(string experimentId, int round) => $"{Experiment(experimentId)}/rounds/{R(round)}/selection.json";
+
+    /// <summary>The final (fused) network.</summary>
+    public static string Final(string experimentId) => $"{Experiment(experimentId)}/checkpoints/final.pfc";
+
+    /// <summary>The result report.</summary>
+    public static string Report(string experimentId) => $"{Experiment(experimentId)}/reports/result.json";
+}
