@@ -8,7 +8,7 @@ const string Usage = """
     Commands:
       scoring   Score real Fashion-MNIST images with a dense network and its pruned selector, side by side.
                 --arch resnet20  --prune 0.5  --samples 20000  --batch-sizes 32,64,128,256,512
-                --threads N (default: torch's)  --method l2|random  --seed 0  --data DIR  --json
+                --repeats 3  --threads N (default: torch's)  --method l2|random  --seed 0  --data DIR  --json
 
     With --json the last line of stdout is one JSON object; progress goes to stderr.
     """;

@@ -5,6 +5,10 @@ set -uo pipefail
 cd "$(dirname "$0")/.."
 source scripts/prerequisites.sh
 
+# Any early exit (missing prerequisite, failed install) still ends with the closing line CI reads.
+summary_printed=0
+trap '[ "$summary_printed" -eq 1 ] || echo "0 passed, 1 failed"' EXIT
+
 require_dotnet
 ensure_fashion_mnist
 ensure_azurite
@@ -16,13 +20,12 @@ mkdir -p "$results"
 echo "==> building (Release)"
 if ! dotnet build PruneFuse.sln -c Release -nologo -v quiet; then
     echo "build failed" >&2
-    echo "0 passed, 1 failed"
     exit 1
 fi
 
 echo "==> running tests"
 dotnet test PruneFuse.sln -c Release --no-build -nologo \
-    --logger "trx" --logger "console;verbosity=minimal" --results-directory "$results"
+    --logger "trx;LogFilePrefix=results" --logger "console;verbosity=minimal" --results-directory "$results"
 status=$?
 
 passed=0; failed=0; skipped=0; files=0
@@ -35,6 +38,8 @@ for trx in "$results"/*.trx; do
     p=${p:-0}; f=${f:-0}; t=${t:-0}; e=${e:-0}
     # Errors, timeouts and aborts count as failures; not-executed tests as skipped.
     other=$((e - p - f)); [ "$other" -lt 0 ] && other=0
+    # A test project that discovered nothing is a failure, never a silent green.
+    if [ "$t" -eq 0 ]; then echo "no tests found in $trx" >&2; other=$((other + 1)); fi
     passed=$((passed + p)); failed=$((failed + f + other)); skipped=$((skipped + t - e))
 done
 
@@ -44,5 +49,6 @@ if [ "$files" -eq 0 ] || { [ "$status" -ne 0 ] && [ "$failed" -eq 0 ]; }; then
     failed=$((failed + 1))
 fi
 
+summary_printed=1
 echo "${passed} passed, ${failed} failed, ${skipped} skipped"
 [ "$failed" -eq 0 ]

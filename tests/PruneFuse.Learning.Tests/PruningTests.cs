@@ -73,13 +73,23 @@ public class PruningTests
         using var selector = ChannelPruner.Extract(theta0, plan);
         var dense = theta0.state_dict();
         var sel = selector.state_dict();
-        // Every tensor that writes into stage 2's residual stream is sliced with the same kept indices.
-        var kept = tensor(plan.KeptOf("stage2").Select(i => (long)i).ToArray());
-        foreach (var name in new[] { "layer2.0.conv2.weight", "layer2.1.conv2.weight", "layer2.2.conv2.weight", "layer2.0.downsample.0.weight" })
+        // Every tensor that writes into stage 2's residual stream is sliced with the same kept output indices.
+        Tensor Idx(string group) => tensor(plan.KeptOf(group).Select(i => (long)i).ToArray());
+        var kept = Idx("stage2");
+        foreach (var b in new[] { 0, 1, 2 })
         {
-            var expectedRows = dense[name].index_select(0, kept);
-            Assert.Equal(expectedRows.shape[0], sel[name].shape[0]);
+            var name = $"layer2.{b}.conv2.weight";
+            Assert.True(Identical(dense[name].index_select(0, kept).index_select(1, Idx($"layer2.{b}")), sel[name]), name);
+            foreach (var v in new[] { "weight", "bias", "running_mean", "running_var" })
+            {
+                Assert.True(Identical(dense[$"layer2.{b}.bn2.{v}"].index_select(0, kept), sel[$"layer2.{b}.bn2.{v}"]), $"layer2.{b}.bn2.{v}");
+            }
         }
+        Assert.True(Identical(dense["layer2.0.downsample.0.weight"].index_select(0, kept).index_select(1, Idx("stage1")), sel["layer2.0.downsample.0.weight"]));
+        Assert.True(Identical(dense["layer2.0.downsample.1.weight"].index_select(0, kept), sel["layer2.0.downsample.1.weight"]));
+        // The classifier reads stage 3's kept channels and keeps every class.
+        Assert.True(Identical(dense["fc.weight"].index_select(1, Idx("stage3")), sel["fc.weight"]));
+        Assert.True(Identical(dense["fc.bias"], sel["fc.bias"]));
         // Next stage's first block reads stage 2's kept channels on its input axis.
         var inputSlice = dense["layer3.0.conv1.weight"]
             .index_select(0, tensor(plan.KeptOf("layer3.0").Select(i => (long)i).ToArray()))

@@ -109,9 +109,10 @@ public class TrainingTests
         var scorer = new PoolScorer(model, TestData.Norm);
         foreach (var metric in new[] { SelectionMetric.LeastConfidence, SelectionMetric.Entropy, SelectionMetric.Margin, SelectionMetric.Random })
         {
-            var whole = scorer.TopK(PoolScorer.Batches(pool, 256), 1, 28, 28, metric, 100, labeled, 9);
+            // Same batch boundaries in both forms: libtorch does not promise bit-identical results across batch shapes.
+            var whole = scorer.TopK(PoolScorer.Batches(pool, 100), 1, 28, 28, metric, 100, labeled, 9);
             var shards = Enumerable.Range(0, 4).Select(s => pool.Subset(Enumerable.Range(s * 300, 300).ToArray()))
-                .Select(shard => (IReadOnlyList<ScoredSample>)scorer.TopK(PoolScorer.Batches(shard, 64), 1, 28, 28, metric, 100, labeled, 9).TopK).ToList();
+                .Select(shard => (IReadOnlyList<ScoredSample>)scorer.TopK(PoolScorer.Batches(shard, 100), 1, 28, 28, metric, 100, labeled, 9).TopK).ToList();
             Assert.Equal(whole.TopK, TopKMerge.Merge(shards, 100));
             Assert.DoesNotContain(whole.TopK, s => labeled.Contains(s.SampleId));
             Assert.Equal(1200 - labeled.Count, whole.Scored);

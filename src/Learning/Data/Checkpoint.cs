@@ -111,8 +111,23 @@ public static class Checkpoint
     /// </summary>
     public static (ResNet Model, CheckpointMetadata Metadata) Load(byte[] bytes, string source)
     {
+        Runtime.TorchRuntime.EnsureLoaded();
         var meta = Parse(bytes, source, out var offset);
         var model = new ResNet(meta.Network);
+        try
+        {
+            LoadTensors(model, meta, bytes, offset, source);
+        }
+        catch
+        {
+            model.Dispose();
+            throw;
+        }
+        return (model, meta);
+    }
+
+    private static void LoadTensors(ResNet model, CheckpointMetadata meta, byte[] bytes, int offset, string source)
+    {
         var state = model.state_dict();
         var expected = ResNetLayout.Shapes(meta.Network);
         var r = new SpanReader(bytes, offset, bytes.Length - 4, source);
@@ -161,7 +176,6 @@ public static class Checkpoint
             }
         }
         if (r.Remaining != 0) throw new DataFormatException(source, $"{r.Remaining} unexpected bytes after the last tensor");
-        return (model, meta);
     }
 
     private static CheckpointMetadata Parse(byte[] bytes, string source, out int offset)

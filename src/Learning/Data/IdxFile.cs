@@ -11,7 +11,7 @@ public sealed record IdxArray(int[] Dimensions, byte[] Data);
 /// <summary>Reads IDX files, plain or gzip-compressed, validating every header field against the data.</summary>
 public static class IdxFile
 {
-    private const long MaxBytes = 4L << 30;
+    private static readonly long MaxBytes = Array.MaxLength - 64;
 
     /// <summary>Reads <paramref name="path"/>; throws <see cref="DataFormatException"/> naming the file and problem.</summary>
     public static IdxArray Read(string path)
@@ -36,6 +36,10 @@ public static class IdxFile
         catch (EndOfStreamException e)
         {
             throw new DataFormatException(source, "truncated gzip data", e);
+        }
+        catch (IOException e) when (e is not DataFormatException)
+        {
+            throw new DataFormatException(source, $"could not be read: {e.Message}", e);
         }
         if (raw.Length < 4) throw new DataFormatException(source, $"too short for an IDX header ({raw.Length} bytes)");
         if (raw[0] != 0 || raw[1] != 0)

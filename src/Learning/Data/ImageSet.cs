@@ -55,13 +55,15 @@ public sealed class ImageSet
     {
         var ids = new long[indices.Count];
         var labels = new int[indices.Count];
-        var pixels = new byte[(long)indices.Count * ImageBytes];
+        var bytes = (long)indices.Count * ImageBytes;
+        if (bytes > Array.MaxLength) throw new ArgumentException($"{indices.Count} images of {ImageBytes} bytes exceed one in-memory set ({Array.MaxLength} bytes); stream them in shards instead");
+        var pixels = new byte[bytes];
         for (var i = 0; i < indices.Count; i++)
         {
             var j = indices[i];
             ids[i] = Ids[j];
             labels[i] = Labels[j];
-            Buffer.BlockCopy(Pixels, j * ImageBytes, pixels, i * ImageBytes, ImageBytes);
+            Array.Copy(Pixels, (long)j * ImageBytes, pixels, (long)i * ImageBytes, ImageBytes);
         }
         return new ImageSet(ids, labels, pixels, Channels, Height, Width);
     }

@@ -55,6 +55,11 @@ public static class PoolShardFormat
     public static void Write(Stream output, ImageSet set, int numClasses)
     {
         if (set.Count > MaxSamples) throw new ArgumentException($"a shard holds at most {MaxSamples} samples, got {set.Count}");
+        // The writer enforces what the reader checks, so every written shard can be read back.
+        if (set.Channels > 4 || set.Height > 4096 || set.Width > 4096) throw new ArgumentException($"shard images must be at most 4×4096×4096, got {set.Channels}×{set.Height}×{set.Width}");
+        if (numClasses is < 2 or > 100_000) throw new ArgumentException($"number of classes must be in 2..100000, got {numClasses}");
+        var badLabel = Array.FindIndex(set.Labels, l => l < -1 || l >= numClasses);
+        if (badLabel >= 0) throw new ArgumentException($"sample {set.Ids[badLabel]} has label {set.Labels[badLabel]}, outside -1..{numClasses - 1}");
         if (set.Ids.Distinct().Count() != set.Count) throw new ArgumentException("sample ids within a shard must be unique");
         var idBytes = MemoryMarshal.AsBytes(set.Ids.AsSpan()).ToArray();
         var labelBytes = MemoryMarshal.AsBytes(set.Labels.AsSpan()).ToArray();
@@ -203,11 +208,16 @@ public sealed class PoolShardReader : IDisposable
     /// <summary>Reads every pixel into an <see cref="ImageSet"/>, verifying the checksum.</summary>
     public ImageSet ReadAll()
     {
-        var pixels = new byte[(long)Header.SampleCount * Header.ImageBytes];
-        var offset = 0L;
-        foreach (var b in ReadBatches(4096))
+        var total = (long)Header.SampleCount * Header.ImageBytes;
+        if (total > Array.MaxLength)
         {
-            Buffer.BlockCopy(b.Pixels, 0, pixels, (int)offset, b.Pixels.Length);
+            throw new DataFormatException(_source, $"{Header.SampleCount} samples of {Header.ImageBytes} bytes do not fit in memory at once; stream the shard with ReadBatches");
+        }
+        var pixels = new byte[total];
+        var offset = 0L;
+        foreach (var b in ReadBatches(Math.Max(1, (16 << 20) / Header.ImageBytes)))
+        {
+            Array.Copy(b.Pixels, 0, pixels, offset, b.Pixels.Length);
             offset += b.Pixels.Length;
         }
         return new ImageSet(Ids, Labels, pixels, Header.Channels, Header.Height, Header.Width);

@@ -64,6 +64,7 @@ public sealed class ResNet : nn.Module<Tensor, Tensor>
     /// <summary>Builds the network for <paramref name="spec"/> with PyTorch's default initialisation (use <see cref="Create"/> for seeded θ0).</summary>
     public ResNet(ResNetSpec spec) : base(nameof(ResNet))
     {
+        TorchRuntime.EnsureLoaded();
         spec.Validate("network spec");
         Spec = spec;
         var w = spec.StageWidths;
@@ -169,6 +170,9 @@ public sealed class ResNet : nn.Module<Tensor, Tensor>
         using var src = tensor(data).reshape(shape);
         target.copy_(src);
     }
+
+    /// <summary>The device the network's parameters live on.</summary>
+    public Device Device => parameters().First().device;
 
     /// <summary>Number of trainable parameters actually allocated (for cross-checking <see cref="ModelComplexity"/>).</summary>
     public long CountParameters() => parameters().Sum(p => p.numel());

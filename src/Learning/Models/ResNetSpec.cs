@@ -81,6 +81,7 @@ public sealed record ResNetSpec
     public void Validate(string source)
     {
         int depth;
+        if (Arch is null) throw new ArgumentException($"{source}: architecture is missing");
         try { depth = ParseDepth(Arch); }
         catch (ArgumentException e) { throw new ArgumentException($"{source}: {e.Message}", e); }
         var n = (depth - 2) / 6;

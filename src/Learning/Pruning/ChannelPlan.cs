@@ -76,6 +76,7 @@ public sealed record ChannelPlan
     /// <summary>Checks the plan against its dense spec (used when a plan comes from a file).</summary>
     public void Validate(string source)
     {
+        if (Dense is null) throw new ArgumentException($"{source}: channel plan has no dense network spec");
         Dense.Validate(source);
         ValidateRatio(Ratio);
         var expected = ResNetLayout.Groups(Dense);

@@ -20,6 +20,7 @@ public static class KCenterGreedy
     {
         ArgumentOutOfRangeException.ThrowIfNegative(k);
         if (candidates.Count == 0 || k == 0) return [];
+        Runtime.TorchRuntime.EnsureLoaded();
         var pool = candidates.OrderBy(c => c.SampleId).ToList();
         var d = pool[0].Features.Length;
         if (pool.Any(c => c.Features.Length != d) || centers.Any(c => c.Length != d))
@@ -35,7 +36,7 @@ public static class KCenterGreedy
         var x = tensor(pool.SelectMany(c => c.Features).Select(f => (double)f).ToArray()).reshape(pool.Count, d);
         var minDist = new double[pool.Count];
         Array.Fill(minDist, double.PositiveInfinity);
-        const int chunk = 512;
+        const int chunk = 256;
         for (var start = 0; start < centers.Count; start += chunk)
         {
             using var inner = NewDisposeScope();
@@ -73,7 +74,18 @@ public static class KCenterGreedy
 
     private static Tensor SquaredDistances(Tensor a, Tensor b)
     {
-        // Exact (a-b)² summed per pair; avoids the cancellation of the ‖a‖²+‖b‖²−2ab expansion.
-        return (a.unsqueeze(1) - b.unsqueeze(0)).pow(2).sum(2);
+        // Exact (a-b)² summed per pair (no ‖a‖²+‖b‖²−2ab cancellation), in row chunks so the
+        // [rows, centers, d] intermediate stays near 16M elements whatever the pool size.
+        var rows = a.shape[0];
+        var perRow = Math.Max(1, b.shape[0] * a.shape[1]);
+        var chunk = Math.Max(1, 16_000_000 / perRow);
+        if (chunk >= rows) return (a.unsqueeze(1) - b.unsqueeze(0)).pow(2).sum(2);
+        var parts = new List<Tensor>();
+        for (long start = 0; start < rows; start += chunk)
+        {
+            var n = Math.Min(chunk, rows - start);
+            parts.Add((a.narrow(0, start, n).unsqueeze(1) - b.unsqueeze(0)).pow(2).sum(2));
+        }
+        return cat(parts, 0);
     }
 }

@@ -27,7 +27,7 @@ public sealed class PoolScorer
     public PoolScorer(ResNet model, ImageNormalization normalization)
     {
         _model = model;
-        _prep = new BatchPreparer(normalization, TorchRuntime.Device);
+        _prep = new BatchPreparer(normalization, model.Device);
     }
 
     /// <summary>Scores every unlabeled sample of <paramref name="batches"/> and returns the top <paramref name="k"/>.</summary>
@@ -37,7 +37,7 @@ public sealed class PoolScorer
         if (metric == SelectionMetric.KCenter) throw new ArgumentException("k-center selects from features; use Features and KCenterGreedy");
         var sw = Stopwatch.StartNew();
         var acc = new TopKAccumulator(k);
-        _model.eval();
+        using var mode = new EvalMode(_model);
         using var inference = inference_mode();
         foreach (var batch in batches)
         {
@@ -57,13 +57,17 @@ public sealed class PoolScorer
         return new PoolScoreResult(acc.Result(), acc.Seen, sw.Elapsed.TotalSeconds);
     }
 
-    /// <summary>Penultimate features of every sample in <paramref name="batches"/>, split into unlabeled candidates and labeled centers.</summary>
+    /// <summary>
+    /// Penultimate features of every sample in <paramref name="batches"/>, split into unlabeled candidates and the
+    /// labeled samples' features. DESIGN's k-center uses the whole labeled set as centers: callers gather the labeled
+    /// features of every shard before the global stage.
+    /// </summary>
     public (List<KCenterCandidate> Unlabeled, List<float[]> LabeledCenters) Features(IEnumerable<ShardBatch> batches, int channels, int height, int width,
         IReadOnlySet<long> labeled, CancellationToken cancellationToken = default)
     {
         var candidates = new List<KCenterCandidate>();
         var centers = new List<float[]>();
-        _model.eval();
+        using var mode = new EvalMode(_model);
         using var inference = inference_mode();
         foreach (var batch in batches)
         {
@@ -103,5 +107,21 @@ public sealed class PoolScorer
             Buffer.BlockCopy(set.Pixels, start * set.ImageBytes, pixels, 0, pixels.Length);
             yield return new ShardBatch(set.Ids[start..(start + n)], set.Labels[start..(start + n)], pixels);
         }
+    }
+
+    /// <summary>Puts a network in eval mode and restores its previous mode on dispose.</summary>
+    private sealed class EvalMode : IDisposable
+    {
+        private readonly ResNet _model;
+        private readonly bool _wasTraining;
+
+        public EvalMode(ResNet model)
+        {
+            _model = model;
+            _wasTraining = model.training;
+            model.eval();
+        }
+
+        public void Dispose() => _model.train(_wasTraining);
     }
 }

@@ -2,7 +2,8 @@ namespace PruneFuse.Learning.Scoring;
 
 /// <summary>
 /// Streaming top-k: keeps the k best samples seen so far in a heap, so memory is O(k) however long the
-/// stream. Rejects NaN scores and duplicate ids.
+/// stream. Rejects NaN scores, and an id offered again while it is among the kept samples (callers
+/// guarantee distinct ids; shard merges check them globally).
 /// </summary>
 public sealed class TopKAccumulator
 {

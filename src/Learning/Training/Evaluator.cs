@@ -17,7 +17,7 @@ public static class Evaluator
         model.eval();
         try
         {
-            var prep = new BatchPreparer(normalization, TorchRuntime.Device);
+            var prep = new BatchPreparer(normalization, model.Device);
             using var noGrad = no_grad();
             for (var start = 0; start < set.Count; start += batchSize)
             {
@@ -49,7 +49,7 @@ public static class Evaluator
         model.eval();
         try
         {
-            var prep = new BatchPreparer(normalization, TorchRuntime.Device);
+            var prep = new BatchPreparer(normalization, model.Device);
             using var noGrad = no_grad();
             for (var start = 0; start < set.Count; start += batchSize)
             {

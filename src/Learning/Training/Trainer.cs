@@ -55,7 +55,8 @@ public static class Trainer
         }
         if (options.Distillation is not null && teacher is null) throw new ArgumentException("distillation needs a teacher network");
 
-        var device = TorchRuntime.Device;
+        var device = model.Device;
+        if (teacher is not null && teacher.Device.type != device.type) throw new ArgumentException($"teacher is on {teacher.Device.type}, student on {device.type}");
         var prep = new BatchPreparer(normalization, device);
         using var allPixels = tensor(train.Pixels, dtype: ScalarType.Byte).reshape(train.Count, train.Channels, train.Height, train.Width);
         using var allLabels = tensor(train.Labels.Select(l => (long)l).ToArray());

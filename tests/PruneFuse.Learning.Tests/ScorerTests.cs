@@ -1,0 +1,66 @@
+using PruneFuse.Learning.Data;
+using PruneFuse.Learning.Models;
+using PruneFuse.Learning.Pruning;
+using PruneFuse.Learning.Runtime;
+using PruneFuse.Learning.Scoring;
+using PruneFuse.Learning.Training;
+
+namespace PruneFuse.Learning.Tests;
+
+public class ScorerTests
+{
+    public ScorerTests() => TorchRuntime.EnsureLoaded();
+
+    [Fact]
+    public void Scoring_a_shard_stream_equals_scoring_the_set()
+    {
+        using var model = ResNet.Create(ResNetSpec.Dense("resnet8", 1, 10, 0.5), 4);
+        var set = TestData.Train.Take(700);
+        var ms = new MemoryStream();
+        PoolShardFormat.Write(ms, set, 10);
+        ms.Position = 0;
+        using var reader = new PoolShardReader(ms, "pool.pfs");
+        var scorer = new PoolScorer(model, TestData.Norm);
+        var fromShard = scorer.TopK(reader.ReadBatches(128), 1, 28, 28, SelectionMetric.Entropy, 50, new HashSet<long>(), 1);
+        var fromSet = scorer.TopK(PoolScorer.Batches(set, 128), 1, 28, 28, SelectionMetric.Entropy, 50, new HashSet<long>(), 1);
+        Assert.Equal(fromSet.TopK, fromShard.TopK);
+        Assert.Equal(700, fromShard.Scored);
+        Assert.True(model.training, "scoring restores the network's training mode");
+    }
+
+    [Fact]
+    public void Features_are_penultimate_embeddings_split_by_labeled()
+    {
+        using var model = ResNet.Create(ResNetSpec.Dense("resnet8", 1, 10), 4);
+        var set = TestData.Train.Take(300);
+        var labeled = new HashSet<long>(set.Ids.Take(40));
+        var (unlabeled, centers) = new PoolScorer(model, TestData.Norm).Features(PoolScorer.Batches(set, 64), 1, 28, 28, labeled);
+        Assert.Equal(260, unlabeled.Count);
+        Assert.Equal(40, centers.Count);
+        Assert.All(unlabeled, c => Assert.Equal(64, c.Features.Length));
+        Assert.DoesNotContain(unlabeled, c => labeled.Contains(c.SampleId));
+        // The same features computed directly from the network.
+        model.eval();
+        using var noGrad = TorchSharp.torch.no_grad();
+        var x = new BatchPreparer(TestData.Norm).Prepare(set.Subset([45]).Pixels, 1, 1, 28, 28);
+        var direct = model.Features(x).data<float>().ToArray();
+        var fromScorer = unlabeled.Single(c => c.SampleId == set.Ids[45]).Features;
+        // Batch of 1 vs batch of 64: equal up to floating-point batch effects.
+        for (var i = 0; i < direct.Length; i++) Assert.True(Math.Abs(direct[i] - fromScorer[i]) < 1e-4, $"feature {i}: {direct[i]} vs {fromScorer[i]}");
+        var picks = KCenterGreedy.Select(unlabeled, centers, 10);
+        Assert.Equal(10, picks.Select(p => p.SampleId).Distinct().Count());
+    }
+
+    [Fact]
+    public void Distillation_leaves_the_teacher_untouched()
+    {
+        var train = TestData.Train.Take(256);
+        using var theta0 = ResNet.Create(ResNetSpec.Dense("resnet8", 1, 10), 1);
+        var plan = ChannelPruner.Plan(theta0, 0.5, PruningMethod.L2);
+        using var teacher = ChannelPruner.Extract(theta0, plan);
+        Trainer.Train(teacher, train, new TrainingOptions { Epochs = 1 }, TestData.Norm);
+        var before = teacher.state_dict().ToDictionary(kv => kv.Key, kv => kv.Value.clone());
+        Trainer.Train(theta0, train, new TrainingOptions { Epochs = 1, Distillation = new DistillationOptions() }, TestData.Norm, teacher: teacher);
+        foreach (var (name, t) in teacher.state_dict()) Assert.True(Identical(before[name], t), $"teacher tensor {name} changed");
+    }
+}
