@@ -97,6 +97,17 @@ public sealed class PoolScorer
         return (keep.Select(i => batch.Ids[i]).ToArray(), pixels);
     }
 
+    /// <summary>Top-k of the random metric over unlabeled <paramref name="ids"/>: no network involved.</summary>
+    public static PoolScoreResult RandomTopK(IEnumerable<long> ids, IReadOnlySet<long> labeled, long seed, int k)
+    {
+        var acc = new TopKAccumulator(k);
+        foreach (var id in ids)
+        {
+            if (!labeled.Contains(id)) acc.Add(id, UncertaintyScores.RandomScore(seed, id));
+        }
+        return new PoolScoreResult(acc.Result(), acc.Seen, 0);
+    }
+
     /// <summary>Splits an in-memory set into shard batches (for scoring a set that is not in a shard file).</summary>
     public static IEnumerable<ShardBatch> Batches(ImageSet set, int batchSize)
     {

@@ -1,0 +1,273 @@
+using System.Diagnostics;
+using System.Text.Json;
+using Microsoft.Extensions.Logging;
+using PruneFuse.Grains.Compute;
+using PruneFuse.Grains.Datasets;
+using PruneFuse.Grains.Experiments;
+using PruneFuse.Grains.Interfaces;
+using PruneFuse.Grains.Storage;
+using PruneFuse.Learning.Scoring;
+using Orleans.Concurrency;
+
+namespace PruneFuse.Grains;
+
+/// <summary>Where the round loop is; persisted after every step so a restarted coordinator resumes there.</summary>
+public enum CoordinatorStep
+{
+    /// <summary>Create θ0, the plan, the selector's start and the initial labeled set.</summary>
+    Setup,
+    /// <summary>Train the selector of <see cref="CoordinatorState.Round"/>.</summary>
+    TrainSelector,
+    /// <summary>Score the pool and select <see cref="CoordinatorState.Round"/>'s samples.</summary>
+    Score,
+    /// <summary>Fuse and train the final network.</summary>
+    Fuse,
+    /// <summary>Nothing left to do.</summary>
+    Done,
+}
+
+/// <summary>The coordinator's persisted state.</summary>
+[GenerateSerializer, Alias("prunefuse.CoordinatorState")]
+public sealed class CoordinatorState
+{
+    [Id(0)] public ExperimentSpec? Spec { get; set; }
+    [Id(1)] public ExperimentState State { get; set; }
+    [Id(2)] public CoordinatorStep Step { get; set; }
+    [Id(3)] public int Round { get; set; }
+    [Id(4)] public List<RoundRecord> Rounds { get; set; } = [];
+    [Id(5)] public FinalResult? Final { get; set; }
+    [Id(6)] public string? Error { get; set; }
+    [Id(7)] public long SelectorParams { get; set; }
+    [Id(8)] public long SelectorMacs { get; set; }
+    [Id(9)] public DateTimeOffset StartedAt { get; set; }
+    [Id(10)] public DateTimeOffset? EndedAt { get; set; }
+    [Id(11)] public int Labeled { get; set; }
+    [Id(12)] public SelectorTrainResult? CurrentSelector { get; set; }
+    [Id(13)] public ArtifactRef? CurrentLabeled { get; set; }
+}
+
+/// <summary>
+/// Owns one experiment: validates the spec, runs setup, the selection rounds and the final training, persisting
+/// after each step. Every step is idempotent (same seed and inputs, same artifacts), so a step re-run after a
+/// crash changes nothing; a reminder re-activates the coordinator if its silo dies.
+/// </summary>
+[Reentrant]
+public sealed class CoordinatorGrain(
+    [PersistentState("experiment", GrainStorage.Name)] IPersistentState<CoordinatorState> state,
+    ExperimentStore experiments,
+    ComputeService compute,
+    ILogger<CoordinatorGrain> logger) : Grain, ICoordinatorGrain, IRemindable
+{
+    private const string ResumeReminder = "resume";
+    private Task? _loop;
+    private string? _stage;
+
+    private string Id => ArtifactName.ValidateId(this.GetPrimaryKeyString(), "experiment id");
+
+    /// <inheritdoc />
+    public override Task OnActivateAsync(CancellationToken cancellationToken)
+    {
+        if (state.State.State == ExperimentState.Running) EnsureLoop();
+        return Task.CompletedTask;
+    }
+
+    /// <inheritdoc />
+    public async Task<ExperimentStatus> Start(ExperimentSpec spec)
+    {
+        var id = Id;
+        if (state.State.Spec is not null)
+        {
+            if (state.State.Spec == spec) return Status();
+            throw new InvalidOperationException($"experiment '{id}' already exists with a different spec; choose another id");
+        }
+        var manifest = await experiments.ManifestAsync(spec.DatasetId);
+        ExperimentSetup.Validate(spec, manifest);
+        await experiments.Store.PutBytesAsync(ArtifactLayout.Spec(id), JsonSerializer.SerializeToUtf8Bytes(spec, ExperimentSetup.JsonOptions));
+        state.State.Spec = spec;
+        state.State.State = ExperimentState.Running;
+        state.State.Step = CoordinatorStep.Setup;
+        state.State.StartedAt = DateTimeOffset.UtcNow;
+        await state.WriteStateAsync();
+        await this.RegisterOrUpdateReminder(ResumeReminder, TimeSpan.FromMinutes(1), TimeSpan.FromMinutes(1));
+        logger.LogInformation("experiment {Experiment} started: {Spec}", id, spec);
+        EnsureLoop();
+        return Status();
+    }
+
+    /// <inheritdoc />
+    public Task<ExperimentStatus> GetStatus() => Task.FromResult(Status());
+
+    /// <inheritdoc />
+    public async Task<ExperimentStatus> Cancel()
+    {
+        if (state.State.State != ExperimentState.Running)
+        {
+            throw new InvalidOperationException(state.State.Spec is null
+                ? $"unknown experiment '{Id}'"
+                : $"experiment '{Id}' is {state.State.State.ToString().ToLowerInvariant()}, not running");
+        }
+        state.State.State = ExperimentState.Cancelled;
+        state.State.EndedAt = DateTimeOffset.UtcNow;
+        await state.WriteStateAsync();
+        return Status();
+    }
+
+    /// <inheritdoc />
+    public async Task ReceiveReminder(string reminderName, TickStatus status)
+    {
+        if (state.State.State == ExperimentState.Running)
+        {
+            EnsureLoop();
+            return;
+        }
+        var reminder = await this.GetReminder(ResumeReminder);
+        if (reminder is not null) await this.UnregisterReminder(reminder);
+    }
+
+    private ExperimentStatus Status()
+    {
+        var s = state.State;
+        return new ExperimentStatus
+        {
+            ExperimentId = this.GetPrimaryKeyString(), State = s.State, Spec = s.Spec, Round = s.Round, Stage = _stage ?? s.Step.ToString(),
+            Labeled = s.Labeled, Rounds = [.. s.Rounds], Final = s.Final, Error = s.Error, SelectorParams = s.SelectorParams,
+            SelectorMacs = s.SelectorMacs, StartedAt = s.StartedAt, EndedAt = s.EndedAt,
+        };
+    }
+
+    private void EnsureLoop()
+    {
+        if (_loop is { IsCompleted: false }) return;
+        _loop = RunLoopAsync();
+    }
+
+    private async Task RunLoopAsync()
+    {
+        var id = Id;
+        try
+        {
+            while (state.State.State == ExperimentState.Running && state.State.Step != CoordinatorStep.Done)
+            {
+                // Keep the activation while the loop runs; a reminder brings it back if the silo dies.
+                DelayDeactivation(TimeSpan.FromMinutes(30));
+                await StepAsync(id);
+                if (state.State.State != ExperimentState.Running) break;
+                await state.WriteStateAsync();
+            }
+        }
+        catch (Exception e)
+        {
+            logger.LogError(e, "experiment {Experiment} failed in {Step}", id, state.State.Step);
+            state.State.State = ExperimentState.Failed;
+            state.State.Error = $"{state.State.Step} (round {state.State.Round}): {e.Message}";
+            state.State.EndedAt = DateTimeOffset.UtcNow;
+            await state.WriteStateAsync();
+        }
+        finally
+        {
+            _stage = null;
+        }
+    }
+
+    private async Task StepAsync(string id)
+    {
+        var s = state.State;
+        var spec = s.Spec!;
+        switch (s.Step)
+        {
+            case CoordinatorStep.Setup:
+            {
+                _stage = "creating θ0 and channel plan";
+                var manifest = await experiments.ManifestAsync(spec.DatasetId);
+                var networks = await compute.Run(() => ExperimentSetup.CreateNetworks(spec, manifest));
+                await experiments.Store.PutBytesAsync(ArtifactLayout.Theta0(id), networks.Theta0);
+                if (networks.SelectorInit is not null) await experiments.Store.PutBytesAsync(ArtifactLayout.SelectorInit(id), networks.SelectorInit);
+                var initial = ExperimentSetup.InitialLabeled(spec, manifest);
+                var labeled = await experiments.Store.PutBytesAsync(ArtifactLayout.Labeled(id, 1), ExperimentSetup.LabeledToJson(initial));
+                s.SelectorParams = networks.SelectorParams;
+                s.SelectorMacs = networks.SelectorMacs;
+                s.CurrentLabeled = new ArtifactRef(labeled.Name, labeled.ETag);
+                s.Labeled = initial.Length;
+                s.Round = 1;
+                s.Step = CoordinatorStep.TrainSelector;
+                break;
+            }
+            case CoordinatorStep.TrainSelector:
+            {
+                var finalRound = s.Round > spec.Rounds;
+                var needed = spec.Selector != SelectorKind.Random &&
+                             (!finalRound || (spec.Selector == SelectorKind.Pruned && (spec.Fusion || spec.DistillationAlpha > 0)));
+                if (needed)
+                {
+                    _stage = finalRound ? "training the final selector" : "training selector";
+                    s.CurrentSelector = await GrainFactory.GetGrain<ISelectorGrain>(id)
+                        .Train(new SelectorTrainRequest { ExperimentId = id, Round = s.Round, Labeled = s.CurrentLabeled! });
+                }
+                else if (!finalRound || spec.Selector == SelectorKind.Random)
+                {
+                    s.CurrentSelector = null;
+                }
+                s.Step = finalRound ? CoordinatorStep.Fuse : CoordinatorStep.Score;
+                break;
+            }
+            case CoordinatorStep.Score:
+            {
+                _stage = "scoring pool";
+                var sw = Stopwatch.StartNew();
+                var manifest = await experiments.ManifestAsync(spec.DatasetId);
+                var request = new ScoreRequest
+                {
+                    ExperimentId = id, Round = s.Round, Selector = s.CurrentSelector?.Checkpoint, Labeled = s.CurrentLabeled!,
+                    Metric = spec.Metric, K = spec.RoundSize, Seed = ExperimentSetup.SeedFor(spec, "random-metric"),
+                };
+                var results = await Task.WhenAll(manifest.Shards.Select(sh =>
+                    GrainFactory.GetGrain<IPoolShardGrain>($"{spec.DatasetId}/{sh.Index}").Score(request)));
+                _stage = "merging";
+                var selection = await MergeAsync(spec, results);
+                var previous = await experiments.LabeledAsync(s.CurrentLabeled!);
+                var next = previous.Concat(selection.Select(x => x.SampleId)).ToArray();
+                if (next.Distinct().Count() != next.Length) throw new InvalidOperationException("a selected sample was already labeled");
+                var selectionInfo = await experiments.Store.PutBytesAsync(ArtifactLayout.Selection(id, s.Round), ExperimentSetup.SelectionToJson(selection));
+                var labeledInfo = await experiments.Store.PutBytesAsync(ArtifactLayout.Labeled(id, s.Round + 1), ExperimentSetup.LabeledToJson(next));
+                s.Rounds.Add(new RoundRecord
+                {
+                    Round = s.Round, Labeled = next.Length, SelectorAccuracy = s.CurrentSelector?.Accuracy,
+                    SelectorTrainSeconds = s.CurrentSelector?.Seconds ?? 0, ScoringSeconds = sw.Elapsed.TotalSeconds,
+                    Scored = results.Sum(r => r.Scored), SelectionArtifact = selectionInfo.Name,
+                });
+                s.CurrentLabeled = new ArtifactRef(labeledInfo.Name, labeledInfo.ETag);
+                s.Labeled = next.Length;
+                s.Round++;
+                s.Step = CoordinatorStep.TrainSelector;
+                break;
+            }
+            case CoordinatorStep.Fuse:
+            {
+                _stage = spec.Selector == SelectorKind.Pruned && spec.Fusion ? "fusing and training the full network" : "training the full network";
+                s.Final = await GrainFactory.GetGrain<IFusionGrain>(id)
+                    .FuseAndTrain(new FusionRequest { ExperimentId = id, Labeled = s.CurrentLabeled!, Selector = s.CurrentSelector?.Checkpoint });
+                s.State = ExperimentState.Completed;
+                s.Step = CoordinatorStep.Done;
+                s.EndedAt = DateTimeOffset.UtcNow;
+                await experiments.Store.PutBytesAsync(ArtifactLayout.Report(id), JsonSerializer.SerializeToUtf8Bytes(Status(), ExperimentSetup.JsonOptions));
+                await state.WriteStateAsync();
+                break;
+            }
+        }
+    }
+
+    private async Task<List<SampleScore>> MergeAsync(ExperimentSpec spec, ShardScoreResult[] results)
+    {
+        var shardOf = results.SelectMany(r => r.TopK).ToDictionary(x => x.SampleId, x => x.Shard);
+        if (UncertaintyScores.Parse(spec.Metric) == SelectionMetric.KCenter && spec.Selector != SelectorKind.Random)
+        {
+            // Second stage of distributed k-center: greedy over the union, every shard's labeled features as centers.
+            var candidates = results.SelectMany(r => r.TopK.Zip(r.Features, (t, f) => new KCenterCandidate(t.SampleId, f))).ToList();
+            var centers = results.SelectMany(r => r.LabeledFeatures).ToList();
+            var picks = await compute.Run(() => KCenterGreedy.Select(candidates, centers, spec.RoundSize));
+            return [.. picks.Select((p, i) => new SampleScore(p.SampleId, picks.Count - i, shardOf[p.SampleId]))];
+        }
+        var merged = TopKMerge.Merge([.. results.Select(r => (IReadOnlyList<ScoredSample>)r.TopK.Select(x => new ScoredSample(x.SampleId, x.Score)).ToList())], spec.RoundSize);
+        return [.. merged.Select(m => new SampleScore(m.SampleId, m.Score, shardOf[m.SampleId]))];
+    }
+}

@@ -1,0 +1,64 @@
+using PruneFuse.Grains.Compute;
+using PruneFuse.Grains.Datasets;
+using PruneFuse.Grains.Interfaces;
+using PruneFuse.Grains.Storage;
+using PruneFuse.Learning.Data;
+
+namespace PruneFuse.Grains.Experiments;
+
+/// <summary>Reads the artifacts the grains share (spec, manifest, labeled sets, labeled images) from the store.</summary>
+public sealed class ExperimentStore(IArtifactStore store, ComputeService compute)
+{
+    /// <summary>The artifact store.</summary>
+    public IArtifactStore Store => store;
+
+    /// <summary>The experiment's stored spec.</summary>
+    public async Task<ExperimentSpec> SpecAsync(string experimentId)
+    {
+        var name = ArtifactLayout.Spec(experimentId);
+        var bytes = await store.ReadBytesAsync(name);
+        return System.Text.Json.JsonSerializer.Deserialize<ExperimentSpec>(bytes, ExperimentSetup.JsonOptions)
+            ?? throw new DataFormatException(name, "spec is null");
+    }
+
+    /// <summary>The dataset manifest.</summary>
+    public Task<DatasetManifest> ManifestAsync(string datasetId) => DatasetGrain.LoadAsync(store, datasetId);
+
+    /// <summary>A labeled-set artifact's ids.</summary>
+    public async Task<long[]> LabeledAsync(ArtifactRef labeled) =>
+        ExperimentSetup.LabeledFromJson(await store.ReadBytesAsync(labeled.Name), labeled.Name);
+
+    /// <summary>The labeled samples' images and labels (the simulated annotator reveals them from the shards).</summary>
+    public async Task<ImageSet> LabeledImagesAsync(DatasetManifest manifest, IReadOnlyCollection<long> ids)
+    {
+        var wanted = new HashSet<long>(ids);
+        var parts = new List<ImageSet>();
+        foreach (var shard in manifest.Shards)
+        {
+            var inShard = wanted.Where(id => id >= shard.FirstId && id < shard.FirstId + shard.Count).ToList();
+            if (inShard.Count == 0) continue;
+            var set = await compute.GetShardAsync(shard.Artifact);
+            parts.Add(set.Subset(inShard.Order().Select(id => (int)(id - shard.FirstId)).ToArray()));
+        }
+        var found = parts.Sum(p => p.Count);
+        if (found != wanted.Count) throw new InvalidOperationException($"{wanted.Count - found} labeled sample ids are not in dataset '{manifest.DatasetId}'");
+        return Concat(parts);
+    }
+
+    /// <summary>The dataset's test set.</summary>
+    public Task<ImageSet> TestSetAsync(DatasetManifest manifest) => compute.GetShardAsync(manifest.TestShard);
+
+    private static ImageSet Concat(List<ImageSet> parts)
+    {
+        if (parts.Count == 1) return parts[0];
+        var first = parts[0];
+        var pixels = new byte[parts.Sum(p => (long)p.Pixels.Length)];
+        long offset = 0;
+        foreach (var p in parts)
+        {
+            Array.Copy(p.Pixels, 0, pixels, offset, p.Pixels.Length);
+            offset += p.Pixels.Length;
+        }
+        return new ImageSet([.. parts.SelectMany(p => p.Ids)], [.. parts.SelectMany(p => p.Labels)], pixels, first.Channels, first.Height, first.Width);
+    }
+}

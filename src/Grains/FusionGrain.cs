@@ -1,0 +1,67 @@
+using TorchSharp;
+using PruneFuse.Grains.Compute;
+using PruneFuse.Grains.Experiments;
+using PruneFuse.Grains.Interfaces;
+using PruneFuse.Grains.Storage;
+using PruneFuse.Learning.Data;
+using PruneFuse.Learning.Fusion;
+using PruneFuse.Learning.Models;
+using PruneFuse.Learning.Runtime;
+using PruneFuse.Learning.Training;
+
+namespace PruneFuse.Grains;
+
+/// <summary>Builds the final network (fused, or θ0 for baselines), trains it with distillation, evaluates and stores it.</summary>
+public sealed class FusionGrain(ExperimentStore experiments, ComputeService compute) : Grain, IFusionGrain
+{
+    /// <inheritdoc />
+    public async Task<FinalResult> FuseAndTrain(FusionRequest request)
+    {
+        var id = this.GetPrimaryKeyString();
+        var spec = await experiments.SpecAsync(id);
+        var manifest = await experiments.ManifestAsync(spec.DatasetId);
+        var train = await experiments.LabeledImagesAsync(manifest, await experiments.LabeledAsync(request.Labeled));
+        var test = await experiments.TestSetAsync(manifest);
+        var thetaName = ArtifactLayout.Theta0(id);
+        var thetaBytes = await experiments.Store.ReadBytesAsync(thetaName);
+        var selectorBytes = request.Selector is null ? null : await experiments.Store.ReadBytesAsync(request.Selector.Name);
+        var fuse = spec.Selector == SelectorKind.Pruned && spec.Fusion && request.Selector is not null;
+        var distill = spec.Selector == SelectorKind.Pruned && spec.DistillationAlpha > 0 && request.Selector is not null;
+        var (result, bytes) = await compute.Run(() =>
+        {
+            var (theta0, meta) = Checkpoint.Load(thetaBytes, thetaName);
+            ResNet? selector = selectorBytes is null ? null : Checkpoint.Load(selectorBytes, request.Selector!.Name).Model;
+            ResNet model = theta0;
+            try
+            {
+                if (fuse)
+                {
+                    var plan = meta.Plan ?? throw new InvalidOperationException($"{thetaName} has no channel plan to fuse with");
+                    model = Fuser.Fuse(theta0, selector!, plan);
+                }
+                model.to(TorchRuntime.Device);
+                selector?.to(TorchRuntime.Device);
+                var options = new TrainingOptions
+                {
+                    Epochs = spec.FinalEpochs, BatchSize = spec.BatchSize, Seed = ExperimentSetup.SeedFor(spec, "final"),
+                    Distillation = distill ? new DistillationOptions(spec.DistillationAlpha, spec.DistillationTemperature) : null,
+                };
+                var r = Trainer.Train(model, train, options, manifest.Normalization, test, distill ? selector : null);
+                var final = new FinalResult
+                {
+                    Accuracy = r.LastAccuracy ?? 0, BestAccuracy = r.BestAccuracy ?? 0, TrainSeconds = r.TrainSeconds,
+                    EpochAccuracies = [.. r.Epochs.Select(e => e.TestAccuracy ?? double.NaN)], Fused = fuse, Checkpoint = ArtifactLayout.Final(id),
+                };
+                return (final, Checkpoint.Save(model, meta.Plan, new Dictionary<string, string> { ["experiment"] = id, ["role"] = "final" }));
+            }
+            finally
+            {
+                if (!ReferenceEquals(model, theta0)) model.Dispose();
+                theta0.Dispose();
+                selector?.Dispose();
+            }
+        });
+        await experiments.Store.PutBytesAsync(ArtifactLayout.Final(id), bytes);
+        return result;
+    }
+}

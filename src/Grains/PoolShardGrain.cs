@@ -1,0 +1,78 @@
+using PruneFuse.Grains.Storage;
+using PruneFuse.Grains.Compute;
+using PruneFuse.Grains.Experiments;
+using PruneFuse.Grains.Interfaces;
+using PruneFuse.Learning.Data;
+using PruneFuse.Learning.Scoring;
+
+namespace PruneFuse.Grains;
+
+/// <summary>
+/// Owns one pool shard (key "datasetId/index"). Scores its unlabeled samples with the round's selector, using
+/// the silo's cached shard data and the silo's replica of the selector, and returns its local top-k.
+/// </summary>
+public sealed class PoolShardGrain(ExperimentStore experiments, ComputeService compute) : Grain, IPoolShardGrain
+{
+    private (string DatasetId, int Index) Key()
+    {
+        var key = this.GetPrimaryKeyString();
+        var slash = key.LastIndexOf('/');
+        if (slash <= 0 || !int.TryParse(key[(slash + 1)..], out var index) || index < 0)
+        {
+            throw new ArgumentException($"pool shard key '{key}' must be 'datasetId/index'");
+        }
+        return (key[..slash], index);
+    }
+
+    /// <inheritdoc />
+    public async Task<ShardScoreResult> Score(ScoreRequest request)
+    {
+        var (datasetId, index) = Key();
+        var manifest = await experiments.ManifestAsync(datasetId);
+        var entry = manifest.Shards.FirstOrDefault(s => s.Index == index)
+            ?? throw new ArgumentException($"dataset '{datasetId}' has no shard {index} (it has {manifest.Shards.Length})");
+        var labeled = new HashSet<long>((await experiments.LabeledAsync(request.Labeled)).Where(id => id >= entry.FirstId && id < entry.FirstId + entry.Count));
+        ImageSet shard;
+        try
+        {
+            shard = await compute.GetShardAsync(entry.Artifact);
+        }
+        catch (DataFormatException)
+        {
+            compute.ForgetShard(entry.Artifact);
+            throw;
+        }
+        var metric = UncertaintyScores.Parse(request.Metric);
+        var silo = compute.SiloName;
+        if (metric == SelectionMetric.Random || request.Selector is null)
+        {
+            var r = PoolScorer.RandomTopK(shard.Ids, labeled, request.Seed, request.K);
+            return new ShardScoreResult { TopK = [.. r.TopK.Select(s => new SampleScore(s.SampleId, s.Score, index))], Scored = r.Scored, Seconds = r.Seconds, Silo = silo };
+        }
+        var selectorBytes = await experiments.Store.ReadBytesAsync(request.Selector.Name);
+        return await compute.Run(() =>
+        {
+            var (model, _) = compute.GetModel(request.Selector.Name, request.Selector.ETag, selectorBytes);
+            var scorer = new PoolScorer(model, manifest.Normalization);
+            var batches = PoolScorer.Batches(shard, 128);
+            if (metric == SelectionMetric.KCenter)
+            {
+                var sw = System.Diagnostics.Stopwatch.StartNew();
+                var (candidates, centers) = scorer.Features(batches, shard.Channels, shard.Height, shard.Width, labeled);
+                var picks = KCenterGreedy.Select(candidates, centers, request.K);
+                return new ShardScoreResult
+                {
+                    // Score = pick order (earlier = better), so the list is sorted best-first like the others.
+                    TopK = [.. picks.Select((p, i) => new SampleScore(p.SampleId, picks.Count - i, index))],
+                    Features = [.. picks.Select(p => p.Features)],
+                    LabeledFeatures = [.. centers],
+                    Scored = candidates.Count,
+                    Seconds = sw.Elapsed.TotalSeconds,
+                    Silo = silo,
+                };
+            }
+            var result = scorer.TopK(batches, shard.Channels, shard.Height, shard.Width, metric, request.K, labeled, request.Seed);
+            return new ShardScoreResult { TopK = [.. result.TopK.Select(s => new SampleScore(s.SampleId, s.Score, index))], Scored = result.Scored, Seconds = result.Seconds, Silo = silo };
+        });
+    }
+}

@@ -1,0 +1,49 @@
+using TorchSharp;
+using System.Diagnostics;
+using PruneFuse.Grains.Compute;
+using PruneFuse.Grains.Experiments;
+using PruneFuse.Grains.Interfaces;
+using PruneFuse.Grains.Storage;
+using PruneFuse.Learning.Data;
+using PruneFuse.Learning.Training;
+
+namespace PruneFuse.Grains;
+
+/// <summary>Trains the round's selector from its starting weights on the labeled set and stores the checkpoint.</summary>
+public sealed class SelectorGrain(ExperimentStore experiments, ComputeService compute) : Grain, ISelectorGrain
+{
+    /// <inheritdoc />
+    public async Task<SelectorTrainResult> Train(SelectorTrainRequest request)
+    {
+        var id = this.GetPrimaryKeyString();
+        var spec = await experiments.SpecAsync(id);
+        var manifest = await experiments.ManifestAsync(spec.DatasetId);
+        var labeledIds = await experiments.LabeledAsync(request.Labeled);
+        var train = await experiments.LabeledImagesAsync(manifest, labeledIds);
+        var test = await experiments.TestSetAsync(manifest);
+        var initName = ArtifactLayout.SelectorInit(id);
+        var init = await experiments.Store.ReadBytesAsync(initName);
+        var (bytes, accuracy, seconds) = await compute.Run(() =>
+        {
+            // Retrained from its θ0 slice every round (as SVP does), so a round's result depends only on its inputs.
+            var (model, meta) = Checkpoint.Load(init, initName);
+            using (model)
+            {
+                model.to(Learning.Runtime.TorchRuntime.Device);
+                var options = new TrainingOptions
+                {
+                    Epochs = spec.SelectorEpochs, BatchSize = spec.BatchSize, Seed = ExperimentSetup.SeedFor(spec, $"selector-round-{request.Round}"),
+                    EvaluateEveryEpoch = false,
+                };
+                var sw = Stopwatch.StartNew();
+                Trainer.Train(model, train, options, manifest.Normalization);
+                var secs = sw.Elapsed.TotalSeconds;
+                var acc = Evaluator.Accuracy(model, test, manifest.Normalization);
+                var tags = new Dictionary<string, string> { ["experiment"] = id, ["round"] = request.Round.ToString(System.Globalization.CultureInfo.InvariantCulture), ["role"] = "selector" };
+                return (Checkpoint.Save(model, meta.Plan, tags), acc, secs);
+            }
+        });
+        var info = await experiments.Store.PutBytesAsync(ArtifactLayout.Selector(id, request.Round), bytes);
+        return new SelectorTrainResult { Checkpoint = new ArtifactRef(info.Name, info.ETag), Accuracy = accuracy, Seconds = seconds };
+    }
+}

@@ -1,0 +1,64 @@
+using Orleans.TestingHost;
+using PruneFuse.Grains.Hosting;
+using PruneFuse.Grains.Interfaces;
+
+namespace PruneFuse.Grains.Tests;
+
+/// <summary>
+/// Two in-process silos sharing one embedded data folder (artifacts + grain state), with real Fashion-MNIST
+/// imported as a 3,000-sample pool in 3 shards.
+/// </summary>
+public sealed class ClusterFixture : IAsyncLifetime
+{
+    public string DataRoot { get; } = Directory.CreateTempSubdirectory("prunefuse-cluster-").FullName;
+
+    public InProcessTestCluster Cluster { get; private set; } = null!;
+
+    public IClusterClient Client => Cluster.Client;
+
+    public const string Dataset = "fmnist-small";
+
+    public async ValueTask InitializeAsync()
+    {
+        var builder = new InProcessTestClusterBuilder(2);
+        builder.ConfigureSilo((_, silo) =>
+        {
+            silo.AddPruneFuseEmbedded(DataRoot);
+            silo.UseInMemoryReminderService();
+        });
+        Cluster = builder.Build();
+        await Cluster.DeployAsync();
+        await Client.GetGrain<IDatasetGrain>(Dataset).ImportFashionMnist("", 3, 3000);
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        await Cluster.StopAllSilosAsync();
+        await Cluster.DisposeAsync();
+        try { Directory.Delete(DataRoot, recursive: true); } catch (IOException) { }
+    }
+
+    /// <summary>A small, fast experiment spec on the fixture's dataset.</summary>
+    public static ExperimentSpec SmallSpec(long seed = 1) => new()
+    {
+        DatasetId = Dataset, Arch = "resnet8", Selector = SelectorKind.Pruned, PruneRatio = 0.5, Metric = "least-confidence",
+        InitialLabeled = 200, RoundSize = 150, Rounds = 2, SelectorEpochs = 4, FinalEpochs = 2, BatchSize = 64, Seed = seed,
+    };
+
+    /// <summary>Polls until the experiment leaves Running (bounded).</summary>
+    public async Task<ExperimentStatus> WaitAsync(string experimentId, TimeSpan? timeout = null)
+    {
+        var deadline = DateTime.UtcNow + (timeout ?? TimeSpan.FromMinutes(5));
+        var grain = Client.GetGrain<ICoordinatorGrain>(experimentId);
+        while (true)
+        {
+            var status = await grain.GetStatus();
+            if (status.State != ExperimentState.Running) return status;
+            if (DateTime.UtcNow > deadline) throw new TimeoutException($"experiment {experimentId} still running at stage {status.Stage}, round {status.Round}");
+            await Task.Delay(250);
+        }
+    }
+}
+
+[CollectionDefinition("cluster")]
+public sealed class ClusterCollection : ICollectionFixture<ClusterFixture>;

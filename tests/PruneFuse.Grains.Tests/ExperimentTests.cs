@@ -1,0 +1,128 @@
+using System.Text.Json;
+using PruneFuse.Grains.Experiments;
+using PruneFuse.Grains.Interfaces;
+using PruneFuse.Grains.Storage;
+using PruneFuse.Learning.Data;
+using PruneFuse.Learning.Scoring;
+
+namespace PruneFuse.Grains.Tests;
+
+[Collection("cluster")]
+public sealed class ExperimentTests(ClusterFixture fx)
+{
+    private FileSystemArtifactStore Store => new(Path.Combine(fx.DataRoot, "artifacts"));
+
+    [Fact]
+    public async Task Small_pruned_experiment_completes_through_the_cluster()
+    {
+        var spec = ClusterFixture.SmallSpec();
+        var started = await fx.Client.GetGrain<ICoordinatorGrain>("small-1").Start(spec);
+        Assert.Equal(ExperimentState.Running, started.State);
+        var done = await fx.WaitAsync("small-1");
+        Assert.True(done.State == ExperimentState.Completed, done.Error);
+        Assert.Equal(2, done.Rounds.Length);
+        Assert.Equal([350, 500], done.Rounds.Select(r => r.Labeled));
+        Assert.All(done.Rounds, r => Assert.Equal(3000 - (r.Labeled - 150), r.Scored));
+        Assert.All(done.Rounds, r => Assert.InRange(r.SelectorAccuracy!.Value, 0.0, 1.0));
+        // Learning quality is checked by the learning-core tests; a 4-epoch selector on 350 images is a plumbing check.
+        Assert.NotNull(done.Final);
+        Assert.True(done.Final!.Fused);
+        Assert.Equal(2, done.Final.EpochAccuracies.Length);
+        Assert.InRange(done.Final.Accuracy, 0.05, 1.0);
+        Assert.True(done.SelectorParams > 0 && done.SelectorMacs > 0);
+        // Every artifact of the run is in the store.
+        foreach (var name in new[] { ArtifactLayout.Theta0("small-1"), ArtifactLayout.Selector("small-1", 3), ArtifactLayout.Final("small-1"), ArtifactLayout.Report("small-1") })
+        {
+            Assert.NotNull(await Store.GetInfoAsync(name));
+        }
+    }
+
+    [Fact]
+    public async Task Selection_through_shards_equals_single_process_selection()
+    {
+        var spec = ClusterFixture.SmallSpec(seed: 7) with { Rounds = 1 };
+        await fx.Client.GetGrain<ICoordinatorGrain>("equal-1").Start(spec);
+        var done = await fx.WaitAsync("equal-1");
+        Assert.True(done.State == ExperimentState.Completed, done.Error);
+
+        // Same checkpoint, same labeled set, the whole pool scored in one process by the learning core.
+        var store = Store;
+        var selectorName = ArtifactLayout.Selector("equal-1", 1);
+        var (selector, _) = Checkpoint.Load(await store.ReadBytesAsync(selectorName), selectorName);
+        var labeled = new HashSet<long>(ExperimentSetup.LabeledFromJson(await store.ReadBytesAsync(ArtifactLayout.Labeled("equal-1", 1)), "labeled"));
+        var manifest = Datasets.DatasetManifest.Parse(await store.ReadBytesAsync(ArtifactLayout.DatasetManifest(ClusterFixture.Dataset)), "manifest");
+        var expected = new List<ScoredSample>();
+        var scorer = new PoolScorer(selector, manifest.Normalization);
+        var perShard = new List<IReadOnlyList<ScoredSample>>();
+        var whole = new TopKAccumulator(spec.RoundSize);
+        foreach (var shard in manifest.Shards)
+        {
+            var (_, images) = PoolShardFormat.ReadFile(Path.Combine(fx.DataRoot, "artifacts", shard.Artifact));
+            var r = scorer.TopK(PoolScorer.Batches(images, 128), 1, 28, 28, SelectionMetric.LeastConfidence, spec.RoundSize, labeled, 0);
+            whole.AddRange(r.TopK);
+        }
+        expected = whole.Result();
+        var selection = JsonSerializer.Deserialize<SampleScore[]>(await store.ReadBytesAsync(ArtifactLayout.Selection("equal-1", 1)), ExperimentSetup.JsonOptions)!;
+        Assert.Equal(expected.Select(e => e.SampleId), selection.Select(s => s.SampleId));
+        Assert.DoesNotContain(selection, s => labeled.Contains(s.SampleId));
+        selector.Dispose();
+    }
+
+    [Fact]
+    public async Task Same_spec_and_seed_select_the_same_samples()
+    {
+        var spec = ClusterFixture.SmallSpec(seed: 11) with { Rounds = 1, FinalEpochs = 1 };
+        await fx.Client.GetGrain<ICoordinatorGrain>("det-a").Start(spec);
+        await fx.Client.GetGrain<ICoordinatorGrain>("det-b").Start(spec);
+        Assert.Equal(ExperimentState.Completed, (await fx.WaitAsync("det-a")).State);
+        Assert.Equal(ExperimentState.Completed, (await fx.WaitAsync("det-b")).State);
+        var a = await Store.ReadBytesAsync(ArtifactLayout.Selection("det-a", 1));
+        var b = await Store.ReadBytesAsync(ArtifactLayout.Selection("det-b", 1));
+        Assert.Equal(a, b);
+    }
+
+    [Theory]
+    [InlineData("p", "prune ratio p must be in [0, 1), got 1")]
+    [InlineData("budget", "budget 3200")]
+    [InlineData("arch", "unknown architecture 'resnet9'")]
+    [InlineData("metric", "unknown selection metric 'badge'")]
+    [InlineData("dataset", "unknown dataset 'nope'")]
+    public async Task Invalid_specs_are_refused_and_nothing_is_stored(string what, string expected)
+    {
+        var spec = ClusterFixture.SmallSpec();
+        spec = what switch
+        {
+            "p" => spec with { PruneRatio = 1.0 },
+            "budget" => spec with { InitialLabeled = 200, RoundSize = 1000, Rounds = 3 },
+            "arch" => spec with { Arch = "resnet9" },
+            "metric" => spec with { Metric = "badge" },
+            _ => spec with { DatasetId = "nope" },
+        };
+        var id = "bad-" + what;
+        var e = await Assert.ThrowsAsync<ArgumentException>(() => fx.Client.GetGrain<ICoordinatorGrain>(id).Start(spec));
+        Assert.Contains(expected, e.Message);
+        Assert.Equal(ExperimentState.None, (await fx.Client.GetGrain<ICoordinatorGrain>(id).GetStatus()).State);
+        Assert.Null(await Store.GetInfoAsync(ArtifactLayout.Spec(id)));
+    }
+
+    [Fact]
+    public async Task Unknown_experiment_reports_none_and_cannot_be_cancelled()
+    {
+        var grain = fx.Client.GetGrain<ICoordinatorGrain>("never-started");
+        Assert.Equal(ExperimentState.None, (await grain.GetStatus()).State);
+        var e = await Assert.ThrowsAsync<InvalidOperationException>(() => grain.Cancel());
+        Assert.Contains("unknown experiment 'never-started'", e.Message);
+    }
+
+    [Fact]
+    public async Task Restarting_with_a_different_spec_is_refused()
+    {
+        var grain = fx.Client.GetGrain<ICoordinatorGrain>("twice");
+        await grain.Start(ClusterFixture.SmallSpec() with { Rounds = 1, FinalEpochs = 1 });
+        var again = await grain.Start(ClusterFixture.SmallSpec() with { Rounds = 1, FinalEpochs = 1 });
+        Assert.NotEqual(ExperimentState.None, again.State);
+        var e = await Assert.ThrowsAsync<InvalidOperationException>(() => grain.Start(ClusterFixture.SmallSpec() with { Rounds = 2 }));
+        Assert.Contains("already exists with a different spec", e.Message);
+        await fx.WaitAsync("twice");
+    }
+}
