@@ -1,3 +1,17 @@
-// The Orleans silo host arrives with the cluster issue (#3); until then this entry point says so plainly.
-Console.Error.WriteLine("prunefuse-silo: the Orleans silo is not part of this build yet (see issue #3).");
-return 2;
+using Orleans.Dashboard;
+using Microsoft.Extensions.Options;
+using PruneFuse.Silo;
+
+// appsettings.json ships next to the binary; the silo may be started from any folder.
+var builder = WebApplication.CreateBuilder(new WebApplicationOptions { Args = args, ContentRootPath = AppContext.BaseDirectory });
+var options = builder.Configuration.GetSection("PruneFuse").Get<SiloOptions>() ?? new SiloOptions();
+builder.Services.AddOptions<SiloOptions>().Bind(builder.Configuration.GetSection("PruneFuse")).ValidateDataAnnotations().ValidateOnStart();
+builder.UseOrleans(silo => silo.ConfigurePruneFuse(options));
+builder.Services.AddHealthChecks().AddCheck<SiloHealthCheck>("silo");
+
+var app = builder.Build();
+app.MapOrleansDashboard("/dashboard");
+app.MapHealthChecks("/health/live", new() { Predicate = _ => false });
+app.MapHealthChecks("/health/ready");
+app.MapGet("/", () => Results.Redirect("/dashboard"));
+app.Run();

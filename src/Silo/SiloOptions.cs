@@ -1,0 +1,72 @@
+using System.ComponentModel.DataAnnotations;
+
+namespace PruneFuse.Silo;
+
+/// <summary>How the silo runs.</summary>
+public enum SiloMode
+{
+    /// <summary>One machine: localhost clustering, artifacts and grain state in a local folder.</summary>
+    Embedded,
+    /// <summary>Several silos: Azure Table clustering, Azure Blob artifacts and grain state, Azure Table reminders.</summary>
+    Cluster,
+}
+
+/// <summary>Configuration section <c>PruneFuse</c> (environment: <c>PruneFuse__Mode</c>, <c>PruneFuse__Storage__ConnectionString</c>, …).</summary>
+public sealed class SiloOptions : IValidatableObject
+{
+    /// <summary>Embedded (default) or Cluster.</summary>
+    public SiloMode Mode { get; set; } = SiloMode.Embedded;
+
+    /// <summary>Embedded mode's folder for artifacts and grain state.</summary>
+    public string DataRoot { get; set; } = ".data/embedded";
+
+    /// <summary>Orleans cluster id.</summary>
+    [Required, RegularExpression("^[a-z0-9-]{1,40}$")]
+    public string ClusterId { get; set; } = "prunefuse";
+
+    /// <summary>Orleans service id.</summary>
+    [Required, RegularExpression("^[a-z0-9-]{1,40}$")]
+    public string ServiceId { get; set; } = "prunefuse";
+
+    /// <summary>Silo-to-silo port.</summary>
+    [Range(1, 65535)]
+    public int SiloPort { get; set; } = 11111;
+
+    /// <summary>Client gateway port.</summary>
+    [Range(1, 65535)]
+    public int GatewayPort { get; set; } = 30000;
+
+    /// <summary>Address other silos reach this one at (cluster mode); loopback by default.</summary>
+    public string AdvertisedAddress { get; set; } = "127.0.0.1";
+
+    /// <summary>cpu, gpu, or auto (gpu when CUDA is available). Published as silo metadata <c>accelerator</c>.</summary>
+    [RegularExpression("^(cpu|gpu|auto)$")]
+    public string Accelerator { get; set; } = "auto";
+
+    /// <summary>Azure Storage settings (cluster mode).</summary>
+    public StorageOptions Storage { get; set; } = new();
+
+    /// <inheritdoc />
+    public IEnumerable<ValidationResult> Validate(ValidationContext validationContext)
+    {
+        if (Mode == SiloMode.Cluster && string.IsNullOrWhiteSpace(Storage.ConnectionString))
+        {
+            yield return new ValidationResult("cluster mode needs PruneFuse:Storage:ConnectionString (environment PruneFuse__Storage__ConnectionString)", [nameof(Storage)]);
+        }
+        if (Mode == SiloMode.Embedded && string.IsNullOrWhiteSpace(DataRoot))
+        {
+            yield return new ValidationResult("embedded mode needs PruneFuse:DataRoot", [nameof(DataRoot)]);
+        }
+    }
+}
+
+/// <summary>Azure Storage (or Azurite) connection.</summary>
+public sealed class StorageOptions
+{
+    /// <summary>Connection string; never logged.</summary>
+    public string ConnectionString { get; set; } = "";
+
+    /// <summary>Blob container for artifacts.</summary>
+    [RegularExpression("^[a-z0-9-]{3,63}$")]
+    public string Container { get; set; } = "prunefuse";
+}

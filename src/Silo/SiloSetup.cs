@@ -1,0 +1,59 @@
+using Orleans.Dashboard;
+using System.Net;
+using Azure.Data.Tables;
+using Azure.Storage.Blobs;
+using Microsoft.Extensions.Diagnostics.HealthChecks;
+using PruneFuse.Grains;
+using PruneFuse.Grains.Hosting;
+
+namespace PruneFuse.Silo;
+
+/// <summary>Orleans configuration for the two ways to run (DESIGN.md §3).</summary>
+public static class SiloSetup
+{
+    /// <summary>Configures clustering, storage, reminders, the dashboard and PruneFuse's services.</summary>
+    public static ISiloBuilder ConfigurePruneFuse(this ISiloBuilder silo, SiloOptions o)
+    {
+        silo.Configure<Orleans.Configuration.ClusterOptions>(c =>
+        {
+            c.ClusterId = o.ClusterId;
+            c.ServiceId = o.ServiceId;
+        });
+        silo.AddDashboard();
+        if (o.Mode == SiloMode.Embedded)
+        {
+            silo.UseLocalhostClustering(o.SiloPort, o.GatewayPort);
+            silo.AddPruneFuseEmbedded(Path.GetFullPath(o.DataRoot));
+            silo.UseInMemoryReminderService();
+            silo.Services.AddHostedService<ExperimentResumer>();
+        }
+        else
+        {
+            var connection = o.Storage.ConnectionString;
+            silo.ConfigureEndpoints(IPAddress.Parse(o.AdvertisedAddress), o.SiloPort, o.GatewayPort, listenOnAnyHostAddress: o.AdvertisedAddress != "127.0.0.1");
+            silo.UseAzureStorageClustering(c => c.TableServiceClient = new TableServiceClient(connection));
+            silo.AddAzureTableGrainStorage(GrainStorage.Name, c => c.TableServiceClient = new TableServiceClient(connection));
+            silo.UseAzureTableReminderService(c => c.TableServiceClient = new TableServiceClient(connection));
+            silo.AddPruneFuseAzureArtifacts(new BlobServiceClient(connection), o.Storage.Container);
+        }
+        return silo;
+    }
+}
+
+/// <summary>Ready when the silo's compute runtime (libtorch) loads.</summary>
+public sealed class SiloHealthCheck : IHealthCheck
+{
+    /// <inheritdoc />
+    public Task<HealthCheckResult> CheckHealthAsync(HealthCheckContext context, CancellationToken cancellationToken = default)
+    {
+        try
+        {
+            PruneFuse.Learning.Runtime.TorchRuntime.EnsureLoaded();
+            return Task.FromResult(HealthCheckResult.Healthy($"torch device {PruneFuse.Learning.Runtime.TorchRuntime.Device.type}"));
+        }
+        catch (Exception e)
+        {
+            return Task.FromResult(HealthCheckResult.Unhealthy(e.Message));
+        }
+    }
+}
