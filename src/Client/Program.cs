@@ -1,3 +1,10 @@
-// The `prunefuse` console arrives with the cluster issue (#3); until then this entry point says so plainly.
-Console.Error.WriteLine("prunefuse: the client console is not part of this build yet (see issue #3). Benchmarks: dotnet run -c Release --project bench -- --help");
-return 2;
+using System.CommandLine;
+using PruneFuse.Client;
+
+var root = new RootCommand("prunefuse: distributed active learning with PruneFuse (prune at init, select, fuse)");
+root.Options.Add(Commands.GatewayPort);
+root.Options.Add(Commands.Json);
+root.Subcommands.Add(Commands.Dataset());
+root.Subcommands.Add(Commands.Experiment());
+root.Subcommands.Add(Commands.Demo());
+return await root.Parse(args).InvokeAsync();

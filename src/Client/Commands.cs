@@ -1,0 +1,251 @@
+using System.CommandLine;
+using System.Text.Json;
+using Microsoft.Extensions.Hosting;
+using PruneFuse.Grains.Interfaces;
+using Spectre.Console;
+
+namespace PruneFuse.Client;
+
+/// <summary>The console's command tree. Commands translate options into grain calls and present results; no logic of their own.</summary>
+public static class Commands
+{
+    public static readonly Option<int> GatewayPort = new("--gateway-port") { Description = "Gateway port of the silo", DefaultValueFactory = _ => 30000, Recursive = true };
+    public static readonly Option<bool> Json = new("--json") { Description = "Machine-readable output: the last line is one JSON object", Recursive = true };
+
+    private static Option<string> Id(string description, string? fallback = null) =>
+        fallback is null ? new("--id") { Description = description, Required = true } : new("--id") { Description = description, DefaultValueFactory = _ => fallback };
+
+    /// <summary>Runs an action against a connected cluster with uniform error handling.</summary>
+    private static async Task<int> Run(ParseResult p, Func<IClusterClient, bool, Task<int>> action, CancellationToken ct)
+    {
+        var json = p.GetValue(Json);
+        try
+        {
+            using var host = await ClusterConnection.ConnectAsync(p.GetValue(GatewayPort), ct);
+            try
+            {
+                return await action(host.Client(), json);
+            }
+            finally
+            {
+                await host.StopAsync(CancellationToken.None);
+            }
+        }
+        catch (Exception e) when (e is ClientException or ArgumentException or InvalidOperationException or IOException or TimeoutException or OrleansException)
+        {
+            var message = e.Message.Split('\n')[0];
+            if (json) Console.WriteLine(JsonSerializer.Serialize(new { error = message }, Reports.JsonOut));
+            else Console.Error.WriteLine($"error: {message}");
+            return 1;
+        }
+    }
+
+    /// <summary><c>dataset import|show</c>.</summary>
+    public static Command Dataset()
+    {
+        var cmd = new Command("dataset", "Import and inspect datasets");
+        var id = Id("Dataset id", "fashion-mnist");
+        var data = new Option<string?>("--data") { Description = "Folder with Fashion-MNIST IDX files on the silo (default: Debian's dataset-fashion-mnist)" };
+        var shards = new Option<int>("--shards") { Description = "Number of pool shards", DefaultValueFactory = _ => 4 };
+        var limit = new Option<int>("--limit") { Description = "Use only the first N training images as the pool (0 = all)", DefaultValueFactory = _ => 0 };
+        var import = new Command("import", "Import Fashion-MNIST as pool shards plus a test shard") { id, data, shards, limit };
+        import.SetAction((p, ct) => Run(p, async (c, json) =>
+        {
+            var info = await c.GetGrain<IDatasetGrain>(p.GetValue(id)!).ImportFashionMnist(p.GetValue(data) ?? "", p.GetValue(shards), p.GetValue(limit));
+            Print(json, info, $"imported '{info.DatasetId}': {info.PoolSize} pool samples in {info.Shards} shards, {info.TestSize} test samples");
+            return 0;
+        }, ct));
+        var showId = Id("Dataset id", "fashion-mnist");
+        var show = new Command("show", "Describe an imported dataset") { showId };
+        show.SetAction((p, ct) => Run(p, async (c, json) =>
+        {
+            var info = await c.GetGrain<IDatasetGrain>(p.GetValue(showId)!).Describe();
+            Print(json, info, $"'{info.DatasetId}': {info.PoolSize} pool samples in {info.Shards} shards, {info.TestSize} test samples, shape {string.Join("×", info.Shape)}, {info.Classes} classes");
+            return 0;
+        }, ct));
+        cmd.Subcommands.Add(import);
+        cmd.Subcommands.Add(show);
+        return cmd;
+    }
+
+    private static void Print<T>(bool json, T value, string text)
+    {
+        if (json) Console.WriteLine(JsonSerializer.Serialize(value, Reports.JsonOut));
+        else Console.WriteLine(text);
+    }
+
+    /// <summary>Every spec field as an option, defaulting to <see cref="ExperimentSpec"/>'s defaults.</summary>
+    private sealed class SpecOptions
+    {
+        private static readonly ExperimentSpec D = new();
+        public Option<string> Dataset { get; } = new("--dataset") { Description = "Dataset id", DefaultValueFactory = _ => D.DatasetId };
+        public Option<string> Arch { get; } = new("--arch") { Description = "Target network: resnet8/14/20/32/56/110", DefaultValueFactory = _ => D.Arch };
+        public Option<SelectorKind> Selector { get; } = new("--selector") { Description = "pruned (PruneFuse), dense, proxy (SVP) or random", DefaultValueFactory = _ => D.Selector };
+        public Option<double> Prune { get; } = new("--prune") { Description = "Pruning ratio p in [0, 1)", DefaultValueFactory = _ => D.PruneRatio };
+        public Option<string> Pruning { get; } = new("--pruning") { Description = "Channel importance: l2 or random", DefaultValueFactory = _ => D.PruningMethod };
+        public Option<string> Proxy { get; } = new("--proxy-arch") { Description = "Proxy architecture for --selector proxy", DefaultValueFactory = _ => D.ProxyArch };
+        public Option<string> Metric { get; } = new("--metric") { Description = "least-confidence, entropy, margin, random, k-center", DefaultValueFactory = _ => D.Metric };
+        public Option<int> Initial { get; } = new("--initial") { Description = "Random initial labeled set size", DefaultValueFactory = _ => D.InitialLabeled };
+        public Option<int> RoundSize { get; } = new("--round-size") { Description = "Samples selected per round", DefaultValueFactory = _ => D.RoundSize };
+        public Option<int> Rounds { get; } = new("--rounds") { Description = "Selection rounds", DefaultValueFactory = _ => D.Rounds };
+        public Option<int> SelectorEpochs { get; } = new("--selector-epochs") { Description = "Selector training epochs per round", DefaultValueFactory = _ => D.SelectorEpochs };
+        public Option<int> FinalEpochs { get; } = new("--final-epochs") { Description = "Final network training epochs", DefaultValueFactory = _ => D.FinalEpochs };
+        public Option<bool> NoFusion { get; } = new("--no-fusion") { Description = "Train the target from θ0 instead of the fused weights" };
+        public Option<double> Alpha { get; } = new("--kd-alpha") { Description = "Distillation weight α (0 = no distillation)", DefaultValueFactory = _ => D.DistillationAlpha };
+        public Option<double> Temperature { get; } = new("--kd-temperature") { Description = "Distillation temperature T", DefaultValueFactory = _ => D.DistillationTemperature };
+        public Option<long> Seed { get; } = new("--seed") { Description = "Experiment seed", DefaultValueFactory = _ => D.Seed };
+        public Option<int> Batch { get; } = new("--batch-size") { Description = "Training batch size", DefaultValueFactory = _ => D.BatchSize };
+
+        public void AddTo(Command c)
+        {
+            foreach (var o in new Option[] { Dataset, Arch, Selector, Prune, Pruning, Proxy, Metric, Initial, RoundSize, Rounds, SelectorEpochs, FinalEpochs, NoFusion, Alpha, Temperature, Seed, Batch })
+            {
+                c.Options.Add(o);
+            }
+        }
+
+        public ExperimentSpec Read(ParseResult p) => new()
+        {
+            DatasetId = p.GetValue(Dataset)!, Arch = p.GetValue(Arch)!, Selector = p.GetValue(Selector), PruneRatio = p.GetValue(Prune),
+            PruningMethod = p.GetValue(Pruning)!, ProxyArch = p.GetValue(Proxy)!, Metric = p.GetValue(Metric)!, InitialLabeled = p.GetValue(Initial),
+            RoundSize = p.GetValue(RoundSize), Rounds = p.GetValue(Rounds), SelectorEpochs = p.GetValue(SelectorEpochs), FinalEpochs = p.GetValue(FinalEpochs),
+            Fusion = !p.GetValue(NoFusion), DistillationAlpha = p.GetValue(Alpha), DistillationTemperature = p.GetValue(Temperature), Seed = p.GetValue(Seed),
+            BatchSize = p.GetValue(Batch),
+        };
+    }
+
+    /// <summary><c>experiment start|status|cancel|report</c>.</summary>
+    public static Command Experiment()
+    {
+        var cmd = new Command("experiment", "Start and follow experiments");
+        var specOptions = new SpecOptions();
+        var startId = Id("Experiment id (lowercase letters, digits, '-')");
+        var start = new Command("start", "Validate a spec and start the experiment") { startId };
+        specOptions.AddTo(start);
+        start.SetAction((p, ct) => Run(p, async (c, json) =>
+        {
+            var status = await c.GetGrain<ICoordinatorGrain>(p.GetValue(startId)!).Start(specOptions.Read(p));
+            Print(json, Reports.Summary(status), $"started '{status.ExperimentId}': {Reports.Method(status.Spec!)}, budget {status.Spec!.Budget}. Follow it with: prunefuse experiment status --id {status.ExperimentId} --watch");
+            return 0;
+        }, ct));
+
+        var statusId = Id("Experiment id");
+        var watch = new Option<bool>("--watch") { Description = "Follow progress until the experiment ends" };
+        var status = new Command("status", "Show an experiment's progress") { statusId, watch };
+        status.SetAction((p, ct) => Run(p, async (c, json) =>
+        {
+            var id = p.GetValue(statusId)!;
+            var st = p.GetValue(watch) ? await Follow(c, id, json, ct) : await c.GetGrain<ICoordinatorGrain>(id).GetStatus();
+            if (st.State == ExperimentState.None) throw new ClientException($"unknown experiment '{id}'");
+            if (json) Console.WriteLine(Reports.Summary(st).ToJsonString(Reports.JsonOut));
+            else Reports.PrintTable(st);
+            return st.State == ExperimentState.Failed ? 1 : 0;
+        }, ct));
+
+        var cancelId = Id("Experiment id");
+        var cancel = new Command("cancel", "Cancel a running experiment") { cancelId };
+        cancel.SetAction((p, ct) => Run(p, async (c, json) =>
+        {
+            var st = await c.GetGrain<ICoordinatorGrain>(p.GetValue(cancelId)!).Cancel();
+            Print(json, Reports.Summary(st), $"cancelled '{st.ExperimentId}' at round {st.Round}");
+            return 0;
+        }, ct));
+
+        var reportId = Id("Experiment id");
+        var outDir = new Option<string>("--out") { Description = "Folder for the JSON and PNG", DefaultValueFactory = _ => "reports" };
+        var report = new Command("report", "Results table, learning-curve PNG and JSON") { reportId, outDir };
+        report.SetAction((p, ct) => Run(p, async (c, json) =>
+        {
+            var id = p.GetValue(reportId)!;
+            var st = await c.GetGrain<ICoordinatorGrain>(id).GetStatus();
+            if (st.State == ExperimentState.None) throw new ClientException($"unknown experiment '{id}'");
+            var (jsonPath, png) = Reports.Save(st, p.GetValue(outDir)!);
+            if (json) Console.WriteLine(Reports.Summary(st).ToJsonString(Reports.JsonOut));
+            else
+            {
+                Reports.PrintTable(st);
+                Console.WriteLine($"saved {jsonPath} and {png}");
+            }
+            return 0;
+        }, ct));
+        foreach (var c in new[] { start, status, cancel, report }) cmd.Subcommands.Add(c);
+        return cmd;
+    }
+
+    private static string Phase(ExperimentStatus st) =>
+        st.Round == 0 ? "setup" : st.Round > st.Spec!.Rounds ? "final training" : $"round {st.Round}/{st.Spec.Rounds}";
+
+    /// <summary>Polls an experiment until it ends, showing round, stage and labeled count.</summary>
+    private static async Task<ExperimentStatus> Follow(IClusterClient c, string id, bool json, CancellationToken ct)
+    {
+        var grain = c.GetGrain<ICoordinatorGrain>(id);
+        var st = await grain.GetStatus();
+        if (st.State == ExperimentState.None) return st;
+        if (json || Console.IsOutputRedirected)
+        {
+            var last = "";
+            while (st.State == ExperimentState.Running)
+            {
+                var line = $"{Phase(st)}: {st.Stage} ({st.Labeled} labeled)";
+                if (line != last) Console.Error.WriteLine(line);
+                last = line;
+                await Task.Delay(1000, ct);
+                st = await grain.GetStatus();
+            }
+            return st;
+        }
+        await AnsiConsole.Status().StartAsync("starting", async ctx =>
+        {
+            while (st.State == ExperimentState.Running)
+            {
+                var lastRound = st.Rounds.LastOrDefault();
+                var rate = lastRound is { ScoringSeconds: > 0 } ? $", last scoring {lastRound.Scored / lastRound.ScoringSeconds:N0} samples/s" : "";
+                ctx.Status($"{Phase(st)}: {Markup.Escape(st.Stage)} — {st.Labeled} labeled{rate}");
+                await Task.Delay(500, ct);
+                st = await grain.GetStatus();
+            }
+        });
+        return st;
+    }
+
+    /// <summary><c>demo [--quick]</c>: import Fashion-MNIST, run PruneFuse end to end, show and save results.</summary>
+    public static Command Demo()
+    {
+        var quick = new Option<bool>("--quick") { Description = "A short run (a few minutes on 2 cores)" };
+        var data = new Option<string?>("--data") { Description = "Folder with Fashion-MNIST IDX files (default: Debian's dataset-fashion-mnist)" };
+        var outDir = new Option<string>("--out") { Description = "Folder for the JSON and PNG", DefaultValueFactory = _ => "reports" };
+        var seed = new Option<long>("--seed") { Description = "Experiment seed", DefaultValueFactory = _ => 0 };
+        var cmd = new Command("demo", "Run a PruneFuse experiment on Fashion-MNIST end to end on the embedded silo") { quick, data, outDir, seed };
+        cmd.SetAction((p, ct) => Run(p, async (c, json) =>
+        {
+            var isQuick = p.GetValue(quick);
+            var log = json ? Console.Error : Console.Out;
+            log.WriteLine("dashboard: http://127.0.0.1:8080/dashboard");
+            var dataset = await c.GetGrain<IDatasetGrain>("fashion-mnist").ImportFashionMnist(p.GetValue(data) ?? "", 4, 0);
+            log.WriteLine($"dataset 'fashion-mnist': {dataset.PoolSize} pool images in {dataset.Shards} shards, {dataset.TestSize} test images");
+            var spec = new ExperimentSpec
+            {
+                DatasetId = "fashion-mnist", Arch = "resnet20", Selector = SelectorKind.Pruned, PruneRatio = 0.5, Metric = "least-confidence",
+                InitialLabeled = 1000, RoundSize = 1000, Rounds = isQuick ? 2 : 4, SelectorEpochs = isQuick ? 8 : 15, FinalEpochs = isQuick ? 10 : 30,
+                Seed = p.GetValue(seed),
+            };
+            var id = $"demo-{(isQuick ? "quick" : "full")}-{DateTime.UtcNow:yyyyMMdd-HHmmss}";
+            await c.GetGrain<ICoordinatorGrain>(id).Start(spec);
+            log.WriteLine($"experiment '{id}': {Reports.Method(spec)}, {spec.Rounds} rounds of {spec.RoundSize}, budget {spec.Budget}");
+            var st = await Follow(c, id, json, ct);
+            var (jsonPath, png) = Reports.Save(st, p.GetValue(outDir)!);
+            if (json)
+            {
+                Console.Error.WriteLine($"saved {jsonPath} and {png}");
+                Console.WriteLine(Reports.Summary(st).ToJsonString(Reports.JsonOut));
+            }
+            else
+            {
+                Reports.PrintTable(st);
+                Console.WriteLine($"saved {jsonPath} and {png}");
+            }
+            return st.State == ExperimentState.Completed ? 0 : 1;
+        }, ct));
+        return cmd;
+    }
+}

@@ -1,0 +1,102 @@
+using System.Text.Json;
+using System.Text.Json.Nodes;
+using PruneFuse.Grains.Interfaces;
+using Spectre.Console;
+
+namespace PruneFuse.Client;
+
+/// <summary>Presents an experiment's status: tables, the learning-curve PNG and the JSON summary.</summary>
+public static class Reports
+{
+    /// <summary>JSON output options: readable non-ASCII (α, θ), no indentation.</summary>
+    public static readonly JsonSerializerOptions JsonOut = new() { Encoder = System.Text.Encodings.Web.JavaScriptEncoder.UnsafeRelaxedJsonEscaping };
+
+    /// <summary>One-line method description of a spec.</summary>
+    public static string Method(ExperimentSpec s) => s.Selector switch
+    {
+        SelectorKind.Pruned => $"PruneFuse ({s.Arch}, p={s.PruneRatio}, {s.PruningMethod}{(s.Fusion ? ", fusion" : ", no fusion")}{(s.DistillationAlpha > 0 ? $", KD α={s.DistillationAlpha}" : "")})",
+        SelectorKind.Dense => $"dense active learning ({s.Arch})",
+        SelectorKind.Proxy => $"selection via proxy ({s.ProxyArch} → {s.Arch})",
+        _ => $"random selection ({s.Arch})",
+    };
+
+    /// <summary>The machine-readable summary (the demo's last line).</summary>
+    public static JsonObject Summary(ExperimentStatus st)
+    {
+        var spec = st.Spec!;
+        var selection = st.Rounds.Sum(r => r.SelectionSeconds);
+        var total = ((st.EndedAt ?? DateTimeOffset.UtcNow) - st.StartedAt).TotalSeconds;
+        return new JsonObject
+        {
+            ["experiment"] = st.ExperimentId,
+            ["dataset"] = spec.DatasetId,
+            ["method"] = Method(spec),
+            ["state"] = st.State.ToString().ToLowerInvariant(),
+            ["rounds"] = new JsonArray([.. st.Rounds.Select(r => (JsonNode)new JsonObject
+            {
+                ["round"] = r.Round,
+                ["labeled"] = r.Labeled,
+                ["selectorAccuracy"] = r.SelectorAccuracy is { } a ? Math.Round(a, 4) : null,
+                ["selectionSeconds"] = Math.Round(r.SelectionSeconds, 2),
+            })]),
+            ["final"] = st.Final is null ? null : new JsonObject
+            {
+                ["accuracy"] = Math.Round(st.Final.Accuracy, 4),
+                ["bestAccuracy"] = Math.Round(st.Final.BestAccuracy, 4),
+                ["trainSeconds"] = Math.Round(st.Final.TrainSeconds, 2),
+            },
+            ["selectionSeconds"] = Math.Round(selection, 2),
+            ["totalSeconds"] = Math.Round(total, 2),
+            ["error"] = st.Error,
+        };
+    }
+
+    /// <summary>Prints the results table.</summary>
+    public static void PrintTable(ExperimentStatus st)
+    {
+        var t = new Table().Title($"[bold]{Markup.Escape(st.ExperimentId)}[/]: {Markup.Escape(Method(st.Spec!))}");
+        t.AddColumns("round", "labeled", "selector acc.", "selector train s", "scoring s", "scored");
+        foreach (var r in st.Rounds)
+        {
+            t.AddRow(r.Round.ToString(), r.Labeled.ToString(), r.SelectorAccuracy is { } a ? $"{a:P1}" : "-", $"{r.SelectorTrainSeconds:F1}", $"{r.ScoringSeconds:F1}", r.Scored.ToString());
+        }
+        AnsiConsole.Write(t);
+        if (st.Final is { } f)
+        {
+            AnsiConsole.MarkupLine($"final network ({(f.Fused ? "fused" : "from θ0")}): accuracy [bold]{f.Accuracy:P2}[/] (best {f.BestAccuracy:P2}), trained {f.TrainSeconds:F1} s on {st.Spec!.Budget} labels");
+        }
+        AnsiConsole.MarkupLine($"selection cost: {st.Rounds.Sum(r => r.SelectionSeconds):F1} s; selector {st.SelectorParams:N0} params, {st.SelectorMacs / 1e6:F2} MMACs/image");
+        if (st.Error is not null) AnsiConsole.MarkupLine($"[red]error:[/] {Markup.Escape(st.Error)}");
+    }
+
+    /// <summary>Writes result.json and learning-curve.png into <paramref name="folder"/>; returns their paths.</summary>
+    public static (string Json, string Png) Save(ExperimentStatus st, string folder)
+    {
+        Directory.CreateDirectory(folder);
+        var json = Path.Combine(folder, $"{st.ExperimentId}.json");
+        File.WriteAllText(json, Summary(st).ToJsonString(new JsonSerializerOptions(JsonOut) { WriteIndented = true }));
+        var png = Path.Combine(folder, $"{st.ExperimentId}-learning-curve.png");
+        var plot = new ScottPlot.Plot();
+        var rounds = st.Rounds.Where(r => r.SelectorAccuracy.HasValue).ToList();
+        if (rounds.Count > 0)
+        {
+            // Selector accuracy is measured on the labeled set it trained on, i.e. before that round's selection.
+            var xs = rounds.Select(r => (double)(r.Labeled - st.Spec!.RoundSize)).ToArray();
+            var ys = rounds.Select(r => r.SelectorAccuracy!.Value * 100).ToArray();
+            var s = plot.Add.Scatter(xs, ys);
+            s.LegendText = "selector test accuracy";
+        }
+        if (st.Final is { } f)
+        {
+            var m = plot.Add.Scatter(new[] { (double)st.Spec!.Budget }, new[] { f.Accuracy * 100 });
+            m.LegendText = f.Fused ? "fused network (final)" : "final network";
+            m.MarkerSize = 12;
+        }
+        plot.Title($"{st.ExperimentId}: {Method(st.Spec!)}");
+        plot.XLabel("labeled samples");
+        plot.YLabel("test accuracy (%)");
+        plot.ShowLegend();
+        plot.SavePng(png, 900, 550);
+        return (json, png);
+    }
+}
