@@ -53,7 +53,7 @@ public sealed class PoolShardGrain(ExperimentStore experiments, ComputeService c
         return await compute.Run(() =>
         {
             var (model, _) = compute.GetModel(request.Selector.Name, request.Selector.ETag, selectorBytes);
-            var scorer = new PoolScorer(model, manifest.Normalization);
+            using var scorer = new PoolScorer(model, manifest.Normalization);
             var batches = PoolScorer.Batches(shard, 128);
             if (metric == SelectionMetric.KCenter)
             {

@@ -20,7 +20,7 @@ public class ScorerTests
         PoolShardFormat.Write(ms, set, 10);
         ms.Position = 0;
         using var reader = new PoolShardReader(ms, "pool.pfs");
-        var scorer = new PoolScorer(model, TestData.Norm);
+        using var scorer = new PoolScorer(model, TestData.Norm);
         var fromShard = scorer.TopK(reader.ReadBatches(128), 1, 28, 28, SelectionMetric.Entropy, 50, new HashSet<long>(), 1);
         var fromSet = scorer.TopK(PoolScorer.Batches(set, 128), 1, 28, 28, SelectionMetric.Entropy, 50, new HashSet<long>(), 1);
         Assert.Equal(fromSet.TopK, fromShard.TopK);
@@ -62,5 +62,30 @@ public class ScorerTests
         var before = teacher.state_dict().ToDictionary(kv => kv.Key, kv => kv.Value.clone());
         Trainer.Train(theta0, train, new TrainingOptions { Epochs = 1, Distillation = new DistillationOptions() }, TestData.Norm, teacher: teacher);
         foreach (var (name, t) in teacher.state_dict()) Assert.True(Identical(before[name], t), $"teacher tensor {name} changed");
+    }
+}
+
+public class FoldedResNetTests
+{
+    [Fact]
+    public void Folded_network_gives_the_eval_mode_logits_of_a_trained_network()
+    {
+        using var theta0 = ResNet.Create(ResNetSpec.Dense("resnet20", 1, 10), 3);
+        var plan = ChannelPruner.Plan(theta0, 0.5, PruningMethod.L2);
+        using var selector = ChannelPruner.Extract(theta0, plan);
+        // Training moves BN statistics and affine parameters away from the identity, so the fold is really exercised.
+        Trainer.Train(selector, TestData.Train.Take(512), new TrainingOptions { Epochs = 1, BatchSize = 64 }, TestData.Norm);
+        foreach (var model in new[] { selector, theta0 })
+        {
+            var images = TestData.Test.Take(128);
+            var expected = Evaluator.Logits(model, images, TestData.Norm);
+            model.eval();
+            using var folded = new FoldedResNet(model);
+            using var noGrad = TorchSharp.torch.no_grad();
+            var x = new BatchPreparer(TestData.Norm).Prepare(images.Pixels, images.Count, 1, 28, 28);
+            var actual = folded.Forward(x).data<float>().ToArray();
+            var maxDiff = expected.Zip(actual).Max(p => Math.Abs(p.First - p.Second));
+            Assert.True(maxDiff <= 1e-4, $"{model.Spec}: max |Δlogit| = {maxDiff}");
+        }
     }
 }

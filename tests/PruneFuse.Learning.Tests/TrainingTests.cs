@@ -88,7 +88,7 @@ public class TrainingTests
             using var selector = ChannelPruner.Extract(theta0, plan);
             Trainer.Train(selector, train, new TrainingOptions { Epochs = 2, Seed = seed, BatchSize = 64 }, TestData.Norm);
             var weights = selector.parameters().SelectMany(p => p.detach().cpu().data<float>().ToArray()).ToArray();
-            var scorer = new PoolScorer(selector, TestData.Norm);
+            using var scorer = new PoolScorer(selector, TestData.Norm);
             var top = scorer.TopK(PoolScorer.Batches(pool, 100), 1, 28, 28, SelectionMetric.LeastConfidence, 50, new HashSet<long>(), seed);
             return (weights, top.TopK.Select(s => s.SampleId).ToArray());
         }
@@ -106,7 +106,7 @@ public class TrainingTests
         using var model = ResNet.Create(ResNetSpec.Dense("resnet8", 1, 10, widthMultiplier: 0.5), 2);
         var pool = TestData.Train.Subset(Enumerable.Range(0, 1200).ToArray());
         var labeled = new HashSet<long>(pool.Ids.Where(id => id % 5 == 0));
-        var scorer = new PoolScorer(model, TestData.Norm);
+        using var scorer = new PoolScorer(model, TestData.Norm);
         foreach (var metric in new[] { SelectionMetric.LeastConfidence, SelectionMetric.Entropy, SelectionMetric.Margin, SelectionMetric.Random })
         {
             // Same batch boundaries in both forms: libtorch does not promise bit-identical results across batch shapes.

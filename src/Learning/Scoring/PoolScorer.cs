@@ -18,17 +18,25 @@ public sealed record PoolScoreResult(IReadOnlyList<ScoredSample> TopK, long Scor
 /// one batch), or penultimate features for k-center. Labeled samples are skipped. Synchronous: run it on a
 /// compute thread (grad mode is thread-local).
 /// </summary>
-public sealed class PoolScorer
+public sealed class PoolScorer : IDisposable
 {
     private readonly ResNet _model;
+    private readonly FoldedResNet _folded;
     private readonly BatchPreparer _prep;
 
-    /// <summary>Creates a scorer for <paramref name="model"/> with the dataset's normalisation.</summary>
+    /// <summary>
+    /// Creates a scorer for <paramref name="model"/> with the dataset's normalisation. Scoring uses a BN-folded
+    /// snapshot of the model's current weights (same logits, fewer passes); create a new scorer after training.
+    /// </summary>
     public PoolScorer(ResNet model, ImageNormalization normalization)
     {
         _model = model;
+        _folded = new FoldedResNet(model);
         _prep = new BatchPreparer(normalization, model.Device);
     }
+
+    /// <inheritdoc />
+    public void Dispose() => _folded.Dispose();
 
     /// <summary>Scores every unlabeled sample of <paramref name="batches"/> and returns the top <paramref name="k"/>.</summary>
     public PoolScoreResult TopK(IEnumerable<ShardBatch> batches, int channels, int height, int width, SelectionMetric metric, int k,
@@ -51,7 +59,7 @@ public sealed class PoolScorer
             }
             using var scope = NewDisposeScope();
             var x = _prep.Prepare(pixels, ids.Length, channels, height, width);
-            var scores = UncertaintyScores.FromLogits(_model.forward(x), metric).cpu().data<double>().ToArray();
+            var scores = UncertaintyScores.FromLogits(_folded.Forward(x), metric).cpu().data<double>().ToArray();
             for (var i = 0; i < ids.Length; i++) acc.Add(ids[i], scores[i]);
         }
         return new PoolScoreResult(acc.Result(), acc.Seen, sw.Elapsed.TotalSeconds);
@@ -74,7 +82,7 @@ public sealed class PoolScorer
             cancellationToken.ThrowIfCancellationRequested();
             using var scope = NewDisposeScope();
             var x = _prep.Prepare(batch.Pixels, batch.Count, channels, height, width);
-            var f = _model.Features(x).cpu();
+            var f = _folded.Features(x).cpu();
             var d = (int)f.shape[1];
             var flat = f.data<float>().ToArray();
             for (var i = 0; i < batch.Count; i++)
