@@ -67,9 +67,14 @@ internal sealed class SiloProcess : IAsyncDisposable
     private Process? _process;
     private readonly StringBuilder _log = new();
 
-    public SiloProcess(string dataRoot)
+    private readonly string[] _extraArgs;
+    private readonly Dictionary<string, string> _environment;
+
+    public SiloProcess(string dataRoot, IEnumerable<string>? extraArgs = null, Dictionary<string, string>? environment = null)
     {
         DataRoot = dataRoot;
+        _extraArgs = extraArgs?.ToArray() ?? [];
+        _environment = environment ?? [];
         GatewayPort = Processes.FreePort();
         SiloPort = Processes.FreePort();
         HttpPort = Processes.FreePort();
@@ -92,10 +97,11 @@ internal sealed class SiloProcess : IAsyncDisposable
         {
             Processes.SiloDll, $"--PruneFuse:DataRoot={DataRoot}", $"--PruneFuse:GatewayPort={GatewayPort}", $"--PruneFuse:SiloPort={SiloPort}",
             $"--Urls=http://127.0.0.1:{HttpPort}",
-        })
+        }.Concat(_extraArgs))
         {
             psi.ArgumentList.Add(a);
         }
+        foreach (var (k, v) in _environment) psi.Environment[k] = v;
         _process = Process.Start(psi)!;
         _process.OutputDataReceived += (_, e) => { lock (_log) _log.AppendLine(e.Data); };
         _process.ErrorDataReceived += (_, e) => { lock (_log) _log.AppendLine(e.Data); };

@@ -3,7 +3,7 @@ using System.Net;
 using System.Net.Sockets;
 using Azure.Storage.Blobs;
 
-namespace PruneFuse.Grains.Tests;
+namespace PruneFuse.Tests.Shared;
 
 /// <summary>
 /// Starts a real Azurite (the Azure Storage emulator) on free loopback ports for the tests that need Azure
@@ -30,6 +30,8 @@ public sealed class AzuriteFixture : IAsyncLifetime
         $"BlobEndpoint=http://127.0.0.1:{BlobPort}/{Account};QueueEndpoint=http://127.0.0.1:{QueuePort}/{Account};TableEndpoint=http://127.0.0.1:{TablePort}/{Account};";
 
     public BlobServiceClient BlobService => new(ConnectionString);
+
+    public Azure.Data.Tables.TableServiceClient TableService => new(ConnectionString);
 
     public static string LocateAzurite()
     {
