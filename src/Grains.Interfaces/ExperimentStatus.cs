@@ -44,6 +44,12 @@ public sealed record RoundRecord
     /// <summary>The stored selection (sample id, shard, score).</summary>
     [Id(6)] public string SelectionArtifact { get; init; } = "";
 
+    /// <summary>Silo that trained this round's selector.</summary>
+    [Id(7)] public string? SelectorSilo { get; init; }
+
+    /// <summary>Silos whose pool shards scored this round.</summary>
+    [Id(8)] public string[] ScoredOn { get; init; } = [];
+
     /// <summary>Selection seconds = selector training + scoring.</summary>
     public double SelectionSeconds => SelectorTrainSeconds + ScoringSeconds;
 }
@@ -69,6 +75,9 @@ public sealed record FinalResult
 
     /// <summary>The stored final checkpoint.</summary>
     [Id(5)] public string Checkpoint { get; init; } = "";
+
+    /// <summary>Silo that trained the final network.</summary>
+    [Id(6)] public string Silo { get; init; } = "";
 }
 
 /// <summary>Everything a client needs to show an experiment's progress.</summary>

@@ -137,6 +137,9 @@ public sealed record SelectorTrainResult
 
     /// <summary>Training seconds.</summary>
     [Id(2)] public double Seconds { get; init; }
+
+    /// <summary>Silo that trained it.</summary>
+    [Id(3)] public string Silo { get; init; } = "";
 }
 
 /// <summary>Trains the round's selector network (key = experiment id).</summary>

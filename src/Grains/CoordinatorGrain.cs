@@ -234,6 +234,7 @@ public sealed class CoordinatorGrain(
                     Round = s.Round, Labeled = next.Length, SelectorAccuracy = s.CurrentSelector?.Accuracy,
                     SelectorTrainSeconds = s.CurrentSelector?.Seconds ?? 0, ScoringSeconds = sw.Elapsed.TotalSeconds,
                     Scored = results.Sum(r => r.Scored), SelectionArtifact = selectionInfo.Name,
+                    SelectorSilo = s.CurrentSelector?.Silo, ScoredOn = [.. results.Select(r => r.Silo).Distinct().Order()],
                 });
                 s.CurrentLabeled = new ArtifactRef(labeledInfo.Name, labeledInfo.ETag);
                 s.Labeled = next.Length;

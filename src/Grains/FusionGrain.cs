@@ -12,6 +12,7 @@ using PruneFuse.Learning.Training;
 namespace PruneFuse.Grains;
 
 /// <summary>Builds the final network (fused, or θ0 for baselines), trains it with distillation, evaluates and stores it.</summary>
+[Placement.PreferGpuSilo]
 public sealed class FusionGrain(ExperimentStore experiments, ComputeService compute) : Grain, IFusionGrain
 {
     /// <inheritdoc />
@@ -62,6 +63,6 @@ public sealed class FusionGrain(ExperimentStore experiments, ComputeService comp
             }
         });
         await experiments.Store.PutBytesAsync(ArtifactLayout.Final(id), bytes);
-        return result;
+        return result with { Silo = compute.SiloName };
     }
 }

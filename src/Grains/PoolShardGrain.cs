@@ -11,6 +11,7 @@ namespace PruneFuse.Grains;
 /// Owns one pool shard (key "datasetId/index"). Scores its unlabeled samples with the round's selector, using
 /// the silo's cached shard data and the silo's replica of the selector, and returns its local top-k.
 /// </summary>
+[Placement.PreferGpuSilo]
 public sealed class PoolShardGrain(ExperimentStore experiments, ComputeService compute) : Grain, IPoolShardGrain
 {
     private (string DatasetId, int Index) Key()

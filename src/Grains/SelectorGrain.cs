@@ -10,6 +10,7 @@ using PruneFuse.Learning.Training;
 namespace PruneFuse.Grains;
 
 /// <summary>Trains the round's selector from its starting weights on the labeled set and stores the checkpoint.</summary>
+[Placement.PreferGpuSilo]
 public sealed class SelectorGrain(ExperimentStore experiments, ComputeService compute) : Grain, ISelectorGrain
 {
     /// <inheritdoc />
@@ -44,6 +45,6 @@ public sealed class SelectorGrain(ExperimentStore experiments, ComputeService co
             }
         });
         var info = await experiments.Store.PutBytesAsync(ArtifactLayout.Selector(id, request.Round), bytes);
-        return new SelectorTrainResult { Checkpoint = new ArtifactRef(info.Name, info.ETag), Accuracy = accuracy, Seconds = seconds };
+        return new SelectorTrainResult { Checkpoint = new ArtifactRef(info.Name, info.ETag), Accuracy = accuracy, Seconds = seconds, Silo = compute.SiloName };
     }
 }

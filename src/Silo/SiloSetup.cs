@@ -23,7 +23,7 @@ public static class SiloSetup
         if (o.Mode == SiloMode.Embedded)
         {
             silo.UseLocalhostClustering(o.SiloPort, o.GatewayPort);
-            silo.AddPruneFuseEmbedded(Path.GetFullPath(o.DataRoot));
+            silo.AddPruneFuseEmbedded(Path.GetFullPath(o.DataRoot), o.Accelerator);
             silo.UseInMemoryReminderService();
             silo.Services.AddHostedService<ExperimentResumer>();
         }
@@ -34,7 +34,7 @@ public static class SiloSetup
             silo.UseAzureStorageClustering(c => c.TableServiceClient = new TableServiceClient(connection));
             silo.AddAzureTableGrainStorage(GrainStorage.Name, c => c.TableServiceClient = new TableServiceClient(connection));
             silo.UseAzureTableReminderService(c => c.TableServiceClient = new TableServiceClient(connection));
-            silo.AddPruneFuseAzureArtifacts(new BlobServiceClient(connection), o.Storage.Container);
+            silo.AddPruneFuseAzureArtifacts(new BlobServiceClient(connection), o.Storage.Container, o.Accelerator);
         }
         return silo;
     }

@@ -18,12 +18,22 @@ public sealed class ClusterFixture : IAsyncLifetime
 
     public const string Dataset = "fmnist-small";
 
+    private string? _gpuSiloName;
+
+    /// <summary>Address of the silo tagged accelerator=gpu.</summary>
+    public string GpuSilo => Cluster.Silos.Single(s => s.Name == _gpuSiloName).SiloAddress.ToString();
+
+    /// <summary>Address of the cpu silo.</summary>
+    public string CpuSilo => Cluster.Silos.Single(s => s.Name != _gpuSiloName).SiloAddress.ToString();
+
     public async ValueTask InitializeAsync()
     {
         var builder = new InProcessTestClusterBuilder(2);
-        builder.ConfigureSilo((_, silo) =>
+        builder.ConfigureSilo((options, silo) =>
         {
-            silo.AddPruneFuseEmbedded(DataRoot);
+            // The first silo configured is tagged gpu, the second cpu.
+            var gpu = Interlocked.CompareExchange(ref _gpuSiloName, options.SiloName, null) is null;
+            silo.AddPruneFuseEmbedded(DataRoot, gpu ? "gpu" : "cpu");
             silo.UseInMemoryReminderService();
         });
         Cluster = builder.Build();

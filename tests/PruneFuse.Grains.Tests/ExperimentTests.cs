@@ -81,6 +81,50 @@ public sealed class ExperimentTests(ClusterFixture fx)
         Assert.Equal(a, b);
     }
 
+    [Fact]
+    public async Task Shard_selector_and_fusion_grains_run_on_the_gpu_silo()
+    {
+        Assert.Equal(2, fx.Cluster.Silos.Count);
+        Assert.NotEqual(fx.GpuSilo, fx.CpuSilo);
+        await fx.Client.GetGrain<ICoordinatorGrain>("placed").Start(ClusterFixture.SmallSpec(seed: 3) with { Rounds = 2, FinalEpochs = 1 });
+        var done = await fx.WaitAsync("placed");
+        Assert.True(done.State == ExperimentState.Completed, done.Error);
+        Assert.All(done.Rounds, r =>
+        {
+            Assert.Equal([fx.GpuSilo], r.ScoredOn);
+            Assert.Equal(fx.GpuSilo, r.SelectorSilo);
+        });
+        Assert.Equal(fx.GpuSilo, done.Final!.Silo);
+    }
+
+    [Theory]
+    [InlineData("dense")]
+    [InlineData("proxy")]
+    [InlineData("random")]
+    [InlineData("k-center")]
+    [InlineData("no-fusion")]
+    public async Task Every_selector_kind_and_k_center_complete(string kind)
+    {
+        var spec = ClusterFixture.SmallSpec(seed: 4) with { Rounds = 1, FinalEpochs = 1, SelectorEpochs = 1 };
+        spec = kind switch
+        {
+            "dense" => spec with { Selector = SelectorKind.Dense },
+            "proxy" => spec with { Selector = SelectorKind.Proxy, Arch = "resnet14", ProxyArch = "resnet8" },
+            "random" => spec with { Selector = SelectorKind.Random },
+            "k-center" => spec with { Metric = "k-center" },
+            _ => spec with { Fusion = false, DistillationAlpha = 0 },
+        };
+        var id = "kind-" + kind;
+        await fx.Client.GetGrain<ICoordinatorGrain>(id).Start(spec);
+        var done = await fx.WaitAsync(id);
+        Assert.True(done.State == ExperimentState.Completed, done.Error);
+        Assert.Equal(350, done.Rounds.Single().Labeled);
+        Assert.Equal(kind != "random", done.Rounds[0].SelectorAccuracy.HasValue);
+        Assert.Equal(kind is not ("dense" or "proxy" or "random" or "no-fusion"), done.Final!.Fused);
+        var selection = JsonSerializer.Deserialize<SampleScore[]>(await Store.ReadBytesAsync(ArtifactLayout.Selection(id, 1)), ExperimentSetup.JsonOptions)!;
+        Assert.Equal(150, selection.Select(s => s.SampleId).Distinct().Count());
+    }
+
     [Theory]
     [InlineData("p", "prune ratio p must be in [0, 1), got 1")]
     [InlineData("budget", "budget 3200")]
@@ -103,6 +147,37 @@ public sealed class ExperimentTests(ClusterFixture fx)
         Assert.Contains(expected, e.Message);
         Assert.Equal(ExperimentState.None, (await fx.Client.GetGrain<ICoordinatorGrain>(id).GetStatus()).State);
         Assert.Null(await Store.GetInfoAsync(ArtifactLayout.Spec(id)));
+    }
+
+    [Fact]
+    public async Task Corrupted_shard_fails_the_experiment_with_a_named_error_and_keeps_its_state()
+    {
+        await fx.Client.GetGrain<IDatasetGrain>("corrupt").ImportFashionMnist("", 2, 1000);
+        var shardFile = Path.Combine(fx.DataRoot, "artifacts", ArtifactLayout.PoolShard("corrupt", 1));
+        var bytes = await File.ReadAllBytesAsync(shardFile);
+        bytes[^100] ^= 0xFF;
+        await File.WriteAllBytesAsync(shardFile, bytes);
+        var spec = ClusterFixture.SmallSpec() with { DatasetId = "corrupt", InitialLabeled = 100, RoundSize = 50, Rounds = 1 };
+        await fx.Client.GetGrain<ICoordinatorGrain>("corrupt-run").Start(spec);
+        var done = await fx.WaitAsync("corrupt-run");
+        Assert.Equal(ExperimentState.Failed, done.State);
+        Assert.Contains("datasets/corrupt/shards/shard-0001.pfs", done.Error);
+        Assert.Contains("checksum", done.Error);
+        // Nothing is lost: the spec, the setup artifacts and the failure itself are stored.
+        var again = await fx.Client.GetGrain<ICoordinatorGrain>("corrupt-run").GetStatus();
+        Assert.Equal(spec, again.Spec);
+        Assert.Equal(done.Error, again.Error);
+        Assert.NotNull(await Store.GetInfoAsync(ArtifactLayout.Theta0("corrupt-run")));
+        Assert.NotNull(await Store.GetInfoAsync(ArtifactLayout.Labeled("corrupt-run", 1)));
+    }
+
+    [Fact]
+    public async Task Hostile_ids_are_refused()
+    {
+        var e = await Assert.ThrowsAsync<ArgumentException>(() => fx.Client.GetGrain<ICoordinatorGrain>("../x").Start(ClusterFixture.SmallSpec()));
+        Assert.Contains("experiment id '../x'", e.Message);
+        var d = await Assert.ThrowsAsync<ArgumentException>(() => fx.Client.GetGrain<IDatasetGrain>("a/b").Describe());
+        Assert.Contains("dataset id 'a/b'", d.Message);
     }
 
     [Fact]

@@ -26,16 +26,17 @@ public sealed class ComputeService : IDisposable
     private const int MaxCachedModels = 4;
 
     /// <summary>Starts the worker thread.</summary>
-    public ComputeService(IArtifactStore store, ILogger<ComputeService> logger)
+    public ComputeService(IArtifactStore store, ILocalSiloDetails silo, ILogger<ComputeService> logger)
     {
         _store = store;
+        SiloName = silo.SiloAddress.ToString();
         _logger = logger;
         _worker = new Thread(Loop) { IsBackground = true, Name = "prunefuse-compute" };
         _worker.Start();
     }
 
-    /// <summary>Silo name for reports.</summary>
-    public string SiloName { get; set; } = Environment.MachineName;
+    /// <summary>This silo's address, reported with results so placement can be checked.</summary>
+    public string SiloName { get; }
 
     private void Loop()
     {

@@ -3,6 +3,9 @@ using Microsoft.Extensions.DependencyInjection;
 using Orleans.Runtime.Hosting;
 using PruneFuse.Grains.Compute;
 using PruneFuse.Grains.Experiments;
+using Orleans.Placement;
+using Orleans.Runtime.MembershipService.SiloMetadata;
+using PruneFuse.Grains.Placement;
 using PruneFuse.Grains.Storage;
 
 namespace PruneFuse.Grains.Hosting;
@@ -10,9 +13,21 @@ namespace PruneFuse.Grains.Hosting;
 /// <summary>Registers PruneFuse's grains' services on a silo.</summary>
 public static class PruneFuseSiloExtensions
 {
-    /// <summary>Adds the artifact store, the per-silo compute service and the shared experiment reader.</summary>
-    public static ISiloBuilder AddPruneFuse(this ISiloBuilder builder, Func<IServiceProvider, IArtifactStore> store)
+    /// <summary>
+    /// Adds the artifact store, the per-silo compute service, the shared experiment reader, the GPU-preferring
+    /// placement filter and this silo's <c>accelerator</c> metadata (<c>gpu</c>, <c>cpu</c>, or <c>auto</c> = gpu when CUDA is available).
+    /// </summary>
+    public static ISiloBuilder AddPruneFuse(this ISiloBuilder builder, Func<IServiceProvider, IArtifactStore> store, string accelerator = "auto")
     {
+        var resolved = accelerator switch
+        {
+            Accelerator.Gpu or Accelerator.Cpu => accelerator,
+            "auto" => Learning.Runtime.TorchRuntime.Device.type == TorchSharp.DeviceType.CUDA ? Accelerator.Gpu : Accelerator.Cpu,
+            _ => throw new ArgumentException($"accelerator must be gpu, cpu or auto, got '{accelerator}'"),
+        };
+        builder.UseSiloMetadata(new Dictionary<string, string> { [Accelerator.Key] = resolved });
+        builder.Services.AddPlacementFilter<PreferGpuPlacementFilterStrategy, PreferGpuPlacementFilterDirector>(ServiceLifetime.Singleton);
+        builder.AddIncomingGrainCallFilter<ErrorTranslationFilter>();
         builder.Services.AddSingleton(store);
         builder.Services.AddSingleton<ComputeService>();
         builder.Services.AddSingleton<ExperimentStore>();
@@ -20,14 +35,14 @@ public static class PruneFuseSiloExtensions
     }
 
     /// <summary>Embedded default: artifacts and grain state under one local folder.</summary>
-    public static ISiloBuilder AddPruneFuseEmbedded(this ISiloBuilder builder, string dataRoot)
+    public static ISiloBuilder AddPruneFuseEmbedded(this ISiloBuilder builder, string dataRoot, string accelerator = "auto")
     {
-        builder.AddPruneFuse(_ => new FileSystemArtifactStore(Path.Combine(dataRoot, "artifacts")));
+        builder.AddPruneFuse(_ => new FileSystemArtifactStore(Path.Combine(dataRoot, "artifacts")), accelerator);
         builder.Services.AddGrainStorage(GrainStorage.Name, (_, _) => new FileGrainStorage(Path.Combine(dataRoot, "grain-state")));
         return builder;
     }
 
     /// <summary>Cluster mode: artifacts in an Azure Blob container.</summary>
-    public static ISiloBuilder AddPruneFuseAzureArtifacts(this ISiloBuilder builder, BlobServiceClient blobs, string container) =>
-        builder.AddPruneFuse(_ => new AzureBlobArtifactStore(blobs, container));
+    public static ISiloBuilder AddPruneFuseAzureArtifacts(this ISiloBuilder builder, BlobServiceClient blobs, string container, string accelerator = "auto") =>
+        builder.AddPruneFuse(_ => new AzureBlobArtifactStore(blobs, container), accelerator);
 }
