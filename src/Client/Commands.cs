@@ -63,8 +63,23 @@ public static class Commands
             Print(json, info, $"'{info.DatasetId}': {info.PoolSize} pool samples in {info.Shards} shards, {info.TestSize} test samples, shape {string.Join("×", info.Shape)}, {info.Classes} classes");
             return 0;
         }, ct));
+        var list = new Command("list", "List imported datasets");
+        list.SetAction((p, ct) => Run(p, async (c, json) =>
+        {
+            var all = await c.GetGrain<ICatalogGrain>(0).ListDatasets();
+            if (json)
+            {
+                Console.WriteLine(JsonSerializer.Serialize(all, Reports.JsonOut));
+                return 0;
+            }
+            var t = new Table().AddColumns("dataset", "pool", "shards", "test", "shape", "classes");
+            foreach (var d in all) t.AddRow(Markup.Escape(d.DatasetId), d.PoolSize.ToString(), d.Shards.ToString(), d.TestSize.ToString(), string.Join("×", d.Shape), d.Classes.ToString());
+            AnsiConsole.Write(t);
+            return 0;
+        }, ct));
         cmd.Subcommands.Add(import);
         cmd.Subcommands.Add(show);
+        cmd.Subcommands.Add(list);
         return cmd;
     }
 
@@ -168,7 +183,25 @@ public static class Commands
             }
             return 0;
         }, ct));
-        foreach (var c in new[] { start, status, cancel, report }) cmd.Subcommands.Add(c);
+        var list = new Command("list", "List experiments and their state");
+        list.SetAction((p, ct) => Run(p, async (c, json) =>
+        {
+            var all = await c.GetGrain<ICatalogGrain>(0).ListExperiments();
+            if (json)
+            {
+                Console.WriteLine(new System.Text.Json.Nodes.JsonArray([.. all.Select(a => (System.Text.Json.Nodes.JsonNode)Reports.Summary(a))]).ToJsonString(Reports.JsonOut));
+                return 0;
+            }
+            var t = new Table().AddColumns("experiment", "state", "method", "round", "labeled", "final accuracy");
+            foreach (var e in all.OrderBy(e => e.StartedAt))
+            {
+                t.AddRow(Markup.Escape(e.ExperimentId), e.State.ToString().ToLowerInvariant(), Markup.Escape(e.Spec is null ? "" : Reports.Method(e.Spec)),
+                    e.Round.ToString(), e.Labeled.ToString(), e.Final is { } f ? $"{f.Accuracy:P2}" : "-");
+            }
+            AnsiConsole.Write(t);
+            return 0;
+        }, ct));
+        foreach (var c in new[] { start, status, list, cancel, report }) cmd.Subcommands.Add(c);
         return cmd;
     }
 

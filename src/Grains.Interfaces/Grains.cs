@@ -173,3 +173,14 @@ public interface IFusionGrain : IGrainWithStringKey
     [ResponseTimeout("04:00:00")]
     Task<FinalResult> FuseAndTrain(FusionRequest request);
 }
+
+/// <summary>Lists what the store holds (key: any; stateless).</summary>
+[Alias("prunefuse.ICatalogGrain")]
+public interface ICatalogGrain : IGrainWithIntegerKey
+{
+    /// <summary>Every imported dataset.</summary>
+    Task<DatasetInfo[]> ListDatasets();
+
+    /// <summary>Every experiment with its current status.</summary>
+    Task<ExperimentStatus[]> ListExperiments();
+}

@@ -78,6 +78,13 @@ public sealed class ConsoleTests
             }
             Assert.Equal(a.GetProperty("final").GetProperty("accuracy").GetDouble(), b.GetProperty("final").GetProperty("accuracy").GetDouble());
 
+            // Lists show what the store holds.
+            var experiments = await Processes.ClientAsync(again.GatewayPort, "experiment", "list", "--json");
+            var ids = JsonDocument.Parse(experiments.LastLine).RootElement.EnumerateArray().Select(e => e.GetProperty("experiment").GetString()).Order().ToList();
+            Assert.Equal(["calm", "stormy"], ids);
+            var datasets = await Processes.ClientAsync(again.GatewayPort, "dataset", "list", "--json");
+            Assert.Equal("fm", JsonDocument.Parse(datasets.LastLine).RootElement[0].GetProperty("DatasetId").GetString());
+
             // The report command writes the JSON and the learning-curve PNG.
             var outDir = Path.Combine(root, "reports");
             var report = await Processes.ClientAsync(again.GatewayPort, "experiment", "report", "--id", "stormy", "--out", outDir);
