@@ -71,6 +71,12 @@ public sealed record ExperimentSpec
     /// <summary>Mini-batch size for training.</summary>
     [Id(17)] public int BatchSize { get; init; } = 128;
 
+    /// <summary>
+    /// Where labels come from: <c>dataset</c> (the simulated annotator reveals the dataset's own label of each
+    /// selected sample) or <c>external</c> (the experiment pauses after each selection until labels are imported).
+    /// </summary>
+    [Id(18)] public string LabelSource { get; init; } = "dataset";
+
     /// <summary>Final labeled-set size.</summary>
     public int Budget => InitialLabeled + Rounds * RoundSize;
 }

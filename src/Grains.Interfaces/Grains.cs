@@ -47,6 +47,15 @@ public interface ICoordinatorGrain : IGrainWithStringKey
 
     /// <summary>Cancels a running experiment.</summary>
     Task<ExperimentStatus> Cancel();
+
+    /// <summary>The samples selected in <paramref name="round"/> (round 0 = the random initial set), best first.</summary>
+    Task<SampleScore[]> GetSelection(int round);
+
+    /// <summary>
+    /// Imports labels for the round the experiment is waiting on (external label source). Every selected sample
+    /// must get exactly one label in the dataset's class range; anything else is refused and nothing changes.
+    /// </summary>
+    Task<ExperimentStatus> ImportLabels(int round, SampleLabel[] labels);
 }
 
 /// <summary>A shard's scoring request for one round.</summary>
@@ -74,6 +83,10 @@ public sealed record ScoreRequest
     /// <summary>Experiment seed (random metric).</summary>
     [Id(6)] public long Seed { get; init; }
 }
+
+/// <summary>A label given to a sample by an external annotator.</summary>
+[GenerateSerializer, Immutable, Alias("prunefuse.SampleLabel")]
+public sealed record SampleLabel([property: Id(0)] long SampleId, [property: Id(1)] int Label);
 
 /// <summary>One selected or candidate sample.</summary>
 [GenerateSerializer, Immutable, Alias("prunefuse.SampleScore")]

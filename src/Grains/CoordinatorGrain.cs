@@ -22,6 +22,8 @@ public enum CoordinatorStep
     Score,
     /// <summary>Fuse and train the final network.</summary>
     Fuse,
+    /// <summary>Wait for externally imported labels of <see cref="CoordinatorState.AwaitingRound"/>'s selection.</summary>
+    AwaitLabels,
     /// <summary>Nothing left to do.</summary>
     Done,
 }
@@ -44,6 +46,7 @@ public sealed class CoordinatorState
     [Id(11)] public int Labeled { get; set; }
     [Id(12)] public SelectorTrainResult? CurrentSelector { get; set; }
     [Id(13)] public ArtifactRef? CurrentLabeled { get; set; }
+    [Id(14)] public int AwaitingRound { get; set; }
 }
 
 /// <summary>
@@ -124,12 +127,53 @@ public sealed class CoordinatorGrain(
         if (reminder is not null) await this.UnregisterReminder(reminder);
     }
 
+    /// <inheritdoc />
+    public async Task<SampleScore[]> GetSelection(int round)
+    {
+        var spec = state.State.Spec ?? throw new ArgumentException($"unknown experiment '{Id}'");
+        if (round < 0 || round > spec.Rounds) throw new ArgumentException($"round must be in 0..{spec.Rounds}, got {round}");
+        var name = ArtifactLayout.Selection(Id, round);
+        if (await experiments.Store.GetInfoAsync(name) is null) throw new ArgumentException($"experiment '{Id}' has not selected round {round} yet");
+        return JsonSerializer.Deserialize<SampleScore[]>(await experiments.Store.ReadBytesAsync(name), ExperimentSetup.JsonOptions) ?? [];
+    }
+
+    /// <inheritdoc />
+    public async Task<ExperimentStatus> ImportLabels(int round, SampleLabel[] labels)
+    {
+        var s = state.State;
+        var spec = s.Spec ?? throw new ArgumentException($"unknown experiment '{Id}'");
+        if (spec.LabelSource != "external") throw new InvalidOperationException($"experiment '{Id}' takes labels from the dataset, not from imports");
+        if (s.State != ExperimentState.Running || s.Step != CoordinatorStep.AwaitLabels)
+        {
+            throw new InvalidOperationException($"experiment '{Id}' is not waiting for labels (state {s.State.ToString().ToLowerInvariant()}, step {s.Step})");
+        }
+        if (round != s.AwaitingRound) throw new ArgumentException($"experiment '{Id}' is waiting for the labels of round {s.AwaitingRound}, not round {round}");
+        var selected = (await GetSelection(round)).Select(x => x.SampleId).ToHashSet();
+        var manifest = await experiments.ManifestAsync(spec.DatasetId);
+        var problems = new List<string>();
+        var duplicate = labels.GroupBy(l => l.SampleId).FirstOrDefault(g => g.Count() > 1);
+        if (duplicate is not null) problems.Add($"sample {duplicate.Key} is labeled {duplicate.Count()} times");
+        var extra = labels.Select(l => l.SampleId).Where(x => !selected.Contains(x)).Take(5).ToList();
+        if (extra.Count > 0) problems.Add($"samples not selected in round {round}: {string.Join(", ", extra)}");
+        var missing = selected.Except(labels.Select(l => l.SampleId)).Order().Take(5).ToList();
+        if (missing.Count > 0) problems.Add($"{selected.Count - labels.Select(l => l.SampleId).Distinct().Count(x => selected.Contains(x))} selected samples have no label, e.g. {string.Join(", ", missing)}");
+        var bad = labels.FirstOrDefault(l => l.Label < 0 || l.Label >= manifest.Classes);
+        if (bad is not null) problems.Add($"sample {bad.SampleId} has label {bad.Label}, outside 0..{manifest.Classes - 1}");
+        if (problems.Count > 0) throw new ArgumentException("labels refused: " + string.Join("; ", problems));
+        await experiments.Store.PutBytesAsync(ArtifactLayout.Labels(Id, round), JsonSerializer.SerializeToUtf8Bytes(labels.OrderBy(l => l.SampleId).ToArray(), ExperimentSetup.JsonOptions));
+        s.Step = CoordinatorStep.TrainSelector;
+        await state.WriteStateAsync();
+        EnsureLoop();
+        return Status();
+    }
+
     private ExperimentStatus Status()
     {
         var s = state.State;
         return new ExperimentStatus
         {
-            ExperimentId = this.GetPrimaryKeyString(), State = s.State, Spec = s.Spec, Round = s.Round, Stage = _stage ?? s.Step.ToString(),
+            ExperimentId = this.GetPrimaryKeyString(), State = s.State, Spec = s.Spec, Round = s.Round,
+            Stage = _stage ?? (s.Step == CoordinatorStep.AwaitLabels ? $"waiting for labels of round {s.AwaitingRound}" : s.Step.ToString()),
             Labeled = s.Labeled, Rounds = [.. s.Rounds], Final = s.Final, Error = s.Error, SelectorParams = s.SelectorParams,
             SelectorMacs = s.SelectorMacs, StartedAt = s.StartedAt, EndedAt = s.EndedAt,
         };
@@ -146,7 +190,7 @@ public sealed class CoordinatorGrain(
         var id = Id;
         try
         {
-            while (state.State.State == ExperimentState.Running && state.State.Step != CoordinatorStep.Done)
+            while (state.State.State == ExperimentState.Running && state.State.Step is not (CoordinatorStep.Done or CoordinatorStep.AwaitLabels))
             {
                 // Keep the activation while the loop runs; a reminder brings it back if the silo dies.
                 DelayDeactivation(TimeSpan.FromMinutes(30));
@@ -184,12 +228,15 @@ public sealed class CoordinatorGrain(
                 if (networks.SelectorInit is not null) await experiments.Store.PutBytesAsync(ArtifactLayout.SelectorInit(id), networks.SelectorInit);
                 var initial = ExperimentSetup.InitialLabeled(spec, manifest);
                 var labeled = await experiments.Store.PutBytesAsync(ArtifactLayout.Labeled(id, 1), ExperimentSetup.LabeledToJson(initial));
+                await experiments.Store.PutBytesAsync(ArtifactLayout.InitialSelection(id),
+                    ExperimentSetup.SelectionToJson(initial.Select(x => new SampleScore(x, 0, manifest.Shards.First(sh => x >= sh.FirstId && x < sh.FirstId + sh.Count).Index))));
                 s.SelectorParams = networks.SelectorParams;
                 s.SelectorMacs = networks.SelectorMacs;
                 s.CurrentLabeled = new ArtifactRef(labeled.Name, labeled.ETag);
                 s.Labeled = initial.Length;
                 s.Round = 1;
-                s.Step = CoordinatorStep.TrainSelector;
+                s.Step = spec.LabelSource == "external" ? CoordinatorStep.AwaitLabels : CoordinatorStep.TrainSelector;
+                s.AwaitingRound = 0;
                 break;
             }
             case CoordinatorStep.TrainSelector:
@@ -238,8 +285,9 @@ public sealed class CoordinatorGrain(
                 });
                 s.CurrentLabeled = new ArtifactRef(labeledInfo.Name, labeledInfo.ETag);
                 s.Labeled = next.Length;
+                s.AwaitingRound = s.Round;
                 s.Round++;
-                s.Step = CoordinatorStep.TrainSelector;
+                s.Step = spec.LabelSource == "external" ? CoordinatorStep.AwaitLabels : CoordinatorStep.TrainSelector;
                 break;
             }
             case CoordinatorStep.Fuse:

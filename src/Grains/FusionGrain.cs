@@ -21,7 +21,7 @@ public sealed class FusionGrain(ExperimentStore experiments, ComputeService comp
         var id = this.GetPrimaryKeyString();
         var spec = await experiments.SpecAsync(id);
         var manifest = await experiments.ManifestAsync(spec.DatasetId);
-        var train = await experiments.LabeledImagesAsync(manifest, await experiments.LabeledAsync(request.Labeled));
+        var train = await experiments.LabeledImagesAsync(manifest, await experiments.LabeledAsync(request.Labeled), spec, id);
         var test = await experiments.TestSetAsync(manifest);
         var thetaName = ArtifactLayout.Theta0(id);
         var thetaBytes = await experiments.Store.ReadBytesAsync(thetaName);

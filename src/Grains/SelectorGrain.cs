@@ -20,7 +20,7 @@ public sealed class SelectorGrain(ExperimentStore experiments, ComputeService co
         var spec = await experiments.SpecAsync(id);
         var manifest = await experiments.ManifestAsync(spec.DatasetId);
         var labeledIds = await experiments.LabeledAsync(request.Labeled);
-        var train = await experiments.LabeledImagesAsync(manifest, labeledIds);
+        var train = await experiments.LabeledImagesAsync(manifest, labeledIds, spec, id);
         var test = await experiments.TestSetAsync(manifest);
         var initName = ArtifactLayout.SelectorInit(id);
         var init = await experiments.Store.ReadBytesAsync(initName);

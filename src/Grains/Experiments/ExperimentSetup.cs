@@ -40,6 +40,7 @@ public static class ExperimentSetup
         Check(spec.FinalEpochs is >= 1 and <= 10_000, $"final epochs must be in 1..10000, got {spec.FinalEpochs}");
         Check(spec.BatchSize is >= 2 and <= 65_536, $"batch size must be in 2..65536, got {spec.BatchSize}");
         Check(spec.DistillationAlpha is >= 0 and <= 1, $"distillation alpha must be in [0, 1], got {spec.DistillationAlpha}");
+        Check(spec.LabelSource is "dataset" or "external", $"label source must be dataset or external, got '{spec.LabelSource}'");
         Check(spec.DistillationTemperature is > 0 and <= 100, $"distillation temperature must be in (0, 100], got {spec.DistillationTemperature}");
         var budget = (long)spec.InitialLabeled + (long)spec.Rounds * spec.RoundSize;
         Check(budget <= dataset.PoolSize, $"budget {budget} (initial {spec.InitialLabeled} + {spec.Rounds} rounds × {spec.RoundSize}) is larger than the pool of dataset '{dataset.DatasetId}' ({dataset.PoolSize} samples)");

@@ -28,7 +28,29 @@ public sealed class ExperimentStore(IArtifactStore store, ComputeService compute
     public async Task<long[]> LabeledAsync(ArtifactRef labeled) =>
         ExperimentSetup.LabeledFromJson(await store.ReadBytesAsync(labeled.Name), labeled.Name);
 
-    /// <summary>The labeled samples' images and labels (the simulated annotator reveals them from the shards).</summary>
+    /// <summary>
+    /// The labeled samples' images and labels. With the dataset label source the simulated annotator reveals the
+    /// shards' labels; with the external source every label comes from the imported label artifacts.
+    /// </summary>
+    public async Task<ImageSet> LabeledImagesAsync(DatasetManifest manifest, IReadOnlyCollection<long> ids, ExperimentSpec spec, string experimentId)
+    {
+        var set = await LabeledImagesAsync(manifest, ids);
+        if (spec.LabelSource != "external") return set;
+        var external = new Dictionary<long, int>();
+        await foreach (var a in store.ListAsync($"{ArtifactLayout.Experiment(experimentId)}/labels/"))
+        {
+            var labels = System.Text.Json.JsonSerializer.Deserialize<SampleLabel[]>(await store.ReadBytesAsync(a.Name), ExperimentSetup.JsonOptions) ?? [];
+            foreach (var l in labels) external[l.SampleId] = l.Label;
+        }
+        var relabeled = new int[set.Count];
+        for (var i = 0; i < set.Count; i++)
+        {
+            relabeled[i] = external.TryGetValue(set.Ids[i], out var l) ? l : throw new InvalidOperationException($"sample {set.Ids[i]} is labeled but has no imported label");
+        }
+        return new ImageSet(set.Ids, relabeled, set.Pixels, set.Channels, set.Height, set.Width);
+    }
+
+    /// <summary>The labeled samples' images with the dataset's own labels.</summary>
     public async Task<ImageSet> LabeledImagesAsync(DatasetManifest manifest, IReadOnlyCollection<long> ids)
     {
         var wanted = new HashSet<long>(ids);

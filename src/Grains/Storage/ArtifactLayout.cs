@@ -37,6 +37,12 @@ public static class ArtifactLayout
     /// <summary>Samples selected in <paramref name="round"/>.</summary>
     public static string Selection(string experimentId, int round) => $"{Experiment(experimentId)}/rounds/{R(round)}/selection.json";
 
+    /// <summary>Externally imported labels of <paramref name="round"/>'s selection (round 0 = the initial set).</summary>
+    public static string Labels(string experimentId, int round) => $"{Experiment(experimentId)}/labels/round-{R(round)}.json";
+
+    /// <summary>The initial labeled set as a selection (round 0).</summary>
+    public static string InitialSelection(string experimentId) => Selection(experimentId, 0);
+
     /// <summary>The final (fused) network.</summary>
     public static string Final(string experimentId) => $"{Experiment(experimentId)}/checkpoints/final.pfc";
 
