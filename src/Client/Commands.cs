@@ -110,10 +110,11 @@ public static class Commands
         public Option<double> Temperature { get; } = new("--kd-temperature") { Description = "Distillation temperature T", DefaultValueFactory = _ => D.DistillationTemperature };
         public Option<long> Seed { get; } = new("--seed") { Description = "Experiment seed", DefaultValueFactory = _ => D.Seed };
         public Option<int> Batch { get; } = new("--batch-size") { Description = "Training batch size", DefaultValueFactory = _ => D.BatchSize };
+        public Option<string> LabelSource { get; } = new("--label-source") { Description = "dataset (simulated annotator) or external (import labels each round)", DefaultValueFactory = _ => D.LabelSource };
 
         public void AddTo(Command c)
         {
-            foreach (var o in new Option[] { Dataset, Arch, Selector, Prune, Pruning, Proxy, Metric, Initial, RoundSize, Rounds, SelectorEpochs, FinalEpochs, NoFusion, Alpha, Temperature, Seed, Batch })
+            foreach (var o in new Option[] { Dataset, Arch, Selector, Prune, Pruning, Proxy, Metric, Initial, RoundSize, Rounds, SelectorEpochs, FinalEpochs, NoFusion, Alpha, Temperature, Seed, Batch, LabelSource })
             {
                 c.Options.Add(o);
             }
@@ -125,7 +126,7 @@ public static class Commands
             PruningMethod = p.GetValue(Pruning)!, ProxyArch = p.GetValue(Proxy)!, Metric = p.GetValue(Metric)!, InitialLabeled = p.GetValue(Initial),
             RoundSize = p.GetValue(RoundSize), Rounds = p.GetValue(Rounds), SelectorEpochs = p.GetValue(SelectorEpochs), FinalEpochs = p.GetValue(FinalEpochs),
             Fusion = !p.GetValue(NoFusion), DistillationAlpha = p.GetValue(Alpha), DistillationTemperature = p.GetValue(Temperature), Seed = p.GetValue(Seed),
-            BatchSize = p.GetValue(Batch),
+            BatchSize = p.GetValue(Batch), LabelSource = p.GetValue(LabelSource)!,
         };
     }
 
@@ -208,6 +209,47 @@ public static class Commands
     private static string Phase(ExperimentStatus st) =>
         st.Round == 0 ? "setup" : st.Round > st.Spec!.Rounds ? "final training" : $"round {st.Round}/{st.Spec.Rounds}";
 
+    /// <summary><c>selections export</c>.</summary>
+    public static Command Selections()
+    {
+        var id = Id("Experiment id");
+        var round = new Option<int>("--round") { Description = "Round (0 = the random initial set)", Required = true };
+        var format = new Option<string>("--format") { Description = "csv or jsonl", DefaultValueFactory = _ => "csv" };
+        format.AcceptOnlyFromAmong("csv", "jsonl");
+        var output = new Option<string>("--out") { Description = "File to write", Required = true };
+        var export = new Command("export", "Write a round's selection (sample id, shard, score) for your labeling tool") { id, round, format, output };
+        export.SetAction((p, ct) => Run(p, async (c, json) =>
+        {
+            var selection = await c.GetGrain<ICoordinatorGrain>(p.GetValue(id)!).GetSelection(p.GetValue(round));
+            LabelFiles.WriteSelection(p.GetValue(output)!, selection, p.GetValue(format)!);
+            Print(json, new { experiment = p.GetValue(id), round = p.GetValue(round), samples = selection.Length, file = p.GetValue(output) },
+                $"wrote {selection.Length} samples of round {p.GetValue(round)} to {p.GetValue(output)}");
+            return 0;
+        }, ct));
+        var cmd = new Command("selections", "Export selections");
+        cmd.Subcommands.Add(export);
+        return cmd;
+    }
+
+    /// <summary><c>labels import</c>.</summary>
+    public static Command Labels()
+    {
+        var id = Id("Experiment id");
+        var round = new Option<int>("--round") { Description = "Round the labels belong to (0 = the initial set)", Required = true };
+        var file = new Option<string>("--file") { Description = "CSV (sample_id,label) or JSONL ({\"sampleId\",\"label\"})", Required = true };
+        var import = new Command("import", "Import labels for the round the experiment waits on; it then continues") { id, round, file };
+        import.SetAction((p, ct) => Run(p, async (c, json) =>
+        {
+            var labels = LabelFiles.ReadLabels(p.GetValue(file)!);
+            var st = await c.GetGrain<ICoordinatorGrain>(p.GetValue(id)!).ImportLabels(p.GetValue(round), labels);
+            Print(json, Reports.Summary(st), $"imported {labels.Length} labels for round {p.GetValue(round)}; '{st.ExperimentId}' continues");
+            return 0;
+        }, ct));
+        var cmd = new Command("labels", "Import labels from an external annotator");
+        cmd.Subcommands.Add(import);
+        return cmd;
+    }
+
     /// <summary>Polls an experiment until it ends, showing round, stage and labeled count.</summary>
     private static async Task<ExperimentStatus> Follow(IClusterClient c, string id, bool json, CancellationToken ct)
     {
@@ -217,7 +259,7 @@ public static class Commands
         if (json || Console.IsOutputRedirected)
         {
             var last = "";
-            while (st.State == ExperimentState.Running)
+            while (st.State == ExperimentState.Running && !st.Stage.StartsWith("waiting for labels", StringComparison.Ordinal))
             {
                 var line = $"{Phase(st)}: {st.Stage} ({st.Labeled} labeled)";
                 if (line != last) Console.Error.WriteLine(line);
@@ -229,7 +271,7 @@ public static class Commands
         }
         await AnsiConsole.Status().StartAsync("starting", async ctx =>
         {
-            while (st.State == ExperimentState.Running)
+            while (st.State == ExperimentState.Running && !st.Stage.StartsWith("waiting for labels", StringComparison.Ordinal))
             {
                 var lastRound = st.Rounds.LastOrDefault();
                 var rate = lastRound is { ScoringSeconds: > 0 } ? $", last scoring {lastRound.Scored / lastRound.ScoringSeconds:N0} samples/s" : "";

@@ -6,5 +6,7 @@ root.Options.Add(Commands.GatewayPort);
 root.Options.Add(Commands.Json);
 root.Subcommands.Add(Commands.Dataset());
 root.Subcommands.Add(Commands.Experiment());
+root.Subcommands.Add(Commands.Selections());
+root.Subcommands.Add(Commands.Labels());
 root.Subcommands.Add(Commands.Demo());
 return await root.Parse(args).InvokeAsync();

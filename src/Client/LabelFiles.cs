@@ -1,0 +1,63 @@
+using System.Globalization;
+using System.Text;
+using System.Text.Json;
+using PruneFuse.Grains.Interfaces;
+
+namespace PruneFuse.Client;
+
+/// <summary>Reads and writes the files users exchange with their labeling tools: CSV and JSON Lines.</summary>
+public static class LabelFiles
+{
+    /// <summary>Writes a selection as CSV (<c>sample_id,shard,score</c>) or JSONL (<c>{"sampleId","shard","score"}</c>).</summary>
+    public static void WriteSelection(string path, IEnumerable<SampleScore> selection, string format)
+    {
+        var sb = new StringBuilder();
+        if (format == "csv") sb.Append("sample_id,shard,score\n");
+        foreach (var s in selection)
+        {
+            sb.Append(format == "csv"
+                ? string.Create(CultureInfo.InvariantCulture, $"{s.SampleId},{s.Shard},{s.Score:R}\n")
+                : JsonSerializer.Serialize(new { sampleId = s.SampleId, shard = s.Shard, score = s.Score }) + "\n");
+        }
+        File.WriteAllText(path, sb.ToString());
+    }
+
+    /// <summary>
+    /// Reads labels from CSV (<c>sample_id,label</c>, header optional, extra columns ignored) or JSONL
+    /// (<c>{"sampleId": 1, "label": 3}</c> per line). Errors name the file and line.
+    /// </summary>
+    public static SampleLabel[] ReadLabels(string path)
+    {
+        if (!File.Exists(path)) throw new ClientException($"label file not found: {path}");
+        var jsonl = path.EndsWith(".jsonl", StringComparison.OrdinalIgnoreCase) || path.EndsWith(".json", StringComparison.OrdinalIgnoreCase);
+        var result = new List<SampleLabel>();
+        var lineNo = 0;
+        foreach (var raw in File.ReadLines(path))
+        {
+            lineNo++;
+            var line = raw.Trim();
+            if (line.Length == 0) continue;
+            try
+            {
+                if (jsonl)
+                {
+                    using var doc = JsonDocument.Parse(line);
+                    result.Add(new SampleLabel(doc.RootElement.GetProperty("sampleId").GetInt64(), doc.RootElement.GetProperty("label").GetInt32()));
+                }
+                else
+                {
+                    var cells = line.Split(',');
+                    if (lineNo == 1 && !long.TryParse(cells[0], NumberStyles.Integer, CultureInfo.InvariantCulture, out _)) continue; // header
+                    if (cells.Length < 2) throw new FormatException("expected sample_id,label");
+                    result.Add(new SampleLabel(long.Parse(cells[0], NumberStyles.Integer, CultureInfo.InvariantCulture), int.Parse(cells[1].Trim(), NumberStyles.Integer, CultureInfo.InvariantCulture)));
+                }
+            }
+            catch (Exception e) when (e is FormatException or OverflowException or JsonException or KeyNotFoundException or InvalidOperationException)
+            {
+                throw new ClientException($"{path}:{lineNo}: {e.Message}");
+            }
+        }
+        if (result.Count == 0) throw new ClientException($"{path} contains no labels");
+        return [.. result];
+    }
+}
