@@ -5,6 +5,13 @@ using PruneFuse.Silo;
 // appsettings.json ships next to the binary; the silo may be started from any folder.
 var builder = WebApplication.CreateBuilder(new WebApplicationOptions { Args = args, ContentRootPath = AppContext.BaseDirectory });
 var options = builder.Configuration.GetSection("PruneFuse").Get<SiloOptions>() ?? new SiloOptions();
+// Orleans is configured from these options before the host starts, so validate them here and fail fast.
+var problems = options.Problems();
+if (problems.Count > 0)
+{
+    foreach (var p in problems) Console.Error.WriteLine($"prunefuse-silo: invalid configuration: {p}");
+    return 2;
+}
 builder.Services.AddOptions<SiloOptions>().Bind(builder.Configuration.GetSection("PruneFuse")).ValidateDataAnnotations().ValidateOnStart();
 builder.UseOrleans(silo => silo.ConfigurePruneFuse(options));
 builder.Services.AddHealthChecks().AddCheck<SiloHealthCheck>("silo");
@@ -15,3 +22,4 @@ app.MapHealthChecks("/health/live", new() { Predicate = _ => false });
 app.MapHealthChecks("/health/ready");
 app.MapGet("/", () => Results.Redirect("/dashboard"));
 app.Run();
+return 0;

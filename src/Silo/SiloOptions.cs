@@ -46,6 +46,15 @@ public sealed class SiloOptions : IValidatableObject
     /// <summary>Azure Storage settings (cluster mode).</summary>
     public StorageOptions Storage { get; set; } = new();
 
+    /// <summary>Every configuration problem (data annotations, nested storage options and cross-field rules), as messages.</summary>
+    public List<string> Problems()
+    {
+        var results = new List<ValidationResult>();
+        Validator.TryValidateObject(this, new ValidationContext(this), results, validateAllProperties: true);
+        Validator.TryValidateObject(Storage, new ValidationContext(Storage), results, validateAllProperties: true);
+        return [.. results.Select(r => $"{string.Join(", ", r.MemberNames.Select(m => "PruneFuse:" + m))}: {r.ErrorMessage}")];
+    }
+
     /// <inheritdoc />
     public IEnumerable<ValidationResult> Validate(ValidationContext validationContext)
     {

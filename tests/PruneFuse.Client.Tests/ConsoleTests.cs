@@ -24,6 +24,22 @@ public sealed class ConsoleTests
     }
 
     [Fact]
+    public async Task Silo_refuses_invalid_configuration_at_start_with_the_reason()
+    {
+        var root = Directory.CreateTempSubdirectory("prunefuse-badconfig-").FullName;
+        try
+        {
+            await using var silo = new SiloProcess(root, ["--PruneFuse:Mode=Cluster", "--PruneFuse:Storage:ConnectionString="]);
+            var e = await Assert.ThrowsAsync<InvalidOperationException>(silo.StartAsync);
+            Assert.Contains("cluster mode needs PruneFuse:Storage:ConnectionString", e.Message);
+        }
+        finally
+        {
+            try { Directory.Delete(root, recursive: true); } catch (IOException) { }
+        }
+    }
+
+    [Fact]
     public async Task Experiment_survives_a_killed_silo_and_selects_as_an_undisturbed_run()
     {
         var root = Directory.CreateTempSubdirectory("prunefuse-console-").FullName;

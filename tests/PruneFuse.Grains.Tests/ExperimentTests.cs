@@ -181,6 +181,24 @@ public sealed class ExperimentTests(ClusterFixture fx)
     }
 
     [Fact]
+    public async Task Cancel_stops_a_running_experiment_and_is_kept()
+    {
+        var grain = fx.Client.GetGrain<ICoordinatorGrain>("to-cancel");
+        await grain.Start(ClusterFixture.SmallSpec(seed: 21) with { Rounds = 3, SelectorEpochs = 6 });
+        var cancelled = await grain.Cancel();
+        Assert.Equal(ExperimentState.Cancelled, cancelled.State);
+        var after = await fx.WaitAsync("to-cancel");
+        Assert.Equal(ExperimentState.Cancelled, after.State);
+        await Task.Delay(2000);
+        var later = await grain.GetStatus();
+        Assert.Equal(ExperimentState.Cancelled, later.State);
+        Assert.True(later.Rounds.Length < 3, "a cancelled experiment does not run all its rounds");
+        Assert.Null(later.Final);
+        var again = await Assert.ThrowsAsync<InvalidOperationException>(() => grain.Cancel());
+        Assert.Contains("is cancelled, not running", again.Message);
+    }
+
+    [Fact]
     public async Task Unknown_experiment_reports_none_and_cannot_be_cancelled()
     {
         var grain = fx.Client.GetGrain<ICoordinatorGrain>("never-started");
