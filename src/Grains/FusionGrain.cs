@@ -19,10 +19,7 @@ public sealed class FusionGrain(ExperimentStore experiments, ComputeService comp
     public async Task<FinalResult> FuseAndTrain(FusionRequest request)
     {
         var id = this.GetPrimaryKeyString();
-        var spec = await experiments.SpecAsync(id);
-        var manifest = await experiments.ManifestAsync(spec.DatasetId);
-        var train = await experiments.LabeledImagesAsync(manifest, await experiments.LabeledAsync(request.Labeled), spec, id);
-        var test = await experiments.TestSetAsync(manifest);
+        var (spec, manifest, train, test) = await experiments.TrainingInputsAsync(id, request.Labeled);
         var thetaName = ArtifactLayout.Theta0(id);
         var thetaBytes = await experiments.Store.ReadBytesAsync(thetaName);
         var selectorBytes = request.Selector is null ? null : await experiments.Store.ReadBytesAsync(request.Selector.Name);

@@ -17,11 +17,7 @@ public sealed class SelectorGrain(ExperimentStore experiments, ComputeService co
     public async Task<SelectorTrainResult> Train(SelectorTrainRequest request)
     {
         var id = this.GetPrimaryKeyString();
-        var spec = await experiments.SpecAsync(id);
-        var manifest = await experiments.ManifestAsync(spec.DatasetId);
-        var labeledIds = await experiments.LabeledAsync(request.Labeled);
-        var train = await experiments.LabeledImagesAsync(manifest, labeledIds, spec, id);
-        var test = await experiments.TestSetAsync(manifest);
+        var (spec, manifest, train, test) = await experiments.TrainingInputsAsync(id, request.Labeled);
         var initName = ArtifactLayout.SelectorInit(id);
         var init = await experiments.Store.ReadBytesAsync(initName);
         var (bytes, accuracy, seconds) = await compute.Run(() =>

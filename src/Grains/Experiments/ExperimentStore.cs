@@ -12,6 +12,16 @@ public sealed class ExperimentStore(IArtifactStore store, ComputeService compute
     /// <summary>The artifact store.</summary>
     public IArtifactStore Store => store;
 
+    /// <summary>What a training grain needs: the spec, the dataset, the labeled images (with their labels) and the test set.</summary>
+    public async Task<(ExperimentSpec Spec, DatasetManifest Manifest, ImageSet Train, ImageSet Test)> TrainingInputsAsync(string experimentId, ArtifactRef labeled)
+    {
+        var spec = await SpecAsync(experimentId);
+        var manifest = await ManifestAsync(spec.DatasetId);
+        var train = await LabeledImagesAsync(manifest, await LabeledAsync(labeled), spec, experimentId);
+        var test = await TestSetAsync(manifest);
+        return (spec, manifest, train, test);
+    }
+
     /// <summary>The experiment's stored spec.</summary>
     public async Task<ExperimentSpec> SpecAsync(string experimentId)
     {
