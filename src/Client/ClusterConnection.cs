@@ -1,3 +1,4 @@
+using System.Net;
 using System.Net.Sockets;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
@@ -8,25 +9,43 @@ namespace PruneFuse.Client;
 /// <summary>Connects the console to a silo's gateway; fails fast with one clear line when nothing listens.</summary>
 public static class ClusterConnection
 {
-    /// <summary>Starts an Orleans client against the embedded silo on <paramref name="gatewayPort"/>.</summary>
-    public static async Task<IHost> ConnectAsync(int gatewayPort, CancellationToken cancellationToken)
+    /// <summary>
+    /// Starts an Orleans client against the silo gateway at <paramref name="gatewayHost"/>:<paramref name="gatewayPort"/>
+    /// (the embedded silo by default; any silo of a cluster otherwise).
+    /// </summary>
+    public static async Task<IHost> ConnectAsync(string gatewayHost, int gatewayPort, CancellationToken cancellationToken)
     {
+        IPAddress address;
+        try
+        {
+            address = IPAddress.TryParse(gatewayHost, out var ip) ? ip : (await Dns.GetHostAddressesAsync(gatewayHost, cancellationToken)).First();
+        }
+        catch (Exception e) when (e is SocketException or InvalidOperationException)
+        {
+            throw new ClientException($"cannot resolve the gateway host '{gatewayHost}'");
+        }
         // Orleans retries for a long time when no gateway answers; probe first so the user hears at once.
         using (var probe = new TcpClient())
         {
             try
             {
-                await probe.ConnectAsync("127.0.0.1", gatewayPort, cancellationToken);
+                await probe.ConnectAsync(address, gatewayPort, cancellationToken);
             }
             catch (SocketException)
             {
-                throw new ClientException($"cannot reach a PruneFuse silo at 127.0.0.1:{gatewayPort}: start one with `dotnet run -c Release --project src/Silo` (or scripts/demo.sh)");
+                throw new ClientException($"cannot reach a PruneFuse silo at {gatewayHost}:{gatewayPort}: start one with `dotnet run -c Release --project src/Silo` (or scripts/demo.sh), or point --gateway-host/--gateway-port at a running silo");
             }
         }
         var builder = Host.CreateApplicationBuilder();
         builder.Logging.ClearProviders();
-        // The embedded silo's cluster and service ids (src/Silo/appsettings.json).
-        builder.UseOrleansClient(c => c.UseLocalhostClustering(gatewayPort, serviceId: "prunefuse", clusterId: "prunefuse"));
+        // The silo's cluster and service ids (src/Silo/appsettings.json).
+        builder.UseOrleansClient(c => c
+            .UseStaticClustering(new IPEndPoint(address, gatewayPort))
+            .Configure<Orleans.Configuration.ClusterOptions>(o =>
+            {
+                o.ClusterId = "prunefuse";
+                o.ServiceId = "prunefuse";
+            }));
         var host = builder.Build();
         using var timeout = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
         timeout.CancelAfter(TimeSpan.FromSeconds(30));
@@ -37,7 +56,7 @@ public static class ClusterConnection
         catch (OperationCanceledException) when (!cancellationToken.IsCancellationRequested)
         {
             host.Dispose();
-            throw new ClientException($"the silo at 127.0.0.1:{gatewayPort} did not accept the client within 30 s (is it a PruneFuse silo with cluster id 'prunefuse'?)");
+            throw new ClientException($"the silo at {gatewayHost}:{gatewayPort} did not accept the client within 30 s (is it a PruneFuse silo with cluster id 'prunefuse'?)");
         }
         return host;
     }

@@ -9,7 +9,19 @@ namespace PruneFuse.Client;
 /// <summary>The console's command tree. Commands translate options into grain calls and present results; no logic of their own.</summary>
 public static class Commands
 {
-    public static readonly Option<int> GatewayPort = new("--gateway-port") { Description = "Gateway port of the silo", DefaultValueFactory = _ => 30000, Recursive = true };
+    public static readonly Option<int> GatewayPort = new("--gateway-port")
+    {
+        Description = "Gateway port of a silo (env PRUNEFUSE_GATEWAY_PORT)",
+        DefaultValueFactory = _ => int.TryParse(Environment.GetEnvironmentVariable("PRUNEFUSE_GATEWAY_PORT"), out var p) ? p : 30000,
+        Recursive = true,
+    };
+
+    public static readonly Option<string> GatewayHost = new("--gateway-host")
+    {
+        Description = "Host of a silo's gateway (env PRUNEFUSE_GATEWAY_HOST)",
+        DefaultValueFactory = _ => Environment.GetEnvironmentVariable("PRUNEFUSE_GATEWAY_HOST") is { Length: > 0 } h ? h : "127.0.0.1",
+        Recursive = true,
+    };
     public static readonly Option<bool> Json = new("--json") { Description = "Machine-readable output: the last line is one JSON object", Recursive = true };
 
     private static Option<string> Id(string description, string? fallback = null) =>
@@ -21,7 +33,7 @@ public static class Commands
         var json = p.GetValue(Json);
         try
         {
-            using var host = await ClusterConnection.ConnectAsync(p.GetValue(GatewayPort), ct);
+            using var host = await ClusterConnection.ConnectAsync(p.GetValue(GatewayHost)!, p.GetValue(GatewayPort), ct);
             try
             {
                 return await action(host.Client(), json);

@@ -3,6 +3,7 @@ using PruneFuse.Client;
 
 var root = new RootCommand("prunefuse: distributed active learning with PruneFuse (prune at init, select, fuse)");
 root.Options.Add(Commands.GatewayPort);
+root.Options.Add(Commands.GatewayHost);
 root.Options.Add(Commands.Json);
 root.Subcommands.Add(Commands.Dataset());
 root.Subcommands.Add(Commands.Experiment());

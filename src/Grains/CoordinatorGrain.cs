@@ -259,7 +259,6 @@ public sealed class CoordinatorGrain(
             }
             case CoordinatorStep.Score:
             {
-                _stage = "scoring pool";
                 var sw = Stopwatch.StartNew();
                 var manifest = await experiments.ManifestAsync(spec.DatasetId);
                 var request = new ScoreRequest
@@ -267,8 +266,19 @@ public sealed class CoordinatorGrain(
                     ExperimentId = id, Round = s.Round, Selector = s.CurrentSelector?.Checkpoint, Labeled = s.CurrentLabeled!,
                     Metric = spec.Metric, K = spec.RoundSize, Seed = ExperimentSetup.SeedFor(spec, "random-metric"),
                 };
-                var results = await Task.WhenAll(manifest.Shards.Select(sh =>
-                    GrainFactory.GetGrain<IPoolShardGrain>($"{spec.DatasetId}/{sh.Index}").Score(request)));
+                var done = 0;
+                long scored = 0;
+                _stage = $"scoring pool (0/{manifest.Shards.Length} shards)";
+                async Task<ShardScoreResult> ScoreShard(ShardEntry sh)
+                {
+                    var r = await GrainFactory.GetGrain<IPoolShardGrain>($"{spec.DatasetId}/{sh.Index}").Score(request);
+                    // Runs on the activation's scheduler: no concurrent writers of these counters.
+                    done++;
+                    scored += r.Scored;
+                    _stage = $"scoring pool ({done}/{manifest.Shards.Length} shards, {scored / Math.Max(sw.Elapsed.TotalSeconds, 1e-3):N0} samples/s)";
+                    return r;
+                }
+                var results = await Task.WhenAll(manifest.Shards.Select(ScoreShard));
                 _stage = "merging";
                 var selection = await MergeAsync(spec, results);
                 var previous = await experiments.LabeledAsync(s.CurrentLabeled!);
