@@ -43,8 +43,9 @@ public static class Commands
                 await host.StopAsync(CancellationToken.None);
             }
         }
-        catch (Exception e) when (e is ClientException or ArgumentException or InvalidOperationException or IOException or TimeoutException or OrleansException)
+        catch (Exception e) when (e is not OperationCanceledException)
         {
+            // Every failure is one line (the first line of the message) and exit code 1; never a stack trace.
             var message = e.Message.Split('\n')[0];
             if (json) Console.WriteLine(JsonSerializer.Serialize(new { error = message }, Reports.JsonOut));
             else Console.Error.WriteLine($"error: {message}");
@@ -107,6 +108,7 @@ public static class Commands
         private static readonly ExperimentSpec D = new();
         public Option<string> Dataset { get; } = new("--dataset") { Description = "Dataset id", DefaultValueFactory = _ => D.DatasetId };
         public Option<string> Arch { get; } = new("--arch") { Description = "Target network: resnet8/14/20/32/56/110", DefaultValueFactory = _ => D.Arch };
+        public Option<double> Width { get; } = new("--width-multiplier") { Description = "Width multiplier of the target (stage widths 16/32/64 × m)", DefaultValueFactory = _ => D.WidthMultiplier };
         public Option<SelectorKind> Selector { get; } = new("--selector") { Description = "pruned (PruneFuse), dense, proxy (SVP) or random", DefaultValueFactory = _ => D.Selector };
         public Option<double> Prune { get; } = new("--prune") { Description = "Pruning ratio p in [0, 1)", DefaultValueFactory = _ => D.PruneRatio };
         public Option<string> Pruning { get; } = new("--pruning") { Description = "Channel importance: l2 or random", DefaultValueFactory = _ => D.PruningMethod };
@@ -126,7 +128,7 @@ public static class Commands
 
         public void AddTo(Command c)
         {
-            foreach (var o in new Option[] { Dataset, Arch, Selector, Prune, Pruning, Proxy, Metric, Initial, RoundSize, Rounds, SelectorEpochs, FinalEpochs, NoFusion, Alpha, Temperature, Seed, Batch, LabelSource })
+            foreach (var o in new Option[] { Dataset, Arch, Width, Selector, Prune, Pruning, Proxy, Metric, Initial, RoundSize, Rounds, SelectorEpochs, FinalEpochs, NoFusion, Alpha, Temperature, Seed, Batch, LabelSource })
             {
                 c.Options.Add(o);
             }
@@ -134,7 +136,7 @@ public static class Commands
 
         public ExperimentSpec Read(ParseResult p) => new()
         {
-            DatasetId = p.GetValue(Dataset)!, Arch = p.GetValue(Arch)!, Selector = p.GetValue(Selector), PruneRatio = p.GetValue(Prune),
+            DatasetId = p.GetValue(Dataset)!, Arch = p.GetValue(Arch)!, WidthMultiplier = p.GetValue(Width), Selector = p.GetValue(Selector), PruneRatio = p.GetValue(Prune),
             PruningMethod = p.GetValue(Pruning)!, ProxyArch = p.GetValue(Proxy)!, Metric = p.GetValue(Metric)!, InitialLabeled = p.GetValue(Initial),
             RoundSize = p.GetValue(RoundSize), Rounds = p.GetValue(Rounds), SelectorEpochs = p.GetValue(SelectorEpochs), FinalEpochs = p.GetValue(FinalEpochs),
             Fusion = !p.GetValue(NoFusion), DistillationAlpha = p.GetValue(Alpha), DistillationTemperature = p.GetValue(Temperature), Seed = p.GetValue(Seed),

@@ -23,7 +23,11 @@ public static class Reports
     /// <summary>The machine-readable summary (the demo's last line).</summary>
     public static JsonObject Summary(ExperimentStatus st)
     {
-        var spec = st.Spec!;
+        if (st.Spec is null)
+        {
+            return new JsonObject { ["experiment"] = st.ExperimentId, ["state"] = st.State.ToString().ToLowerInvariant(), ["error"] = st.Error };
+        }
+        var spec = st.Spec;
         var selection = st.Rounds.Sum(r => r.SelectionSeconds);
         var total = ((st.EndedAt ?? DateTimeOffset.UtcNow) - st.StartedAt).TotalSeconds;
         return new JsonObject
@@ -45,7 +49,10 @@ public static class Reports
                 ["bestAccuracy"] = Math.Round(st.Final.BestAccuracy, 4),
                 ["trainSeconds"] = Math.Round(st.Final.TrainSeconds, 2),
             },
+            ["finalSelectorSeconds"] = Math.Round(st.FinalSelectorSeconds, 2),
+            ["finalSelectorAccuracy"] = st.FinalSelectorAccuracy is { } fsa ? Math.Round(fsa, 4) : null,
             ["selectionSeconds"] = Math.Round(selection, 2),
+            ["warning"] = st.Warning,
             ["totalSeconds"] = Math.Round(total, 2),
             ["error"] = st.Error,
         };
@@ -65,7 +72,8 @@ public static class Reports
         {
             AnsiConsole.MarkupLine($"final network ({(f.Fused ? "fused" : "from θ0")}): accuracy [bold]{f.Accuracy:P2}[/] (best {f.BestAccuracy:P2}), trained {f.TrainSeconds:F1} s on {st.Spec!.Budget} labels");
         }
-        AnsiConsole.MarkupLine($"selection cost: {st.Rounds.Sum(r => r.SelectionSeconds):F1} s; selector {st.SelectorParams:N0} params, {st.SelectorMacs / 1e6:F2} MMACs/image");
+        if (st.Warning is not null) AnsiConsole.MarkupLine($"[yellow]warning:[/] {Markup.Escape(st.Warning)}");
+        AnsiConsole.MarkupLine($"selection cost: {st.Rounds.Sum(r => r.SelectionSeconds):F1} s over {st.Rounds.Length} rounds (+{st.FinalSelectorSeconds:F1} s final selector); selector {st.SelectorParams:N0} params, {st.SelectorMacs / 1e6:F2} MMACs/image");
         if (st.Error is not null) AnsiConsole.MarkupLine($"[red]error:[/] {Markup.Escape(st.Error)}");
     }
 

@@ -122,4 +122,13 @@ public sealed record ExperimentStatus
 
     /// <summary>When it completed, failed or was cancelled.</summary>
     [Id(12)] public DateTimeOffset? EndedAt { get; init; }
+
+    /// <summary>Test accuracy of the selector trained on the final budget (the teacher and fusion source), if any.</summary>
+    [Id(13)] public double? FinalSelectorAccuracy { get; init; }
+
+    /// <summary>Seconds spent training that final selector (part of PruneFuse's selection cost).</summary>
+    [Id(14)] public double FinalSelectorSeconds { get; init; }
+
+    /// <summary>Set while the coordinator retries a step after a transient failure.</summary>
+    [Id(15)] public string? Warning { get; init; }
 }

@@ -47,6 +47,9 @@ public sealed class CoordinatorState
     [Id(12)] public SelectorTrainResult? CurrentSelector { get; set; }
     [Id(13)] public ArtifactRef? CurrentLabeled { get; set; }
     [Id(14)] public int AwaitingRound { get; set; }
+    [Id(15)] public int TransientFailures { get; set; }
+    [Id(16)] public string? LastTransientError { get; set; }
+    [Id(17)] public SelectorTrainResult? FinalSelector { get; set; }
 }
 
 /// <summary>
@@ -62,16 +65,42 @@ public sealed class CoordinatorGrain(
     ILogger<CoordinatorGrain> logger) : Grain, ICoordinatorGrain, IRemindable
 {
     private const string ResumeReminder = "resume";
+
+    /// <summary>A step may fail this many times for transient reasons (a silo died, a call timed out) before the experiment fails.</summary>
+    public const int MaxTransientFailures = 5;
+
+    // The grain is reentrant so status queries answer while a step runs; these keep the writers orderly:
+    // one gate for every state write (the loop, Cancel, ImportLabels), and flags claimed before any await.
+    private Task _writing = Task.CompletedTask;
+    private bool _starting;
+    private bool _importing;
     private Task? _loop;
     private string? _stage;
+
+    private async Task WriteAsync()
+    {
+        // The activation's scheduler is single-threaded, so checking and replacing _writing cannot race.
+        while (!_writing.IsCompleted)
+        {
+            try { await _writing; } catch (Exception) { /* that writer reports its own failure */ }
+        }
+        _writing = state.WriteStateAsync();
+        await _writing;
+    }
+
+    private bool Running => state.State.State == ExperimentState.Running;
 
     private string Id => ArtifactName.ValidateId(this.GetPrimaryKeyString(), "experiment id");
 
     /// <inheritdoc />
-    public override Task OnActivateAsync(CancellationToken cancellationToken)
+    public override async Task OnActivateAsync(CancellationToken cancellationToken)
     {
-        if (state.State.State == ExperimentState.Running) EnsureLoop();
-        return Task.CompletedTask;
+        if (Running)
+        {
+            // After a restart (in-memory reminders in embedded mode) the reminder must exist again.
+            await this.RegisterOrUpdateReminder(ResumeReminder, TimeSpan.FromMinutes(1), TimeSpan.FromMinutes(1), cancellationToken);
+            EnsureLoop();
+        }
     }
 
     /// <inheritdoc />
@@ -83,6 +112,20 @@ public sealed class CoordinatorGrain(
             if (state.State.Spec == spec) return Status();
             throw new InvalidOperationException($"experiment '{id}' already exists with a different spec; choose another id");
         }
+        if (_starting) throw new InvalidOperationException($"experiment '{id}' is being started by another request");
+        _starting = true;
+        try
+        {
+            return await StartAsync(id, spec);
+        }
+        finally
+        {
+            _starting = false;
+        }
+    }
+
+    private async Task<ExperimentStatus> StartAsync(string id, ExperimentSpec spec)
+    {
         var manifest = await experiments.ManifestAsync(spec.DatasetId);
         ExperimentSetup.Validate(spec, manifest);
         await experiments.Store.PutBytesAsync(ArtifactLayout.Spec(id), JsonSerializer.SerializeToUtf8Bytes(spec, ExperimentSetup.JsonOptions));
@@ -90,8 +133,8 @@ public sealed class CoordinatorGrain(
         state.State.State = ExperimentState.Running;
         state.State.Step = CoordinatorStep.Setup;
         state.State.StartedAt = DateTimeOffset.UtcNow;
-        await state.WriteStateAsync();
         await this.RegisterOrUpdateReminder(ResumeReminder, TimeSpan.FromMinutes(1), TimeSpan.FromMinutes(1));
+        await WriteAsync();
         logger.LogInformation("experiment {Experiment} started: {Spec}", id, spec);
         EnsureLoop();
         return Status();
@@ -111,7 +154,7 @@ public sealed class CoordinatorGrain(
         }
         state.State.State = ExperimentState.Cancelled;
         state.State.EndedAt = DateTimeOffset.UtcNow;
-        await state.WriteStateAsync();
+        await WriteAsync();
         return Status();
     }
 
@@ -148,6 +191,20 @@ public sealed class CoordinatorGrain(
             throw new InvalidOperationException($"experiment '{Id}' is not waiting for labels (state {s.State.ToString().ToLowerInvariant()}, step {s.Step})");
         }
         if (round != s.AwaitingRound) throw new ArgumentException($"experiment '{Id}' is waiting for the labels of round {s.AwaitingRound}, not round {round}");
+        if (_importing) throw new InvalidOperationException($"labels for experiment '{Id}' are being imported by another request");
+        _importing = true;
+        try
+        {
+            return await ImportLabelsAsync(round, labels, s, spec);
+        }
+        finally
+        {
+            _importing = false;
+        }
+    }
+
+    private async Task<ExperimentStatus> ImportLabelsAsync(int round, SampleLabel[] labels, CoordinatorState s, ExperimentSpec spec)
+    {
         var selected = (await GetSelection(round)).Select(x => x.SampleId).ToHashSet();
         var manifest = await experiments.ManifestAsync(spec.DatasetId);
         var problems = new List<string>();
@@ -161,8 +218,9 @@ public sealed class CoordinatorGrain(
         if (bad is not null) problems.Add($"sample {bad.SampleId} has label {bad.Label}, outside 0..{manifest.Classes - 1}");
         if (problems.Count > 0) throw new ArgumentException("labels refused: " + string.Join("; ", problems));
         await experiments.Store.PutBytesAsync(ArtifactLayout.Labels(Id, round), JsonSerializer.SerializeToUtf8Bytes(labels.OrderBy(l => l.SampleId).ToArray(), ExperimentSetup.JsonOptions));
+        if (!Running || s.Step != CoordinatorStep.AwaitLabels) throw new InvalidOperationException($"experiment '{Id}' stopped waiting for labels during the import");
         s.Step = CoordinatorStep.TrainSelector;
-        await state.WriteStateAsync();
+        await WriteAsync();
         EnsureLoop();
         return Status();
     }
@@ -176,6 +234,8 @@ public sealed class CoordinatorGrain(
             Stage = _stage ?? (s.Step == CoordinatorStep.AwaitLabels ? $"waiting for labels of round {s.AwaitingRound}" : s.Step.ToString()),
             Labeled = s.Labeled, Rounds = [.. s.Rounds], Final = s.Final, Error = s.Error, SelectorParams = s.SelectorParams,
             SelectorMacs = s.SelectorMacs, StartedAt = s.StartedAt, EndedAt = s.EndedAt,
+            FinalSelectorAccuracy = s.FinalSelector?.Accuracy, FinalSelectorSeconds = s.FinalSelector?.Seconds ?? 0,
+            Warning = s.TransientFailures > 0 ? $"retrying after transient failure {s.TransientFailures}/{MaxTransientFailures}: {s.LastTransientError}" : null,
         };
     }
 
@@ -190,28 +250,53 @@ public sealed class CoordinatorGrain(
         var id = Id;
         try
         {
-            while (state.State.State == ExperimentState.Running && state.State.Step is not (CoordinatorStep.Done or CoordinatorStep.AwaitLabels))
+            while (Running && state.State.Step is not (CoordinatorStep.Done or CoordinatorStep.AwaitLabels))
             {
                 // Keep the activation while the loop runs; a reminder brings it back if the silo dies.
                 DelayDeactivation(TimeSpan.FromMinutes(30));
                 await StepAsync(id);
-                if (state.State.State != ExperimentState.Running) break;
-                await state.WriteStateAsync();
+                if (!Running) break; // cancelled while the step ran: keep the cancellation
+                state.State.TransientFailures = 0;
+                await WriteAsync();
             }
         }
-        catch (Exception e)
+        catch (Exception e) when (IsTransient(e) && Running && state.State.TransientFailures < MaxTransientFailures)
+        {
+            // A silo died or a call timed out: the step is idempotent, so the reminder simply runs it again.
+            state.State.TransientFailures++;
+            state.State.LastTransientError = $"{state.State.Step} (round {state.State.Round}): {e.Message}";
+            logger.LogWarning(e, "experiment {Experiment}: transient failure {Count}/{Max} in {Step}; retrying on the next reminder",
+                id, state.State.TransientFailures, MaxTransientFailures, state.State.Step);
+            await WriteAsync();
+        }
+        catch (Exception e) when (Running)
         {
             logger.LogError(e, "experiment {Experiment} failed in {Step}", id, state.State.Step);
             state.State.State = ExperimentState.Failed;
             state.State.Error = $"{state.State.Step} (round {state.State.Round}): {e.Message}";
             state.State.EndedAt = DateTimeOffset.UtcNow;
-            await state.WriteStateAsync();
+            await WriteAsync();
+        }
+        catch (Exception e)
+        {
+            // Cancelled meanwhile: the cancellation stands; the step's error is only logged.
+            logger.LogInformation(e, "experiment {Experiment}: step {Step} ended after cancellation", id, state.State.Step);
         }
         finally
         {
             _stage = null;
         }
     }
+
+    /// <summary>Failures that say nothing about the experiment itself: lost silos, timeouts, unavailable storage.</summary>
+    private static bool IsTransient(Exception e) => e switch
+    {
+        TimeoutException or SiloUnavailableException or OrleansMessageRejectionException => true,
+        Azure.RequestFailedException r => r.Status is 0 or 408 or 429 or >= 500,
+        IOException io when io is not FileNotFoundException and not PruneFuse.Learning.Data.DataFormatException => true,
+        AggregateException a => a.InnerExceptions.All(IsTransient),
+        _ => false,
+    };
 
     private async Task StepAsync(string id)
     {
@@ -226,6 +311,7 @@ public sealed class CoordinatorGrain(
                 var networks = await compute.Run(() => ExperimentSetup.CreateNetworks(spec, manifest));
                 await experiments.Store.PutBytesAsync(ArtifactLayout.Theta0(id), networks.Theta0);
                 if (networks.SelectorInit is not null) await experiments.Store.PutBytesAsync(ArtifactLayout.SelectorInit(id), networks.SelectorInit);
+                if (!Running) return;
                 var initial = ExperimentSetup.InitialLabeled(spec, manifest);
                 var labeled = await experiments.Store.PutBytesAsync(ArtifactLayout.Labeled(id, 1), ExperimentSetup.LabeledToJson(initial));
                 await experiments.Store.PutBytesAsync(ArtifactLayout.InitialSelection(id),
@@ -247,8 +333,10 @@ public sealed class CoordinatorGrain(
                 if (needed)
                 {
                     _stage = finalRound ? "training the final selector" : "training selector";
-                    s.CurrentSelector = await GrainFactory.GetGrain<ISelectorGrain>(id)
+                    var trained = await GrainFactory.GetGrain<ISelectorGrain>(id)
                         .Train(new SelectorTrainRequest { ExperimentId = id, Round = s.Round, Labeled = s.CurrentLabeled! });
+                    if (!Running) return;
+                    s.CurrentSelector = trained;
                 }
                 else if (!finalRound || spec.Selector == SelectorKind.Random)
                 {
@@ -281,11 +369,13 @@ public sealed class CoordinatorGrain(
                 var results = await Task.WhenAll(manifest.Shards.Select(ScoreShard));
                 _stage = "merging";
                 var selection = await MergeAsync(spec, results);
+                if (!Running) return;
                 var previous = await experiments.LabeledAsync(s.CurrentLabeled!);
                 var next = previous.Concat(selection.Select(x => x.SampleId)).ToArray();
                 if (next.Distinct().Count() != next.Length) throw new InvalidOperationException("a selected sample was already labeled");
                 var selectionInfo = await experiments.Store.PutBytesAsync(ArtifactLayout.Selection(id, s.Round), ExperimentSetup.SelectionToJson(selection));
                 var labeledInfo = await experiments.Store.PutBytesAsync(ArtifactLayout.Labeled(id, s.Round + 1), ExperimentSetup.LabeledToJson(next));
+                if (!Running) return;
                 s.Rounds.Add(new RoundRecord
                 {
                     Round = s.Round, Labeled = next.Length, SelectorAccuracy = s.CurrentSelector?.Accuracy,
@@ -303,13 +393,16 @@ public sealed class CoordinatorGrain(
             case CoordinatorStep.Fuse:
             {
                 _stage = spec.Selector == SelectorKind.Pruned && spec.Fusion ? "fusing and training the full network" : "training the full network";
-                s.Final = await GrainFactory.GetGrain<IFusionGrain>(id)
+                var final = await GrainFactory.GetGrain<IFusionGrain>(id)
                     .FuseAndTrain(new FusionRequest { ExperimentId = id, Labeled = s.CurrentLabeled!, Selector = s.CurrentSelector?.Checkpoint });
+                if (!Running) return;
+                s.Final = final;
+                s.FinalSelector = s.CurrentSelector;
                 s.State = ExperimentState.Completed;
                 s.Step = CoordinatorStep.Done;
                 s.EndedAt = DateTimeOffset.UtcNow;
                 await experiments.Store.PutBytesAsync(ArtifactLayout.Report(id), JsonSerializer.SerializeToUtf8Bytes(Status(), ExperimentSetup.JsonOptions));
-                await state.WriteStateAsync();
+                await WriteAsync();
                 break;
             }
         }

@@ -28,10 +28,11 @@ public sealed class FusionGrain(ExperimentStore experiments, ComputeService comp
         var (result, bytes) = await compute.Run(() =>
         {
             var (theta0, meta) = Checkpoint.Load(thetaBytes, thetaName);
-            ResNet? selector = selectorBytes is null ? null : Checkpoint.Load(selectorBytes, request.Selector!.Name).Model;
+            ResNet? selector = null;
             ResNet model = theta0;
             try
             {
+                selector = selectorBytes is null ? null : Checkpoint.Load(selectorBytes, request.Selector!.Name).Model;
                 if (fuse)
                 {
                     var plan = meta.Plan ?? throw new InvalidOperationException($"{thetaName} has no channel plan to fuse with");

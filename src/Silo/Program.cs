@@ -4,7 +4,17 @@ using PruneFuse.Silo;
 
 // appsettings.json ships next to the binary; the silo may be started from any folder.
 var builder = WebApplication.CreateBuilder(new WebApplicationOptions { Args = args, ContentRootPath = AppContext.BaseDirectory });
-var options = builder.Configuration.GetSection("PruneFuse").Get<SiloOptions>() ?? new SiloOptions();
+SiloOptions options;
+try
+{
+    options = builder.Configuration.GetSection("PruneFuse").Get<SiloOptions>() ?? new SiloOptions();
+}
+catch (InvalidOperationException e)
+{
+    // A value that does not convert (Mode=Clusterr, GatewayPort=abc) names the key in the binder's message.
+    Console.Error.WriteLine($"prunefuse-silo: invalid configuration: {e.Message}");
+    return 2;
+}
 // Orleans is configured from these options before the host starts, so validate them here and fail fast.
 var problems = options.Problems();
 if (problems.Count > 0)

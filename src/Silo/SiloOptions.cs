@@ -62,6 +62,10 @@ public sealed class SiloOptions : IValidatableObject
         {
             yield return new ValidationResult("cluster mode needs PruneFuse:Storage:ConnectionString (environment PruneFuse__Storage__ConnectionString)", [nameof(Storage)]);
         }
+        if (!System.Net.IPAddress.TryParse(AdvertisedAddress, out _))
+        {
+            yield return new ValidationResult($"advertised address '{AdvertisedAddress}' is not an IP address", [nameof(AdvertisedAddress)]);
+        }
         if (Mode == SiloMode.Embedded && string.IsNullOrWhiteSpace(DataRoot))
         {
             yield return new ValidationResult("embedded mode needs PruneFuse:DataRoot", [nameof(DataRoot)]);

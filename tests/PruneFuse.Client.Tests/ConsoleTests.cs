@@ -31,7 +31,12 @@ public sealed class ConsoleTests
         {
             await using var silo = new SiloProcess(root, ["--PruneFuse:Mode=Cluster", "--PruneFuse:Storage:ConnectionString="]);
             var e = await Assert.ThrowsAsync<InvalidOperationException>(silo.StartAsync);
+            Assert.Contains("silo exited with 2", e.Message);
             Assert.Contains("cluster mode needs PruneFuse:Storage:ConnectionString", e.Message);
+            await using var typo = new SiloProcess(root, ["--PruneFuse:Mode=Clusterr"]);
+            var t = await Assert.ThrowsAsync<InvalidOperationException>(typo.StartAsync);
+            Assert.Contains("silo exited with 2", t.Message);
+            Assert.Contains("'Clusterr' at 'PruneFuse:Mode'", t.Message);
         }
         finally
         {

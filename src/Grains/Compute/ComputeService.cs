@@ -72,12 +72,22 @@ public sealed class ComputeService : IDisposable
     }
 
     /// <summary>A shard's images, read from the store once per silo and version.</summary>
-    public Task<ImageSet> GetShardAsync(string artifact, CancellationToken cancellationToken = default)
+    public async Task<ImageSet> GetShardAsync(string artifact, CancellationToken cancellationToken = default)
     {
-        var lazy = _shards.GetOrAdd(artifact, a => new Lazy<Task<ImageSet>>(() => LoadShardAsync(a)));
-        var task = lazy.Value;
-        if (task.IsFaulted) _shards.TryRemove(new KeyValuePair<string, Lazy<Task<ImageSet>>>(artifact, lazy));
-        return task.WaitAsync(cancellationToken);
+        // Keyed by version: a re-imported or repaired shard is read again, never served stale.
+        var info = await _store.GetInfoAsync(artifact, cancellationToken) ?? throw new ArtifactNotFoundException(artifact, _store.Description);
+        var key = artifact + "@" + info.ETag;
+        var lazy = _shards.GetOrAdd(key, _ => new Lazy<Task<ImageSet>>(() => LoadShardAsync(artifact)));
+        try
+        {
+            return await lazy.Value.WaitAsync(cancellationToken);
+        }
+        catch (Exception) when (lazy.Value.IsFaulted)
+        {
+            // A failed load is not cached: the next call reads the shard again.
+            _shards.TryRemove(new KeyValuePair<string, Lazy<Task<ImageSet>>>(key, lazy));
+            throw;
+        }
     }
 
     private async Task<ImageSet> LoadShardAsync(string artifact)
@@ -90,7 +100,10 @@ public sealed class ComputeService : IDisposable
     }
 
     /// <summary>Drops a cached shard (after it was found corrupted, so a repaired copy is read next time).</summary>
-    public void ForgetShard(string artifact) => _shards.TryRemove(artifact, out _);
+    public void ForgetShard(string artifact)
+    {
+        foreach (var key in _shards.Keys.Where(k => k.StartsWith(artifact + "@", StringComparison.Ordinal))) _shards.TryRemove(key, out _);
+    }
 
     /// <summary>Loads a checkpoint's network, cached by name and ETag. Call only on the compute thread.</summary>
     public (ResNet Model, CheckpointMetadata Meta) GetModel(string name, string etag, byte[] bytes)
@@ -115,7 +128,7 @@ public sealed class ComputeService : IDisposable
     public void Dispose()
     {
         _queue.CompleteAdding();
-        _worker.Join(TimeSpan.FromSeconds(10));
-        _queue.Dispose();
+        // The queue is disposed only once the worker has drained it; otherwise it is left to the process exit.
+        if (_worker.Join(TimeSpan.FromSeconds(30))) _queue.Dispose();
     }
 }

@@ -15,6 +15,15 @@ public sealed class DatasetGrain(IArtifactStore store, ILogger<DatasetGrain> log
     {
         if (shards is < 1 or > 4096) throw new ArgumentException($"shard count must be in 1..4096, got {shards}");
         var id = DatasetId;
+        if (await store.GetInfoAsync(ArtifactLayout.DatasetManifest(id)) is not null)
+        {
+            // Importing again must not change the shards under running experiments.
+            var existing = await LoadAsync(store, id);
+            var wantedPool = poolLimit > 0 ? Math.Min(poolLimit, 60_000) : 60_000;
+            if (existing.Shards.Length == shards && existing.PoolSize == wantedPool) return existing.ToInfo();
+            throw new InvalidOperationException(
+                $"dataset '{id}' already exists with {existing.PoolSize} pool samples in {existing.Shards.Length} shards; import under another id");
+        }
         var (train, test) = await Task.Run(() =>
         {
             var dir = FashionMnist.Locate(string.IsNullOrEmpty(sourceDirectory) ? null : sourceDirectory);

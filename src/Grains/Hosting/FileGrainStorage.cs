@@ -51,7 +51,7 @@ public sealed class FileGrainStorage(string root) : IGrainStorage
         {
             throw new InconsistentStateException($"grain state {path} changed since it was read", current ?? "", grainState.ETag ?? "");
         }
-        var tmp = path + ".tmp";
+        var tmp = $"{path}.{Guid.NewGuid():N}.tmp";
         await File.WriteAllBytesAsync(tmp, JsonSerializer.SerializeToUtf8Bytes(grainState.State, Json));
         File.Move(tmp, path, overwrite: true);
         grainState.ETag = ETagOf(path);
