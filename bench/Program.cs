@@ -10,6 +10,10 @@ const string Usage = """
                 --arch resnet20  --prune 0.5  --samples 20000  --batch-sizes 32,64,128,256,512
                 --repeats 3  --threads N (default: torch's)  --method l2|random  --seed 0  --data DIR  --json
 
+      cluster-overhead  The same pool scored by a plain TorchSharp loop and through the pool-shard grains of an
+                embedded silo, in one run.
+                --samples 60000  --shards 8  --repeats 3  --arch resnet20  --prune 0.5  --k 1000  --data DIR  --json
+
     With --json the last line of stdout is one JSON object; progress goes to stderr.
     """;
 
@@ -25,6 +29,7 @@ try
     return args[0] switch
     {
         "scoring" => ScoringBenchmark.Run(options),
+        "cluster-overhead" => await ClusterOverheadBenchmark.RunAsync(options),
         _ => throw new BenchUsageException($"unknown command '{args[0]}'"),
     };
 }

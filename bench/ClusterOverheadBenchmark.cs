@@ -1,0 +1,140 @@
+using System.Diagnostics;
+using System.Text.Json;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Logging;
+using PruneFuse.Grains.Experiments;
+using PruneFuse.Grains.Hosting;
+using PruneFuse.Grains.Interfaces;
+using PruneFuse.Grains.Storage;
+using PruneFuse.Learning.Data;
+using PruneFuse.Learning.Models;
+using PruneFuse.Learning.Pruning;
+using PruneFuse.Learning.Runtime;
+using PruneFuse.Learning.Scoring;
+
+namespace PruneFuse.Bench;
+
+/// <summary>
+/// The same pool scored with the same pruned selector two ways in one process: a plain TorchSharp loop over the
+/// shards, and through the pool-shard grains of an embedded silo (store, grain calls, per-silo cache and replica,
+/// top-k messages, merge). Reports raw/cluster throughput.
+/// </summary>
+internal static class ClusterOverheadBenchmark
+{
+    public static async Task<int> RunAsync(BenchArgs a)
+    {
+        var samples = a.Int("samples", 60_000, 1_000, 60_000);
+        var shards = a.Int("shards", 8, 1, 64);
+        var repeats = a.Int("repeats", 3, 1, 20);
+        var prune = a.Double("prune", 0.5, 0, 1);
+        var arch = a.String("arch", "resnet20");
+        var k = a.Int("k", 1000, 1, 100_000);
+        var dataDir = a.OptionalString("data");
+        var json = a.Flag("json");
+        a.RejectUnknown();
+        TorchRuntime.EnsureLoaded();
+
+        var root = Directory.CreateTempSubdirectory("prunefuse-bench-").FullName;
+        try
+        {
+            var builder = Host.CreateApplicationBuilder();
+            builder.Logging.SetMinimumLevel(LogLevel.Warning);
+            builder.UseOrleans(silo =>
+            {
+                silo.UseLocalhostClustering(siloPort: FreePort(), gatewayPort: FreePort());
+                silo.AddPruneFuseEmbedded(root, "cpu");
+                silo.UseInMemoryReminderService();
+            });
+            using var host = builder.Build();
+            await host.StartAsync();
+            var grains = host.Services.GetRequiredService<IGrainFactory>();
+            var store = host.Services.GetRequiredService<IArtifactStore>();
+
+            Log($"importing {samples} Fashion-MNIST images as {shards} shards");
+            await grains.GetGrain<IDatasetGrain>("bench").ImportFashionMnist(dataDir ?? "", shards, samples);
+            var manifest = await new ExperimentStore(store, host.Services.GetRequiredService<Grains.Compute.ComputeService>()).ManifestAsync("bench");
+
+            // The round's selector and an empty labeled set, stored as the coordinator would store them.
+            using var theta0 = ResNet.Create(ResNetSpec.Dense(arch, 1, 10), 0);
+            var plan = ChannelPruner.Plan(theta0, prune, PruningMethod.L2);
+            using var selector = ChannelPruner.Extract(theta0, plan);
+            var ckpt = await store.PutBytesAsync("experiments/bench/checkpoints/selector-round-001.pfc", Checkpoint.Save(selector, plan));
+            var labeled = await store.PutBytesAsync("experiments/bench/labeled/before-round-001.json", "[]"u8.ToArray());
+            var request = new ScoreRequest
+            {
+                ExperimentId = "bench", Round = 1, Selector = new ArtifactRef(ckpt.Name, ckpt.ETag), Labeled = new ArtifactRef(labeled.Name, labeled.ETag),
+                Metric = "least-confidence", K = k,
+            };
+
+            // Raw: the same shard files read once, scored by a plain loop.
+            var shardSets = manifest.Shards.Select(s => PoolShardFormat.ReadFile(Path.Combine(root, "artifacts", s.Artifact)).Images).ToList();
+            double Raw()
+            {
+                var sw = Stopwatch.StartNew();
+                using var scorer = new PoolScorer(selector, manifest.Normalization);
+                var lists = shardSets.Select(set => (IReadOnlyList<ScoredSample>)scorer.TopK(PoolScorer.Batches(set, 128), 1, 28, 28, SelectionMetric.LeastConfidence, k, new HashSet<long>(), 0).TopK).ToList();
+                var top = TopKMerge.Merge(lists, k);
+                if (top.Count != Math.Min(k, samples)) throw new InvalidOperationException("raw top-k incomplete");
+                return samples / sw.Elapsed.TotalSeconds;
+            }
+            async Task<(double Rate, long[] Ids)> Cluster()
+            {
+                var sw = Stopwatch.StartNew();
+                var results = await Task.WhenAll(manifest.Shards.Select(s => grains.GetGrain<IPoolShardGrain>($"bench/{s.Index}").Score(request)));
+                var top = TopKMerge.Merge([.. results.Select(r => (IReadOnlyList<ScoredSample>)r.TopK.Select(x => new ScoredSample(x.SampleId, x.Score)).ToList())], k);
+                return (samples / sw.Elapsed.TotalSeconds, top.Select(t => t.SampleId).ToArray());
+            }
+
+            Log("warm-up (caches shards and the selector replica on the silo)");
+            Raw();
+            var warm = await Cluster();
+            var raw = new List<double>();
+            var cluster = new List<double>();
+            for (var r = 0; r < repeats; r++)
+            {
+                raw.Add(Raw());
+                var c = await Cluster();
+                cluster.Add(c.Rate);
+                if (!c.Ids.SequenceEqual(warm.Ids)) throw new InvalidOperationException("cluster selection changed between passes");
+                Log($"  pass {r + 1}: raw {raw[^1]:F0}/s, cluster {cluster[^1]:F0}/s, overhead {raw[^1] / cluster[^1]:F3}");
+            }
+            var rawMedian = Median(raw);
+            var clusterMedian = Median(cluster);
+            Log($"overhead (raw/cluster) {rawMedian / clusterMedian:F3}");
+            if (json)
+            {
+                Console.WriteLine(JsonSerializer.Serialize(new
+                {
+                    samples, shards, arch, prune, repeats,
+                    rawSamplesPerSecond = Math.Round(rawMedian, 1),
+                    clusterSamplesPerSecond = Math.Round(clusterMedian, 1),
+                    overhead = Math.Round(rawMedian / clusterMedian, 3),
+                    rawPasses = raw.Select(x => Math.Round(x, 1)),
+                    clusterPasses = cluster.Select(x => Math.Round(x, 1)),
+                }));
+            }
+            await host.StopAsync();
+            return 0;
+        }
+        finally
+        {
+            try { Directory.Delete(root, recursive: true); } catch (IOException) { }
+        }
+    }
+
+    private static double Median(List<double> xs)
+    {
+        var s = xs.Order().ToList();
+        return s.Count % 2 == 1 ? s[s.Count / 2] : (s[s.Count / 2 - 1] + s[s.Count / 2]) / 2;
+    }
+
+    private static int FreePort()
+    {
+        using var l = new System.Net.Sockets.TcpListener(System.Net.IPAddress.Loopback, 0);
+        l.Start();
+        return ((System.Net.IPEndPoint)l.LocalEndpoint).Port;
+    }
+
+    private static void Log(string message) => Console.Error.WriteLine(message);
+}
