@@ -10,6 +10,8 @@ const string Usage = """
                 --arch resnet20  --prune 0.5  --samples 20000  --batch-sizes 32,64,128,256,512
                 --repeats 3  --threads N (default: torch's)  --method l2|random  --seed 0  --data DIR  --json
 
+      scoring-sweep  Dense vs pruned at several p and vs SVP proxies, speedup against the MAC ratio.
+                --arch resnet20  --prune 0.3,0.5,0.7,0.8  --proxies resnet8,resnet14  --samples 10000  --repeats 3  --json
       cluster-overhead  The same pool scored by a plain TorchSharp loop and through the pool-shard grains of an
                 embedded silo, in one run.
                 --samples 60000  --shards 8  --repeats 3  --arch resnet20  --prune 0.5  --k 1000  --data DIR  --json
@@ -29,6 +31,7 @@ try
     return args[0] switch
     {
         "scoring" => ScoringBenchmark.Run(options),
+        "scoring-sweep" => ScoringBenchmark.RunSweep(options),
         "cluster-overhead" => await ClusterOverheadBenchmark.RunAsync(options),
         _ => throw new BenchUsageException($"unknown command '{args[0]}'"),
     };

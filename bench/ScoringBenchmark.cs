@@ -15,6 +15,71 @@ namespace PruneFuse.Bench;
 /// </summary>
 internal static class ScoringBenchmark
 {
+    /// <summary>
+    /// <c>scoring-sweep</c>: dense θ0 against pruned selectors at several ratios and against SVP proxy architectures,
+    /// all in one run, each at its own best batch size, with alternating passes; reports speedup and MAC ratio.
+    /// </summary>
+    public static int RunSweep(BenchArgs a)
+    {
+        var arch = a.String("arch", "resnet20");
+        var ratios = a.String("prune", "0.3,0.5,0.7,0.8").Split(',', StringSplitOptions.TrimEntries | StringSplitOptions.RemoveEmptyEntries)
+            .Select(x => double.TryParse(x, System.Globalization.NumberStyles.Float, System.Globalization.CultureInfo.InvariantCulture, out var v) && v >= 0 && v < 1
+                ? v : throw new BenchUsageException($"--prune must list ratios in [0, 1), got '{x}'")).ToArray();
+        var proxies = a.String("proxies", "resnet8,resnet14").Split(',', StringSplitOptions.TrimEntries | StringSplitOptions.RemoveEmptyEntries);
+        var samples = a.Int("samples", 10_000, 256, 2_000_000);
+        var repeats = a.Int("repeats", 3, 1, 20);
+        var batchSizes = a.IntList("batch-sizes", [32, 64, 128, 256, 512]);
+        var dataDir = a.OptionalString("data");
+        var json = a.Flag("json");
+        a.RejectUnknown();
+        TorchRuntime.EnsureLoaded();
+        var pool = Cycle(FashionMnist.LoadTrain(dataDir), samples);
+        var spec = ResNetSpec.Dense(arch, pool.Channels, 10);
+        using var dense = ResNet.Create(spec, 0);
+        var candidates = new List<(string Name, ResNet Model, ModelComplexity Cx)>();
+        foreach (var p in ratios)
+        {
+            var plan = ChannelPruner.Plan(dense, p, PruningMethod.L2);
+            candidates.Add(($"pruned p={p}", ChannelPruner.Extract(dense, plan), ModelComplexity.Of(plan.Pruned, pool.Height, pool.Width)));
+        }
+        foreach (var proxy in proxies)
+        {
+            var proxySpec = ResNetSpec.Dense(proxy, pool.Channels, 10);
+            candidates.Add(($"proxy {proxySpec.Arch}", ResNet.Create(proxySpec, 0), ModelComplexity.Of(proxySpec, pool.Height, pool.Width)));
+        }
+        var denseCx = ModelComplexity.Of(spec, pool.Height, pool.Width);
+        var denseSweep = Sweep("dense", dense, pool, batchSizes);
+        var rows = new List<object>();
+        foreach (var (name, model, cx) in candidates)
+        {
+            var sweep = Sweep(name, model, pool, batchSizes);
+            var ratiosMeasured = new List<double>();
+            var rates = new List<double>();
+            var denseRates = new List<double>();
+            for (var r = 0; r < repeats; r++)
+            {
+                denseRates.Add(Score(denseSweep.Scorer, pool, denseSweep.Batch));
+                rates.Add(Score(sweep.Scorer, pool, sweep.Batch));
+                ratiosMeasured.Add(rates[^1] / denseRates[^1]);
+            }
+            var speedup = Median(ratiosMeasured);
+            var macRatio = (double)denseCx.Macs / cx.Macs;
+            Log($"{name,-16} {Median(rates),8:F0}/s vs dense {Median(denseRates),6:F0}/s: speedup {speedup:F2}x, MAC ratio {macRatio:F2}x ({100 * speedup / macRatio:F0}% of it)");
+            rows.Add(new
+            {
+                selector = name, @params = cx.Parameters, macs = cx.Macs, batchSize = sweep.Batch, samplesPerSecond = Math.Round(Median(rates), 1),
+                denseSamplesPerSecond = Math.Round(Median(denseRates), 1), speedup = Math.Round(speedup, 3), macRatio = Math.Round(macRatio, 3),
+                fractionOfMacRatio = Math.Round(speedup / macRatio, 3),
+            });
+            model.Dispose();
+        }
+        if (json)
+        {
+            Console.WriteLine(JsonSerializer.Serialize(new { arch = spec.Arch, samples, repeats, threads = get_num_threads(), dense = new { @params = denseCx.Parameters, macs = denseCx.Macs, batchSize = denseSweep.Batch }, selectors = rows }));
+        }
+        return 0;
+    }
+
     public static int Run(BenchArgs a)
     {
         var arch = a.String("arch", "resnet20");
