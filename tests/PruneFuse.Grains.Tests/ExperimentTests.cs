@@ -172,6 +172,15 @@ public sealed class ExperimentTests(ClusterFixture fx)
     }
 
     [Fact]
+    public async Task Re_import_is_a_no_op_and_a_different_shape_is_refused()
+    {
+        var again = await fx.Client.GetGrain<IDatasetGrain>(ClusterFixture.Dataset).ImportFashionMnist("", 3, 3000);
+        Assert.Equal(3000, again.PoolSize);
+        var e = await Assert.ThrowsAsync<InvalidOperationException>(() => fx.Client.GetGrain<IDatasetGrain>(ClusterFixture.Dataset).ImportFashionMnist("", 3, 0));
+        Assert.Contains("already exists with 3000 pool samples in 3 shards", e.Message);
+    }
+
+    [Fact]
     public async Task Hostile_ids_are_refused()
     {
         var e = await Assert.ThrowsAsync<ArgumentException>(() => fx.Client.GetGrain<ICoordinatorGrain>("../x").Start(ClusterFixture.SmallSpec()));

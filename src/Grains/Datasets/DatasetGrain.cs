@@ -19,10 +19,9 @@ public sealed class DatasetGrain(IArtifactStore store, ILogger<DatasetGrain> log
         {
             // Importing again must not change the shards under running experiments.
             var existing = await LoadAsync(store, id);
-            var wantedPool = poolLimit > 0 ? Math.Min(poolLimit, 60_000) : 60_000;
-            if (existing.Shards.Length == shards && existing.PoolSize == wantedPool) return existing.ToInfo();
+            if (existing.Shards.Length == shards && existing.ImportLimit == Math.Max(0, poolLimit)) return existing.ToInfo();
             throw new InvalidOperationException(
-                $"dataset '{id}' already exists with {existing.PoolSize} pool samples in {existing.Shards.Length} shards; import under another id");
+                $"dataset '{id}' already exists with {existing.PoolSize} pool samples in {existing.Shards.Length} shards (imported with limit {existing.ImportLimit}); import under another id");
         }
         var (train, test) = await Task.Run(() =>
         {
@@ -56,6 +55,7 @@ public sealed class DatasetGrain(IArtifactStore store, ILogger<DatasetGrain> log
         {
             DatasetId = id, Channels = train.Channels, Height = train.Height, Width = train.Width, Classes = 10,
             Normalization = train.ComputeNormalization(), Shards = [.. entries], TestShard = ArtifactLayout.TestShard(id), TestCount = test.Count,
+            ImportLimit = Math.Max(0, poolLimit),
         };
         // The manifest goes last: a dataset is visible only once all its shards are stored.
         await store.PutBytesAsync(ArtifactLayout.DatasetManifest(id), manifest.ToJson());

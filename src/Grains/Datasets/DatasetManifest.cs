@@ -40,6 +40,9 @@ public sealed record DatasetManifest
     /// <summary>Test samples.</summary>
     public required int TestCount { get; init; }
 
+    /// <summary>The pool limit the dataset was imported with (0 = the whole source), so a re-import can be recognised.</summary>
+    public int ImportLimit { get; init; }
+
     /// <summary>Pool size.</summary>
     public int PoolSize => Shards.Sum(s => s.Count);
 
