@@ -108,9 +108,6 @@ public sealed record ShardScoreResult
     /// <summary>Features of the k-center candidates, aligned with <see cref="TopK"/> (empty otherwise).</summary>
     [Id(3)] public float[][] Features { get; init; } = [];
 
-    /// <summary>Features of this shard's labeled samples (k-center centers).</summary>
-    [Id(4)] public float[][] LabeledFeatures { get; init; } = [];
-
     /// <summary>Silo that did the work.</summary>
     [Id(5)] public string Silo { get; init; } = "";
 }

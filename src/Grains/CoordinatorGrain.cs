@@ -413,10 +413,23 @@ public sealed class CoordinatorGrain(
         var shardOf = results.SelectMany(r => r.TopK).ToDictionary(x => x.SampleId, x => x.Shard);
         if (UncertaintyScores.Parse(spec.Metric) == SelectionMetric.KCenter && spec.Selector != SelectorKind.Random)
         {
-            // Second stage of distributed k-center: greedy over the union, every shard's labeled features as centers.
+            // Second stage of distributed k-center: greedy over the union of the shards' k candidates, with the whole
+            // labeled set as centers. The coordinator's silo embeds the labeled samples itself, so shard messages
+            // stay O(k) instead of carrying every labeled sample's features.
             var candidates = results.SelectMany(r => r.TopK.Zip(r.Features, (t, f) => new KCenterCandidate(t.SampleId, f))).ToList();
-            var centers = results.SelectMany(r => r.LabeledFeatures).ToList();
-            var picks = await compute.Run(() => KCenterGreedy.Select(candidates, centers, spec.RoundSize));
+            var manifest = await experiments.ManifestAsync(spec.DatasetId);
+            var labeledIds = await experiments.LabeledAsync(state.State.CurrentLabeled!);
+            var labeledImages = await experiments.LabeledImagesAsync(manifest, labeledIds);
+            var selectorRef = state.State.CurrentSelector!.Checkpoint;
+            var selectorBytes = await experiments.Store.ReadBytesAsync(selectorRef.Name);
+            var picks = await compute.Run(() =>
+            {
+                var (model, _) = compute.GetModel(selectorRef.Name, selectorRef.ETag, selectorBytes);
+                using var scorer = new PoolScorer(model, manifest.Normalization);
+                var all = new HashSet<long>(labeledIds);
+                var (_, centers) = scorer.Features(PoolScorer.Batches(labeledImages, 128), labeledImages.Channels, labeledImages.Height, labeledImages.Width, all);
+                return KCenterGreedy.Select(candidates, centers, spec.RoundSize);
+            });
             return [.. picks.Select((p, i) => new SampleScore(p.SampleId, picks.Count - i, shardOf[p.SampleId]))];
         }
         var merged = TopKMerge.Merge([.. results.Select(r => (IReadOnlyList<ScoredSample>)r.TopK.Select(x => new ScoredSample(x.SampleId, x.Score)).ToList())], spec.RoundSize);

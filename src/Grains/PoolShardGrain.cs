@@ -66,7 +66,6 @@ public sealed class PoolShardGrain(ExperimentStore experiments, ComputeService c
                     // Score = pick order (earlier = better), so the list is sorted best-first like the others.
                     TopK = [.. picks.Select((p, i) => new SampleScore(p.SampleId, picks.Count - i, index))],
                     Features = [.. picks.Select(p => p.Features)],
-                    LabeledFeatures = [.. centers],
                     Scored = candidates.Count,
                     Seconds = sw.Elapsed.TotalSeconds,
                     Silo = silo,
