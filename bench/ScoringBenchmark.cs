@@ -88,6 +88,7 @@ internal static class ScoringBenchmark
         var repeats = a.Int("repeats", 3, 1, 20);
         var batchSizes = a.IntList("batch-sizes", [32, 64, 128, 256, 512]);
         var threads = a.Int("threads", 0, 0, 1024);
+        var threadSweep = a.IntList("thread-sweep", []);
         var method = a.String("method", "l2").ToLowerInvariant() switch
         {
             "l2" => PruningMethod.L2,
@@ -110,19 +111,24 @@ internal static class ScoringBenchmark
         using var pruned = ChannelPruner.Extract(dense, plan);
 
         Log($"{arch} p={prune} on {samples} real Fashion-MNIST images, {threads} torch threads, device {TorchRuntime.Device.type}");
-        var denseSweep = Sweep("dense", dense, pool, batchSizes);
-        var prunedSweep = Sweep("pruned", pruned, pool, batchSizes);
+        // Optionally the sweep also covers torch thread counts (DESIGN.md §5: sweep batch sizes and thread settings).
+        var threadOptions = threadSweep.Length > 0 ? threadSweep : [threads];
+        var denseSweep = SweepThreads("dense", dense, pool, batchSizes, threadOptions);
+        var prunedSweep = SweepThreads("pruned", pruned, pool, batchSizes, threadOptions);
         // Full passes alternate dense / pruned so machine noise hits both alike; medians are reported.
         var denseRuns = new List<double>();
         var prunedRuns = new List<double>();
         for (var r = 0; r < repeats; r++)
         {
+            set_num_threads(denseSweep.Threads);
             denseRuns.Add(Score(denseSweep.Scorer, pool, denseSweep.Batch));
+            set_num_threads(prunedSweep.Threads);
             prunedRuns.Add(Score(prunedSweep.Scorer, pool, prunedSweep.Batch));
             Log($"  pass {r + 1}: dense {denseRuns[^1]:F0}/s, pruned {prunedRuns[^1]:F0}/s, ratio {prunedRuns[^1] / denseRuns[^1]:F2}x");
         }
         var denseResult = new Measurement(denseSweep.Batch, Median(denseRuns), denseSweep.Rates, denseRuns);
         var prunedResult = new Measurement(prunedSweep.Batch, Median(prunedRuns), prunedSweep.Rates, prunedRuns);
+        Log($"best settings: dense batch {denseSweep.Batch} × {denseSweep.Threads} threads, pruned batch {prunedSweep.Batch} × {prunedSweep.Threads} threads");
         var denseCx = ModelComplexity.Of(spec, pool.Height, pool.Width);
         var prunedCx = ModelComplexity.Of(plan.Pruned, pool.Height, pool.Width);
         var speedup = prunedResult.Rate / denseResult.Rate;
@@ -137,8 +143,8 @@ internal static class ScoringBenchmark
             samples,
             threads,
             repeats,
-            dense = new { @params = denseCx.Parameters, macs = denseCx.Macs, samplesPerSecond = Math.Round(denseResult.Rate, 1), batchSize = denseResult.Batch, passes = denseResult.Passes.Select(x => Math.Round(x, 1)), sweep = denseResult.Sweep },
-            pruned = new { @params = prunedCx.Parameters, macs = prunedCx.Macs, samplesPerSecond = Math.Round(prunedResult.Rate, 1), batchSize = prunedResult.Batch, passes = prunedResult.Passes.Select(x => Math.Round(x, 1)), sweep = prunedResult.Sweep },
+            dense = new { @params = denseCx.Parameters, macs = denseCx.Macs, samplesPerSecond = Math.Round(denseResult.Rate, 1), batchSize = denseResult.Batch, torchThreads = denseSweep.Threads, passes = denseResult.Passes.Select(x => Math.Round(x, 1)), sweep = denseResult.Sweep },
+            pruned = new { @params = prunedCx.Parameters, macs = prunedCx.Macs, samplesPerSecond = Math.Round(prunedResult.Rate, 1), batchSize = prunedResult.Batch, torchThreads = prunedSweep.Threads, passes = prunedResult.Passes.Select(x => Math.Round(x, 1)), sweep = prunedResult.Sweep },
             speedup = Math.Round(speedup, 3),
             macRatio = Math.Round((double)denseCx.Macs / prunedCx.Macs, 3),
         };
@@ -148,7 +154,23 @@ internal static class ScoringBenchmark
 
     private sealed record Measurement(int Batch, double Rate, Dictionary<string, double> Sweep, List<double> Passes);
 
-    private sealed record SweepResult(PoolScorer Scorer, int Batch, Dictionary<string, double> Rates);
+    private sealed record SweepResult(PoolScorer Scorer, int Batch, Dictionary<string, double> Rates, int Threads = 0);
+
+    private static SweepResult SweepThreads(string label, ResNet model, ImageSet pool, int[] batchSizes, int[] threadOptions)
+    {
+        SweepResult? best = null;
+        var all = new Dictionary<string, double>();
+        foreach (var t in threadOptions)
+        {
+            if (t > 0) set_num_threads(t);
+            var actual = get_num_threads();
+            var r = Sweep($"{label} ×{actual}thr", model, pool, batchSizes);
+            foreach (var (b, rate) in r.Rates) all[threadOptions.Length > 1 ? $"{b}x{actual}" : b] = rate;
+            var top = r.Rates[r.Batch.ToString(System.Globalization.CultureInfo.InvariantCulture)];
+            if (best is null || top > best.Rates[best.Batch.ToString(System.Globalization.CultureInfo.InvariantCulture)]) best = r with { Threads = actual };
+        }
+        return best! with { Rates = all };
+    }
 
     private static double Median(List<double> xs)
     {
