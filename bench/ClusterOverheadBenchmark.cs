@@ -99,8 +99,8 @@ internal static class ClusterOverheadBenchmark
                 if (!c.Ids.SequenceEqual(warm.Ids)) throw new InvalidOperationException("cluster selection changed between passes");
                 Log($"  pass {r + 1}: raw {raw[^1]:F0}/s, cluster {cluster[^1]:F0}/s, overhead {raw[^1] / cluster[^1]:F3}");
             }
-            var rawMedian = Median(raw);
-            var clusterMedian = Median(cluster);
+            var rawMedian = ScoringBenchmark.Median(raw);
+            var clusterMedian = ScoringBenchmark.Median(cluster);
             Log($"overhead (raw/cluster) {rawMedian / clusterMedian:F3}");
             if (json)
             {
@@ -121,12 +121,6 @@ internal static class ClusterOverheadBenchmark
         {
             try { Directory.Delete(root, recursive: true); } catch (IOException) { }
         }
-    }
-
-    private static double Median(List<double> xs)
-    {
-        var s = xs.Order().ToList();
-        return s.Count % 2 == 1 ? s[s.Count / 2] : (s[s.Count / 2 - 1] + s[s.Count / 2]) / 2;
     }
 
     private static int FreePort()

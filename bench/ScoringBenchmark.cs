@@ -172,7 +172,8 @@ internal static class ScoringBenchmark
         return best! with { Rates = all };
     }
 
-    private static double Median(List<double> xs)
+    /// <summary>Median of a list of measurements (shared by the bench commands).</summary>
+    internal static double Median(List<double> xs)
     {
         var s = xs.Order().ToList();
         return s.Count % 2 == 1 ? s[s.Count / 2] : (s[s.Count / 2 - 1] + s[s.Count / 2]) / 2;

@@ -368,7 +368,7 @@ public sealed class CoordinatorGrain(
                 }
                 var results = await Task.WhenAll(manifest.Shards.Select(ScoreShard));
                 _stage = "merging";
-                var selection = await MergeAsync(spec, results);
+                var selection = await MergeAsync(spec, manifest, results);
                 if (!Running) return;
                 var previous = await experiments.LabeledAsync(s.CurrentLabeled!);
                 var next = previous.Concat(selection.Select(x => x.SampleId)).ToArray();
@@ -408,7 +408,7 @@ public sealed class CoordinatorGrain(
         }
     }
 
-    private async Task<List<SampleScore>> MergeAsync(ExperimentSpec spec, ShardScoreResult[] results)
+    private async Task<List<SampleScore>> MergeAsync(ExperimentSpec spec, DatasetManifest manifest, ShardScoreResult[] results)
     {
         var shardOf = results.SelectMany(r => r.TopK).ToDictionary(x => x.SampleId, x => x.Shard);
         if (UncertaintyScores.Parse(spec.Metric) == SelectionMetric.KCenter && spec.Selector != SelectorKind.Random)
@@ -417,7 +417,6 @@ public sealed class CoordinatorGrain(
             // labeled set as centers. The coordinator's silo embeds the labeled samples itself, so shard messages
             // stay O(k) instead of carrying every labeled sample's features.
             var candidates = results.SelectMany(r => r.TopK.Zip(r.Features, (t, f) => new KCenterCandidate(t.SampleId, f))).ToList();
-            var manifest = await experiments.ManifestAsync(spec.DatasetId);
             var labeledIds = await experiments.LabeledAsync(state.State.CurrentLabeled!);
             var labeledImages = await experiments.LabeledImagesAsync(manifest, labeledIds);
             var selectorRef = state.State.CurrentSelector!.Checkpoint;

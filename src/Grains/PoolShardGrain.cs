@@ -33,16 +33,8 @@ public sealed class PoolShardGrain(ExperimentStore experiments, ComputeService c
         var entry = manifest.Shards.FirstOrDefault(s => s.Index == index)
             ?? throw new ArgumentException($"dataset '{datasetId}' has no shard {index} (it has {manifest.Shards.Length})");
         var labeled = new HashSet<long>((await experiments.LabeledAsync(request.Labeled)).Where(id => id >= entry.FirstId && id < entry.FirstId + entry.Count));
-        ImageSet shard;
-        try
-        {
-            shard = await compute.GetShardAsync(entry.Artifact);
-        }
-        catch (DataFormatException)
-        {
-            compute.ForgetShard(entry.Artifact);
-            throw;
-        }
+        // A corrupted shard fails here with a DataFormatException naming it; the cache does not keep failed loads.
+        var shard = await compute.GetShardAsync(entry.Artifact);
         var metric = UncertaintyScores.Parse(request.Metric);
         var silo = compute.SiloName;
         if (metric == SelectionMetric.Random || request.Selector is null)

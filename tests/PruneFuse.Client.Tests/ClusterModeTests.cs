@@ -10,53 +10,47 @@ public sealed class ClusterModeTests
     {
         await using var azurite = new AzuriteFixture();
         await azurite.InitializeAsync();
-        var root = Directory.CreateTempSubdirectory("prunefuse-azure-").FullName;
+        using var dir = new TempDir("prunefuse-azure-");
+        var root = dir.Path;
         var env = new Dictionary<string, string> { ["PruneFuse__Storage__ConnectionString"] = azurite.ConnectionString };
         string[] cluster = ["--PruneFuse:Mode=Cluster", "--PruneFuse:Storage:Container=prunefuse-test"];
-        try
+        await using var gpu = new SiloProcess(root, [.. cluster, "--PruneFuse:Accelerator=gpu"], env);
+        await using var cpu = new SiloProcess(root, [.. cluster, "--PruneFuse:Accelerator=cpu"], env);
+        await gpu.StartAsync();
+        await cpu.StartAsync();
+
+        var import = await Processes.ClientAsync(gpu.GatewayPort, "dataset", "import", "--id", "az", "--shards", "3", "--limit", "1500", "--json");
+        Assert.True(import.ExitCode == 0, import.Stdout + import.Stderr + gpu.Log);
+        var start = await Processes.ClientAsync(cpu.GatewayPort,
+            "experiment", "start", "--id", "azure-run", "--dataset", "az", "--arch", "resnet8", "--initial", "150", "--round-size", "100",
+            "--rounds", "2", "--selector-epochs", "2", "--final-epochs", "1", "--batch-size", "64", "--seed", "3");
+        Assert.True(start.ExitCode == 0, start.Stdout + start.Stderr);
+        var done = await Processes.ClientAsync(gpu.GatewayPort, "experiment", "status", "--id", "azure-run", "--watch", "--json");
+        Assert.True(done.ExitCode == 0, done.Stdout + done.Stderr + gpu.Log + cpu.Log);
+        var status = JsonDocument.Parse(done.LastLine).RootElement;
+        Assert.Equal("completed", status.GetProperty("state").GetString());
+        Assert.Equal(2, status.GetProperty("rounds").GetArrayLength());
+
+        // Artifacts are blobs in Azurite, not files.
+        var container = azurite.BlobService.GetBlobContainerClient("prunefuse-test");
+        var blobs = new List<string>();
+        await foreach (var b in container.GetBlobsAsync()) blobs.Add(b.Name);
+        Assert.Contains("datasets/az/manifest.json", blobs);
+        Assert.Contains("experiments/azure-run/rounds/002/selection.json", blobs);
+        Assert.Contains("experiments/azure-run/checkpoints/final.pfc", blobs);
+        Assert.False(Directory.Exists(Path.Combine(root, "artifacts")), "cluster mode must not write the embedded folder");
+
+        // Membership and grain state live in Azure Tables.
+        var tables = new List<string>();
+        await foreach (var t in azurite.TableService.QueryAsync()) tables.Add(t.Name);
+        Assert.Contains("OrleansSiloInstances", tables);
+        Assert.Contains("OrleansGrainState", tables);
+        Assert.Contains("OrleansReminders", tables);
+
+        // The storage key never shows up in logs or client output.
+        foreach (var text in new[] { gpu.Log, cpu.Log, import.Stdout, import.Stderr, done.Stdout, done.Stderr })
         {
-            await using var gpu = new SiloProcess(root, [.. cluster, "--PruneFuse:Accelerator=gpu"], env);
-            await using var cpu = new SiloProcess(root, [.. cluster, "--PruneFuse:Accelerator=cpu"], env);
-            await gpu.StartAsync();
-            await cpu.StartAsync();
-
-            var import = await Processes.ClientAsync(gpu.GatewayPort, "dataset", "import", "--id", "az", "--shards", "3", "--limit", "1500", "--json");
-            Assert.True(import.ExitCode == 0, import.Stdout + import.Stderr + gpu.Log);
-            var start = await Processes.ClientAsync(cpu.GatewayPort,
-                "experiment", "start", "--id", "azure-run", "--dataset", "az", "--arch", "resnet8", "--initial", "150", "--round-size", "100",
-                "--rounds", "2", "--selector-epochs", "2", "--final-epochs", "1", "--batch-size", "64", "--seed", "3");
-            Assert.True(start.ExitCode == 0, start.Stdout + start.Stderr);
-            var done = await Processes.ClientAsync(gpu.GatewayPort, "experiment", "status", "--id", "azure-run", "--watch", "--json");
-            Assert.True(done.ExitCode == 0, done.Stdout + done.Stderr + gpu.Log + cpu.Log);
-            var status = JsonDocument.Parse(done.LastLine).RootElement;
-            Assert.Equal("completed", status.GetProperty("state").GetString());
-            Assert.Equal(2, status.GetProperty("rounds").GetArrayLength());
-
-            // Artifacts are blobs in Azurite, not files.
-            var container = azurite.BlobService.GetBlobContainerClient("prunefuse-test");
-            var blobs = new List<string>();
-            await foreach (var b in container.GetBlobsAsync()) blobs.Add(b.Name);
-            Assert.Contains("datasets/az/manifest.json", blobs);
-            Assert.Contains("experiments/azure-run/rounds/002/selection.json", blobs);
-            Assert.Contains("experiments/azure-run/checkpoints/final.pfc", blobs);
-            Assert.False(Directory.Exists(Path.Combine(root, "artifacts")), "cluster mode must not write the embedded folder");
-
-            // Membership and grain state live in Azure Tables.
-            var tables = new List<string>();
-            await foreach (var t in azurite.TableService.QueryAsync()) tables.Add(t.Name);
-            Assert.Contains("OrleansSiloInstances", tables);
-            Assert.Contains("OrleansGrainState", tables);
-            Assert.Contains("OrleansReminders", tables);
-
-            // The storage key never shows up in logs or client output.
-            foreach (var text in new[] { gpu.Log, cpu.Log, import.Stdout, import.Stderr, done.Stdout, done.Stderr })
-            {
-                Assert.DoesNotContain("AccountKey=", text);
-            }
-        }
-        finally
-        {
-            try { Directory.Delete(root, recursive: true); } catch (IOException) { }
+            Assert.DoesNotContain("AccountKey=", text);
         }
     }
 }

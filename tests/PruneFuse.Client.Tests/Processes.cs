@@ -32,13 +32,6 @@ internal static class Processes
         throw new InvalidOperationException("repository root (PruneFuse.sln) not found");
     }
 
-    public static int FreePort()
-    {
-        using var l = new TcpListener(IPAddress.Loopback, 0);
-        l.Start();
-        return ((IPEndPoint)l.LocalEndpoint).Port;
-    }
-
     public sealed record Result(int ExitCode, string Stdout, string Stderr)
     {
         public string LastLine => Stdout.TrimEnd().Split('\n')[^1];
@@ -75,9 +68,9 @@ internal sealed class SiloProcess : IAsyncDisposable
         DataRoot = dataRoot;
         _extraArgs = extraArgs?.ToArray() ?? [];
         _environment = environment ?? [];
-        GatewayPort = Processes.FreePort();
-        SiloPort = Processes.FreePort();
-        HttpPort = Processes.FreePort();
+        GatewayPort = Ports.Free();
+        SiloPort = Ports.Free();
+        HttpPort = Ports.Free();
     }
 
     public string DataRoot { get; }

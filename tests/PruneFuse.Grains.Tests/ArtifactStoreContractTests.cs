@@ -87,9 +87,9 @@ public abstract class ArtifactStoreContractTests
 
 public sealed class FileSystemArtifactStoreTests : ArtifactStoreContractTests, IDisposable
 {
-    private readonly string _root = Directory.CreateTempSubdirectory("prunefuse-store-").FullName;
+    private readonly TempDir _dir = new("prunefuse-store-");
 
-    public FileSystemArtifactStoreTests() => Store = new FileSystemArtifactStore(_root);
+    public FileSystemArtifactStoreTests() => Store = new FileSystemArtifactStore(_dir.Path);
 
     protected override IArtifactStore Store { get; }
 
@@ -97,15 +97,12 @@ public sealed class FileSystemArtifactStoreTests : ArtifactStoreContractTests, I
     public async Task Writes_stay_inside_the_root_and_leave_no_temporary_files()
     {
         await Store.PutBytesAsync("a/b/c.bin", [1, 2, 3]);
-        var files = Directory.GetFiles(_root, "*", SearchOption.AllDirectories);
-        Assert.Equal([Path.Combine(_root, "a", "b", "c.bin")], files);
-        Assert.False(File.Exists(Path.Combine(Path.GetDirectoryName(_root)!, "x")));
+        var files = Directory.GetFiles(_dir.Path, "*", SearchOption.AllDirectories);
+        Assert.Equal([Path.Combine(_dir.Path, "a", "b", "c.bin")], files);
+        Assert.False(File.Exists(Path.Combine(Path.GetDirectoryName(_dir.Path)!, "x")));
     }
 
-    public void Dispose()
-    {
-        try { Directory.Delete(_root, recursive: true); } catch (IOException) { }
-    }
+    public void Dispose() => _dir.Dispose();
 }
 
 [CollectionDefinition("azurite")]

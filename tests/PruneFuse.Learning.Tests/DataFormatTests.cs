@@ -26,7 +26,7 @@ public class DataFormatTests
         Assert.Empty(train.Ids.Intersect(test.Ids));
     }
 
-    private static byte[] Idx(byte dtype, byte ndim, int[] dims, int dataBytes)
+    internal static byte[] Idx(byte dtype, byte ndim, int[] dims, int dataBytes)
     {
         var ms = new MemoryStream();
         ms.Write([0, 0, dtype, ndim]);
@@ -148,7 +148,7 @@ public class DataFormatTests
             case "extra-bytes": bad = [.. good, 0, 0]; break;
             case "empty": bad = []; break;
         }
-        using var dir = TestData.NewTempDir();
+        using var dir = new TempDir();
         var path = dir.File($"{kind}.pfs");
         File.WriteAllBytes(path, bad);
         var e = Assert.Throws<DataFormatException>(() => PoolShardFormat.ReadFile(path));
@@ -180,7 +180,7 @@ public class DataFormatTests
         using var theta0 = ResNet.Create(ResNetSpec.Dense("resnet20", 1, 10), 8);
         var plan = ChannelPruner.Plan(theta0, 0.5, PruningMethod.L2);
         using var selector = ChannelPruner.Extract(theta0, plan);
-        using var dir = TestData.NewTempDir();
+        using var dir = new TempDir();
         var path = dir.File("selector.pfc");
         Checkpoint.SaveFile(path, selector, plan, new Dictionary<string, string> { ["round"] = "3" });
         var (loaded, meta) = Checkpoint.LoadFile(path);

@@ -115,31 +115,18 @@ public class ForgedInputTests
     [Fact]
     public void Idx_image_and_label_counts_must_agree()
     {
-        using var dir = TestData.NewTempDir();
-        static byte[] Idx(byte ndim, int[] dims, int data)
-        {
-            var ms = new MemoryStream();
-            ms.Write([0, 0, 8, ndim]);
-            foreach (var d in dims)
-            {
-                var b = new byte[4];
-                BinaryPrimitives.WriteInt32BigEndian(b, d);
-                ms.Write(b);
-            }
-            ms.Write(new byte[data]);
-            return ms.ToArray();
-        }
-        File.WriteAllBytes(dir.File("train-images-idx3-ubyte"), Idx(3, [3, 2, 2], 12));
-        File.WriteAllBytes(dir.File("train-labels-idx1-ubyte"), Idx(1, [2], 2));
+        using var dir = new TempDir();
+        File.WriteAllBytes(dir.File("train-images-idx3-ubyte"), DataFormatTests.Idx(0x08, 3, [3, 2, 2], 12));
+        File.WriteAllBytes(dir.File("train-labels-idx1-ubyte"), DataFormatTests.Idx(0x08, 1, [2], 2));
         var e = Assert.Throws<DataFormatException>(() => FashionMnist.Load(dir.Path, "train", 0));
         Assert.Contains("3 images but 2 labels", e.Message);
         Assert.Contains(dir.File("train-images-idx3-ubyte"), e.Message);
 
         var ms = new MemoryStream();
-        using (var gz = new GZipStream(ms, CompressionLevel.Fastest, leaveOpen: true)) gz.Write(Idx(1, [3], 3));
+        using (var gz = new GZipStream(ms, CompressionLevel.Fastest, leaveOpen: true)) gz.Write(DataFormatTests.Idx(0x08, 1, [3], 3));
         File.Delete(dir.File("train-labels-idx1-ubyte"));
         File.WriteAllBytes(dir.File("train-labels-idx1-ubyte.gz"), ms.ToArray());
-        File.WriteAllBytes(dir.File("train-images-idx3-ubyte"), Idx(2, [3, 4], 12));
+        File.WriteAllBytes(dir.File("train-images-idx3-ubyte"), DataFormatTests.Idx(0x08, 2, [3, 4], 12));
         Assert.Contains("expected 3 dimensions", Assert.Throws<DataFormatException>(() => FashionMnist.Load(dir.Path, "train", 0)).Message);
     }
 

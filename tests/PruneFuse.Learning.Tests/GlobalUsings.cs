@@ -1,4 +1,5 @@
 global using Xunit;
+global using PruneFuse.Tests.Shared;
 global using static PruneFuse.Learning.Tests.TensorExtensions;
 
 namespace PruneFuse.Learning.Tests;

@@ -16,25 +16,4 @@ internal static class TestData
     public static ImageNormalization Norm => ImageNormalization.FashionMnist;
 
     static TestData() => TorchRuntime.EnsureLoaded();
-
-    /// <summary>A fresh temporary directory, removed by the caller's using.</summary>
-    public static TempDir NewTempDir() => new();
-}
-
-internal sealed class TempDir : IDisposable
-{
-    public TempDir()
-    {
-        Path = System.IO.Path.Combine(System.IO.Path.GetTempPath(), "prunefuse-test-" + Guid.NewGuid().ToString("N"));
-        Directory.CreateDirectory(Path);
-    }
-
-    public string Path { get; }
-
-    public string File(string name) => System.IO.Path.Combine(Path, name);
-
-    public void Dispose()
-    {
-        try { Directory.Delete(Path, recursive: true); } catch (IOException) { }
-    }
 }

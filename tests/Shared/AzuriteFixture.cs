@@ -53,19 +53,12 @@ public sealed class AzuriteFixture : IAsyncLifetime
         throw new InvalidOperationException("cannot find the repository root (PruneFuse.sln) to locate Azurite; set PRUNEFUSE_AZURITE");
     }
 
-    private static int FreePort()
-    {
-        using var l = new TcpListener(IPAddress.Loopback, 0);
-        l.Start();
-        return ((IPEndPoint)l.LocalEndpoint).Port;
-    }
-
     public async ValueTask InitializeAsync()
     {
         var azurite = LocateAzurite();
-        BlobPort = FreePort();
-        QueuePort = FreePort();
-        TablePort = FreePort();
+        BlobPort = Ports.Free();
+        QueuePort = Ports.Free();
+        TablePort = Ports.Free();
         _dataDir = Directory.CreateTempSubdirectory("prunefuse-azurite-").FullName;
         var psi = new ProcessStartInfo(azurite)
         {

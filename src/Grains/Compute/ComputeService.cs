@@ -99,12 +99,6 @@ public sealed class ComputeService : IDisposable
         return set;
     }
 
-    /// <summary>Drops a cached shard (after it was found corrupted, so a repaired copy is read next time).</summary>
-    public void ForgetShard(string artifact)
-    {
-        foreach (var key in _shards.Keys.Where(k => k.StartsWith(artifact + "@", StringComparison.Ordinal))) _shards.TryRemove(key, out _);
-    }
-
     /// <summary>Loads a checkpoint's network, cached by name and ETag. Call only on the compute thread.</summary>
     public (ResNet Model, CheckpointMetadata Meta) GetModel(string name, string etag, byte[] bytes)
     {

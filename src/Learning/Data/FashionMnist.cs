@@ -35,11 +35,12 @@ public static class FashionMnist
     /// <summary>Loads one split (<c>train</c> or <c>t10k</c>) with ids starting at <paramref name="firstId"/>.</summary>
     public static ImageSet Load(string directory, string split, long firstId)
     {
-        var images = IdxFile.Read(Find(directory, $"{split}-images-idx3-ubyte"));
-        var labels = IdxFile.Read(Find(directory, $"{split}-labels-idx1-ubyte"));
         var imagePath = Find(directory, $"{split}-images-idx3-ubyte");
+        var labelPath = Find(directory, $"{split}-labels-idx1-ubyte");
+        var images = IdxFile.Read(imagePath);
+        var labels = IdxFile.Read(labelPath);
         if (images.Dimensions.Length != 3) throw new DataFormatException(imagePath, $"expected 3 dimensions (count, rows, columns), found {images.Dimensions.Length}");
-        if (labels.Dimensions.Length != 1) throw new DataFormatException(Find(directory, $"{split}-labels-idx1-ubyte"), $"expected 1 dimension, found {labels.Dimensions.Length}");
+        if (labels.Dimensions.Length != 1) throw new DataFormatException(labelPath, $"expected 1 dimension, found {labels.Dimensions.Length}");
         if (images.Dimensions[0] != labels.Dimensions[0])
         {
             throw new DataFormatException(imagePath, $"{images.Dimensions[0]} images but {labels.Dimensions[0]} labels");
@@ -47,7 +48,7 @@ public static class FashionMnist
         var count = images.Dimensions[0];
         var lab = labels.Data.Select(b => (int)b).ToArray();
         var bad = Array.FindIndex(lab, l => l > 9);
-        if (bad >= 0) throw new DataFormatException(Find(directory, $"{split}-labels-idx1-ubyte"), $"label {lab[bad]} at index {bad} is outside 0..9");
+        if (bad >= 0) throw new DataFormatException(labelPath, $"label {lab[bad]} at index {bad} is outside 0..9");
         var ids = Enumerable.Range(0, count).Select(i => firstId + i).ToArray();
         return new ImageSet(ids, lab, images.Data, 1, images.Dimensions[1], images.Dimensions[2]);
     }

@@ -20,7 +20,6 @@ public sealed record PoolScoreResult(IReadOnlyList<ScoredSample> TopK, long Scor
 /// </summary>
 public sealed class PoolScorer : IDisposable
 {
-    private readonly ResNet _model;
     private readonly FoldedResNet _folded;
     private readonly BatchPreparer _prep;
 
@@ -30,7 +29,6 @@ public sealed class PoolScorer : IDisposable
     /// </summary>
     public PoolScorer(ResNet model, ImageNormalization normalization)
     {
-        _model = model;
         _folded = new FoldedResNet(model);
         _prep = new BatchPreparer(normalization, model.Device);
     }
@@ -45,7 +43,6 @@ public sealed class PoolScorer : IDisposable
         if (metric == SelectionMetric.KCenter) throw new ArgumentException("k-center selects from features; use Features and KCenterGreedy");
         var sw = Stopwatch.StartNew();
         var acc = new TopKAccumulator(k);
-        using var mode = new EvalMode(_model);
         using var inference = inference_mode();
         foreach (var batch in batches)
         {
@@ -75,7 +72,6 @@ public sealed class PoolScorer : IDisposable
     {
         var candidates = new List<KCenterCandidate>();
         var centers = new List<float[]>();
-        using var mode = new EvalMode(_model);
         using var inference = inference_mode();
         foreach (var batch in batches)
         {
@@ -126,21 +122,5 @@ public sealed class PoolScorer : IDisposable
             Buffer.BlockCopy(set.Pixels, start * set.ImageBytes, pixels, 0, pixels.Length);
             yield return new ShardBatch(set.Ids[start..(start + n)], set.Labels[start..(start + n)], pixels);
         }
-    }
-
-    /// <summary>Puts a network in eval mode and restores its previous mode on dispose.</summary>
-    private sealed class EvalMode : IDisposable
-    {
-        private readonly ResNet _model;
-        private readonly bool _wasTraining;
-
-        public EvalMode(ResNet model)
-        {
-            _model = model;
-            _wasTraining = model.training;
-            model.eval();
-        }
-
-        public void Dispose() => _model.train(_wasTraining);
     }
 }

@@ -12,30 +12,18 @@ public static class Evaluator
     public static double Accuracy(ResNet model, ImageSet set, ImageNormalization normalization, int batchSize = 256)
     {
         if (set.Count == 0) throw new ArgumentException("the evaluation set is empty");
-        var correct = 0L;
-        var wasTraining = model.training;
-        model.eval();
-        try
+        var logits = Logits(model, set, normalization, batchSize);
+        var classes = model.Spec.NumClasses;
+        var correct = 0;
+        for (var i = 0; i < set.Count; i++)
         {
-            var prep = new BatchPreparer(normalization, model.Device);
-            using var noGrad = no_grad();
-            for (var start = 0; start < set.Count; start += batchSize)
+            var row = logits.AsSpan(i * classes, classes);
+            var predicted = 0;
+            for (var c = 1; c < classes; c++)
             {
-                var n = Math.Min(batchSize, set.Count - start);
-                using var scope = NewDisposeScope();
-                var bytes = new byte[n * set.ImageBytes];
-                Buffer.BlockCopy(set.Pixels, start * set.ImageBytes, bytes, 0, bytes.Length);
-                var x = prep.Prepare(bytes, n, set.Channels, set.Height, set.Width);
-                var predicted = model.forward(x).argmax(1).cpu().data<long>().ToArray();
-                for (var i = 0; i < n; i++)
-                {
-                    if (predicted[i] == set.Labels[start + i]) correct++;
-                }
+                if (row[c] > row[predicted]) predicted = c; // first maximum, as argmax
             }
-        }
-        finally
-        {
-            model.train(wasTraining);
+            if (predicted == set.Labels[i]) correct++;
         }
         return (double)correct / set.Count;
     }
