@@ -183,18 +183,25 @@ public static class Commands
 
         var reportId = Id("Experiment id");
         var outDir = new Option<string>("--out") { Description = "Folder for the JSON and PNG", DefaultValueFactory = _ => "reports" };
-        var report = new Command("report", "Results table, learning-curve PNG and JSON") { reportId, outDir };
+        var html = new Option<bool>("--html") { Description = "Also write one self-contained HTML page (spec, rounds, learning curves, selection cost)" };
+        var report = new Command("report", "Results table, learning-curve PNG and JSON (and an HTML page with --html)") { reportId, outDir, html };
         report.SetAction((p, ct) => Run(p, async (c, json) =>
         {
             var id = p.GetValue(reportId)!;
             var st = await c.GetGrain<ICoordinatorGrain>(id).GetStatus();
             if (st.State == ExperimentState.None) throw new ClientException($"unknown experiment '{id}'");
             var (jsonPath, png) = Reports.Save(st, p.GetValue(outDir)!);
-            if (json) Console.WriteLine(Reports.Summary(st).ToJsonString(Reports.JsonOut));
+            var page = p.GetValue(html) ? HtmlReport.Save(st, p.GetValue(outDir)!) : null;
+            if (json)
+            {
+                var summary = Reports.Summary(st);
+                summary["files"] = new System.Text.Json.Nodes.JsonArray([.. new[] { jsonPath, png, page }.OfType<string>().Select(f => (System.Text.Json.Nodes.JsonNode)f)]);
+                Console.WriteLine(summary.ToJsonString(Reports.JsonOut));
+            }
             else
             {
                 Reports.PrintTable(st);
-                Console.WriteLine($"saved {jsonPath} and {png}");
+                Console.WriteLine($"saved {jsonPath}, {png}{(page is null ? "" : $" and {page}")}");
             }
             return 0;
         }, ct));
@@ -228,16 +235,44 @@ public static class Commands
     {
         var id = Id("Experiment id");
         var round = new Option<int>("--round") { Description = "Round (0 = the random initial set)", Required = true };
-        var format = new Option<string>("--format") { Description = "csv or jsonl", DefaultValueFactory = _ => "csv" };
-        format.AcceptOnlyFromAmong("csv", "jsonl");
+        var format = new Option<string>("--format") { Description = "csv, jsonl or label-studio (tasks JSON plus a labeling config)", DefaultValueFactory = _ => "csv" };
+        format.AcceptOnlyFromAmong("csv", "jsonl", "label-studio");
         var output = new Option<string>("--out") { Description = "File to write", Required = true };
-        var export = new Command("export", "Write a round's selection (sample id, shard, score) for your labeling tool") { id, round, format, output };
+        var images = new Option<string?>("--images") { Description = "label-studio: also write each selected image as <sample_id>.png into this folder" };
+        var imageRoot = new Option<string?>("--image-root") { Description = "label-studio: URL prefix of the images (default /data/local-files/?d=<--images folder>/, Label Studio's local-files URL)" };
+        var export = new Command("export", "Write a round's selection (sample id, shard, score, predicted class) for your labeling tool") { id, round, format, output, images, imageRoot };
         export.SetAction((p, ct) => Run(p, async (c, json) =>
         {
-            var selection = await c.GetGrain<ICoordinatorGrain>(p.GetValue(id)!).GetSelection(p.GetValue(round));
-            LabelFiles.WriteSelection(p.GetValue(output)!, selection, p.GetValue(format)!);
-            Print(json, new { experiment = p.GetValue(id), round = p.GetValue(round), samples = selection.Length, file = p.GetValue(output) },
-                $"wrote {selection.Length} samples of round {p.GetValue(round)} to {p.GetValue(output)}");
+            var experiment = p.GetValue(id)!;
+            var r = p.GetValue(round);
+            var file = p.GetValue(output)!;
+            var coordinator = c.GetGrain<ICoordinatorGrain>(experiment);
+            var selection = await coordinator.GetSelection(r);
+            string? config = null;
+            if (p.GetValue(format) == "label-studio")
+            {
+                var st = await coordinator.GetStatus();
+                var dataset = await c.GetGrain<IDatasetGrain>(st.Spec!.DatasetId).Describe();
+                var names = ClassNames(dataset);
+                var folder = p.GetValue(images);
+                if (folder is not null)
+                {
+                    foreach (var chunk in selection.Chunk(1000))
+                    {
+                        LabelStudio.WritePngs(await c.GetGrain<IDatasetGrain>(dataset.DatasetId).GetSamples([.. chunk.Select(s => s.SampleId)]), folder);
+                    }
+                }
+                var prefix = p.GetValue(imageRoot) ?? $"/data/local-files/?d={(folder ?? "images").Trim('/')}/";
+                LabelStudio.WriteTasks(file, selection, experiment, r, st.Spec.Metric, names, sampleId => $"{prefix}{sampleId}.png");
+                config = Path.ChangeExtension(file, ".label-config.xml");
+                File.WriteAllText(config, LabelStudio.LabelConfig(names));
+            }
+            else
+            {
+                LabelFiles.WriteSelection(file, selection, p.GetValue(format)!);
+            }
+            Print(json, new { experiment, round = r, samples = selection.Length, file, labelConfig = config, images = p.GetValue(images) },
+                $"wrote {selection.Length} samples of round {r} to {file}{(config is null ? "" : $" (labeling config: {config})")}");
             return 0;
         }, ct));
         var cmd = new Command("selections", "Export selections");
@@ -250,12 +285,24 @@ public static class Commands
     {
         var id = Id("Experiment id");
         var round = new Option<int>("--round") { Description = "Round the labels belong to (0 = the initial set)", Required = true };
-        var file = new Option<string>("--file") { Description = "CSV (sample_id,label) or JSONL ({\"sampleId\",\"label\"})", Required = true };
-        var import = new Command("import", "Import labels for the round the experiment waits on; it then continues") { id, round, file };
+        var file = new Option<string>("--file") { Description = "CSV (sample_id,label), JSONL ({\"sampleId\",\"label\"}) or a Label Studio JSON export", Required = true };
+        var format = new Option<string>("--format") { Description = "auto (by extension: .csv, .jsonl), csv, jsonl or label-studio", DefaultValueFactory = _ => "auto" };
+        format.AcceptOnlyFromAmong("auto", "csv", "jsonl", "label-studio");
+        var import = new Command("import", "Import labels for the round the experiment waits on; it then continues") { id, round, file, format };
         import.SetAction((p, ct) => Run(p, async (c, json) =>
         {
-            var labels = LabelFiles.ReadLabels(p.GetValue(file)!);
-            var st = await c.GetGrain<ICoordinatorGrain>(p.GetValue(id)!).ImportLabels(p.GetValue(round), labels);
+            var coordinator = c.GetGrain<ICoordinatorGrain>(p.GetValue(id)!);
+            SampleLabel[] labels;
+            if (p.GetValue(format) == "label-studio")
+            {
+                var spec = (await coordinator.GetStatus()).Spec ?? throw new ClientException($"unknown experiment '{p.GetValue(id)}'");
+                labels = LabelStudio.ReadExport(p.GetValue(file)!, ClassNames(await c.GetGrain<IDatasetGrain>(spec.DatasetId).Describe()));
+            }
+            else
+            {
+                labels = LabelFiles.ReadLabels(p.GetValue(file)!, p.GetValue(format)!);
+            }
+            var st = await coordinator.ImportLabels(p.GetValue(round), labels);
             Print(json, Reports.Summary(st), $"imported {labels.Length} labels for round {p.GetValue(round)}; '{st.ExperimentId}' continues");
             return 0;
         }, ct));
@@ -263,6 +310,39 @@ public static class Commands
         cmd.Subcommands.Add(import);
         return cmd;
     }
+
+    /// <summary><c>model export</c>.</summary>
+    public static Command Model()
+    {
+        var id = new Option<string>("--experiment", "--id") { Description = "Experiment id", Required = true };
+        var format = new Option<string>("--format") { Description = "pytorch (torch.load state dict) or safetensors", DefaultValueFactory = _ => "pytorch" };
+        format.AcceptOnlyFromAmong("pytorch", "safetensors");
+        var network = new Option<string>("--network") { Description = "final (the fused, trained target) or selector (the last trained selector)", DefaultValueFactory = _ => "final" };
+        network.AcceptOnlyFromAmong("final", "selector");
+        var output = new Option<string?>("--out") { Description = "Folder to write the weights and their JSON description (default: exports/<experiment>)" };
+        var export = new Command("export", "Write a trained network as a PyTorch state dict plus a JSON of its architecture and widths") { id, format, network, output };
+        export.SetAction((p, ct) => Run(p, async (c, json) =>
+        {
+            var experiment = p.GetValue(id)!;
+            var model = await c.GetGrain<IModelExportGrain>(experiment).Export(p.GetValue(network)!, p.GetValue(format)!);
+            var dir = p.GetValue(output) ?? Path.Combine("exports", experiment);
+            Directory.CreateDirectory(dir);
+            var weights = Path.Combine(dir, model.WeightsFile);
+            var description = Path.Combine(dir, model.DescriptionFile);
+            await File.WriteAllBytesAsync(weights, model.Weights, ct);
+            await File.WriteAllTextAsync(description, model.Description, ct);
+            Print(json, new { experiment, network = model.Network, format = p.GetValue(format), weights, description, bytes = model.Weights.Length, source = model.Source },
+                $"wrote {weights} ({model.Weights.Length:N0} bytes) and {description}; load it in PyTorch with tools/python/prunefuse_model.py");
+            return 0;
+        }, ct));
+        var cmd = new Command("model", "Take trained networks home");
+        cmd.Subcommands.Add(export);
+        return cmd;
+    }
+
+    // Datasets without names label their classes "0".."C-1", which is also what a labeling tool then shows.
+    private static string[] ClassNames(DatasetInfo d) =>
+        d.ClassNames.Length == d.Classes ? d.ClassNames : [.. Enumerable.Range(0, d.Classes).Select(i => i.ToString(System.Globalization.CultureInfo.InvariantCulture))];
 
     /// <summary>Polls an experiment until it ends, showing round, stage and labeled count.</summary>
     private static async Task<ExperimentStatus> Follow(IClusterClient c, string id, bool json, CancellationToken ct)

@@ -26,10 +26,10 @@ public static class LabelFiles
     /// Reads labels from CSV (<c>sample_id,label</c>, header optional, extra columns ignored) or JSONL
     /// (<c>{"sampleId": 1, "label": 3}</c> per line). Errors name the file and line.
     /// </summary>
-    public static SampleLabel[] ReadLabels(string path)
+    public static SampleLabel[] ReadLabels(string path, string format = "auto")
     {
         if (!File.Exists(path)) throw new ClientException($"label file not found: {path}");
-        var jsonl = path.EndsWith(".jsonl", StringComparison.OrdinalIgnoreCase) || path.EndsWith(".json", StringComparison.OrdinalIgnoreCase);
+        var jsonl = format == "jsonl" || (format == "auto" && (path.EndsWith(".jsonl", StringComparison.OrdinalIgnoreCase) || path.EndsWith(".json", StringComparison.OrdinalIgnoreCase)));
         var result = new List<SampleLabel>();
         var lineNo = 0;
         foreach (var raw in File.ReadLines(path))

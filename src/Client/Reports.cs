@@ -84,6 +84,13 @@ public static class Reports
         var json = Path.Combine(folder, $"{st.ExperimentId}.json");
         File.WriteAllText(json, Summary(st).ToJsonString(new JsonSerializerOptions(JsonOut) { WriteIndented = true }));
         var png = Path.Combine(folder, $"{st.ExperimentId}-learning-curve.png");
+        File.WriteAllBytes(png, LearningCurvePng(st));
+        return (json, png);
+    }
+
+    /// <summary>The learning curve (selector accuracy per round and the final network's) as PNG bytes.</summary>
+    public static byte[] LearningCurvePng(ExperimentStatus st)
+    {
         var plot = new ScottPlot.Plot();
         var rounds = st.Rounds.Where(r => r.SelectorAccuracy.HasValue).ToList();
         if (rounds.Count > 0)
@@ -104,7 +111,6 @@ public static class Reports
         plot.XLabel("labeled samples");
         plot.YLabel("test accuracy (%)");
         plot.ShowLegend();
-        plot.SavePng(png, 900, 550);
-        return (json, png);
+        return plot.GetImageBytes(900, 550, ScottPlot.ImageFormat.Png);
     }
 }

@@ -21,6 +21,23 @@ public sealed record DatasetInfo
 
     /// <summary>Classes.</summary>
     [Id(5)] public int Classes { get; init; }
+
+    /// <summary>Class names by label index (empty when the source names none).</summary>
+    [Id(6)] public string[] ClassNames { get; init; } = [];
+}
+
+/// <summary>Raw pixels of some pool samples, for previews and labeling tools.</summary>
+[GenerateSerializer, Immutable, Alias("prunefuse.SampleImages")]
+public sealed record SampleImages
+{
+    /// <summary>Sample ids, in the order asked.</summary>
+    [Id(0)] public long[] SampleIds { get; init; } = [];
+
+    /// <summary>Image channels, height, width.</summary>
+    [Id(1)] public int[] Shape { get; init; } = [];
+
+    /// <summary>uint8 pixels [count, C, H, W].</summary>
+    [Id(2)] public byte[] Pixels { get; init; } = [];
 }
 
 /// <summary>Imports and describes one dataset (key = dataset id).</summary>
@@ -33,6 +50,10 @@ public interface IDatasetGrain : IGrainWithStringKey
 
     /// <summary>The dataset's description; throws if it was never imported.</summary>
     Task<DatasetInfo> Describe();
+
+    /// <summary>Pixels of at most <c>10,000</c> pool samples, in the order asked; unknown ids are refused by name.</summary>
+    [ResponseTimeout("00:05:00")]
+    Task<SampleImages> GetSamples(long[] sampleIds);
 }
 
 /// <summary>Owns an experiment: validates its spec, runs the rounds, persists every step (key = experiment id).</summary>
@@ -88,9 +109,9 @@ public sealed record ScoreRequest
 [GenerateSerializer, Immutable, Alias("prunefuse.SampleLabel")]
 public sealed record SampleLabel([property: Id(0)] long SampleId, [property: Id(1)] int Label);
 
-/// <summary>One selected or candidate sample.</summary>
+/// <summary>One selected or candidate sample, with the selector's predicted class (−1 when none: random, k-center, initial set).</summary>
 [GenerateSerializer, Immutable, Alias("prunefuse.SampleScore")]
-public sealed record SampleScore([property: Id(0)] long SampleId, [property: Id(1)] double Score, [property: Id(2)] int Shard);
+public sealed record SampleScore([property: Id(0)] long SampleId, [property: Id(1)] double Score, [property: Id(2)] int Shard, [property: Id(3)] int Predicted = -1);
 
 /// <summary>A shard's answer: its local top-k (and k-center candidates' features when that metric is used).</summary>
 [GenerateSerializer, Immutable, Alias("prunefuse.ShardScoreResult")]
@@ -193,4 +214,39 @@ public interface ICatalogGrain : IGrainWithIntegerKey
 
     /// <summary>Every experiment with its current status.</summary>
     Task<ExperimentStatus[]> ListExperiments();
+}
+
+/// <summary>A trained network exported for use outside .NET: the weights file and its JSON description.</summary>
+[GenerateSerializer, Immutable, Alias("prunefuse.ExportedModel")]
+public sealed record ExportedModel
+{
+    /// <summary>Which network: <c>final</c> (fused and trained) or <c>selector</c> (the last trained selector).</summary>
+    [Id(0)] public string Network { get; init; } = "";
+
+    /// <summary>Suggested weights file name, e.g. <c>final.pt</c>.</summary>
+    [Id(1)] public string WeightsFile { get; init; } = "";
+
+    /// <summary>The state dict in the requested format.</summary>
+    [Id(2)] public byte[] Weights { get; init; } = [];
+
+    /// <summary>Suggested description file name, e.g. <c>final.json</c>.</summary>
+    [Id(3)] public string DescriptionFile { get; init; } = "";
+
+    /// <summary>Architecture, widths, normalisation, class names (JSON, format <c>prunefuse-resnet/1</c>).</summary>
+    [Id(4)] public string Description { get; init; } = "";
+
+    /// <summary>The checkpoint artifact the export was made from.</summary>
+    [Id(5)] public string Source { get; init; } = "";
+}
+
+/// <summary>Exports an experiment's trained networks in PyTorch-readable formats (key = experiment id; stateless).</summary>
+[Alias("prunefuse.IModelExportGrain")]
+public interface IModelExportGrain : IGrainWithStringKey
+{
+    /// <summary>
+    /// Exports <paramref name="network"/> (<c>final</c> or <c>selector</c>) as <paramref name="format"/>
+    /// (<c>pytorch</c> or <c>safetensors</c>). Refused, naming the problem, when the network does not exist yet.
+    /// </summary>
+    [ResponseTimeout("00:05:00")]
+    Task<ExportedModel> Export(string network, string format);
 }

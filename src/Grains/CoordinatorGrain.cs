@@ -431,7 +431,7 @@ public sealed class CoordinatorGrain(
             });
             return [.. picks.Select((p, i) => new SampleScore(p.SampleId, picks.Count - i, shardOf[p.SampleId]))];
         }
-        var merged = TopKMerge.Merge([.. results.Select(r => (IReadOnlyList<ScoredSample>)r.TopK.Select(x => new ScoredSample(x.SampleId, x.Score)).ToList())], spec.RoundSize);
-        return [.. merged.Select(m => new SampleScore(m.SampleId, m.Score, shardOf[m.SampleId]))];
+        var merged = TopKMerge.Merge([.. results.Select(r => (IReadOnlyList<ScoredSample>)r.TopK.Select(x => new ScoredSample(x.SampleId, x.Score, x.Predicted)).ToList())], spec.RoundSize);
+        return [.. merged.Select(m => new SampleScore(m.SampleId, m.Score, shardOf[m.SampleId], m.Predicted))];
     }
 }

@@ -64,7 +64,7 @@ public sealed class PoolShardGrain(ExperimentStore experiments, ComputeService c
                 };
             }
             var result = scorer.TopK(batches, shard.Channels, shard.Height, shard.Width, metric, request.K, labeled, request.Seed);
-            return new ShardScoreResult { TopK = [.. result.TopK.Select(s => new SampleScore(s.SampleId, s.Score, index))], Scored = result.Scored, Seconds = result.Seconds, Silo = silo };
+            return new ShardScoreResult { TopK = [.. result.TopK.Select(s => new SampleScore(s.SampleId, s.Score, index, s.Predicted))], Scored = result.Scored, Seconds = result.Seconds, Silo = silo };
         });
     }
 }

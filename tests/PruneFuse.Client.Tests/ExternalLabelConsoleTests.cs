@@ -1,4 +1,5 @@
 using System.Text.Json;
+using System.Text.Json.Nodes;
 
 namespace PruneFuse.Client.Tests;
 
@@ -18,8 +19,47 @@ public sealed class ExternalLabelConsoleTests
         return labels;
     }
 
+    /// <summary>
+    /// A Label Studio JSON export as its documentation describes it: the task's data, a prediction, and
+    /// annotations whose results carry <c>value.choices</c>; the annotator first skipped one task (cancelled).
+    /// </summary>
+    private static string LabelStudioExport(string tasksFile, Dictionary<long, int> truth, string[] classNames)
+    {
+        var tasks = JsonNode.Parse(File.ReadAllText(tasksFile))!.AsArray();
+        var export = new JsonArray();
+        var taskId = 100;
+        foreach (var t in tasks)
+        {
+            var data = t!["data"]!.DeepClone();
+            var sampleId = data["sample_id"]!.GetValue<long>();
+            var annotations = new JsonArray();
+            if (taskId == 100)
+            {
+                annotations.Add(new JsonObject { ["id"] = 1, ["completed_by"] = 1, ["was_cancelled"] = true, ["result"] = new JsonArray() });
+            }
+            annotations.Add(new JsonObject
+            {
+                ["id"] = taskId * 10, ["completed_by"] = 1, ["was_cancelled"] = false, ["ground_truth"] = false, ["lead_time"] = 2.5,
+                ["created_at"] = "2026-11-25T10:00:00.000000Z", ["updated_at"] = "2026-11-25T10:00:00.000000Z", ["task"] = taskId,
+                ["result"] = new JsonArray(new JsonObject
+                {
+                    ["id"] = $"r{taskId}", ["type"] = "choices", ["from_name"] = "label", ["to_name"] = "image", ["origin"] = "manual",
+                    ["value"] = new JsonObject { ["choices"] = new JsonArray(classNames[truth[sampleId]]) },
+                }),
+            });
+            export.Add(new JsonObject
+            {
+                ["id"] = taskId++, ["data"] = data, ["annotations"] = annotations, ["predictions"] = t["predictions"]?.DeepClone() ?? new JsonArray(),
+                ["meta"] = new JsonObject(), ["created_at"] = "2026-11-25T09:00:00.000000Z", ["inner_id"] = taskId, ["total_annotations"] = 1,
+            });
+        }
+        return export.ToJsonString();
+    }
+
+    private static readonly string[] FashionClasses = ["T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot"];
+
     [Fact]
-    public async Task Csv_and_jsonl_round_trip_drives_the_experiment_to_completion()
+    public async Task Csv_jsonl_and_label_studio_round_trips_drive_the_experiment_to_completion()
     {
         using var dir = new TempDir("prunefuse-labels-");
         var root = dir.Path;
@@ -28,13 +68,18 @@ public sealed class ExternalLabelConsoleTests
         var port = silo.GatewayPort;
         Assert.Equal(0, (await Processes.ClientAsync(port, "dataset", "import", "--id", "lab", "--shards", "2", "--limit", "1000")).ExitCode);
         var start = await Processes.ClientAsync(port, "experiment", "start", "--id", "ext", "--dataset", "lab", "--arch", "resnet8", "--initial", "100",
-            "--round-size", "50", "--rounds", "1", "--selector-epochs", "1", "--final-epochs", "1", "--batch-size", "32", "--label-source", "external");
+            "--round-size", "50", "--rounds", "2", "--selector-epochs", "1", "--final-epochs", "1", "--batch-size", "32", "--label-source", "external");
         Assert.True(start.ExitCode == 0, start.Stderr);
         var truth = TrueLabels(root, "lab");
-        for (var round = 0; round <= 1; round++)
+        for (var round = 0; round <= 2; round++)
         {
             var waiting = await Processes.ClientAsync(port, "experiment", "status", "--id", "ext", "--watch", "--json");
             Assert.Equal("running", JsonDocument.Parse(waiting.LastLine).RootElement.GetProperty("state").GetString());
+            if (round == 2)
+            {
+                await LabelStudioRoundAsync(port, root, truth);
+                continue;
+            }
             var format = round == 0 ? "csv" : "jsonl";
             var exported = Path.Combine(root, $"selection-{round}.{format}");
             var export = await Processes.ClientAsync(port, "selections", "export", "--id", "ext", "--round", round.ToString(), "--format", format, "--out", exported);
@@ -68,5 +113,49 @@ public sealed class ExternalLabelConsoleTests
         }
         var done = await Processes.ClientAsync(port, "experiment", "status", "--id", "ext", "--watch", "--json");
         Assert.Equal("completed", JsonDocument.Parse(done.LastLine).RootElement.GetProperty("state").GetString());
+    }
+
+    private static async Task LabelStudioRoundAsync(int port, string root, Dictionary<long, int> truth)
+    {
+        var tasksFile = Path.Combine(root, "ls", "tasks.json");
+        Directory.CreateDirectory(Path.GetDirectoryName(tasksFile)!);
+        var images = Path.Combine(root, "ls", "images");
+        var export = await Processes.ClientAsync(port, "selections", "export", "--id", "ext", "--round", "2", "--format", "label-studio", "--out", tasksFile, "--images", images);
+        Assert.True(export.ExitCode == 0, export.Stderr);
+
+        // Importable tasks: image reference, the uncertainty as its own field, the selector's prediction as a choices result.
+        var tasks = JsonNode.Parse(File.ReadAllText(tasksFile))!.AsArray();
+        Assert.Equal(50, tasks.Count);
+        foreach (var t in tasks)
+        {
+            var data = t!["data"]!;
+            var id = data["sample_id"]!.GetValue<long>();
+            Assert.Equal($"/data/local-files/?d={images.Trim('/')}/{id}.png", data["image"]!.GetValue<string>());
+            Assert.InRange(data["uncertainty"]!.GetValue<double>(), 0, 1);
+            var result = t["predictions"]![0]!["result"]![0]!;
+            Assert.Equal("choices", result["type"]!.GetValue<string>());
+            Assert.Equal("label", result["from_name"]!.GetValue<string>());
+            Assert.Equal("image", result["to_name"]!.GetValue<string>());
+            Assert.Contains(result["value"]!["choices"]![0]!.GetValue<string>(), FashionClasses);
+            // PNG signature, then the IHDR chunk's big-endian width and height.
+            var png = File.ReadAllBytes(Path.Combine(images, $"{id}.png"));
+            Assert.Equal([0x89, (byte)'P', (byte)'N', (byte)'G'], png[..4]);
+            Assert.Equal((28, 28), (System.Buffers.Binary.BinaryPrimitives.ReadInt32BigEndian(png.AsSpan(16)), System.Buffers.Binary.BinaryPrimitives.ReadInt32BigEndian(png.AsSpan(20))));
+        }
+        var config = File.ReadAllText(Path.ChangeExtension(tasksFile, ".label-config.xml"));
+        Assert.Contains("<Image name=\"image\" value=\"$image\"/>", config);
+        Assert.Equal(10, config.Split("<Choice value=").Length - 1);
+
+        // A task with two choices is refused, naming the file and the task; nothing is imported.
+        var bad = Path.Combine(root, "ls", "bad.json");
+        File.WriteAllText(bad, """[{"id": 7, "data": {"sample_id": 1}, "annotations": [{"result": [{"type": "choices", "value": {"choices": ["Bag", "Coat"]}}]}]}]""");
+        var refused = await Processes.ClientAsync(port, "labels", "import", "--id", "ext", "--round", "2", "--format", "label-studio", "--file", bad);
+        Assert.Equal(1, refused.ExitCode);
+        Assert.Contains($"{bad}: task 1 (id 7)", refused.Stderr);
+
+        var labels = Path.Combine(root, "ls", "export.json");
+        File.WriteAllText(labels, LabelStudioExport(tasksFile, truth, FashionClasses));
+        var import = await Processes.ClientAsync(port, "labels", "import", "--id", "ext", "--round", "2", "--format", "label-studio", "--file", labels);
+        Assert.True(import.ExitCode == 0, import.Stderr);
     }
 }

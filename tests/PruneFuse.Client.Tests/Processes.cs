@@ -37,6 +37,20 @@ internal static class Processes
         public string LastLine => Stdout.TrimEnd().Split('\n')[^1];
     }
 
+    /// <summary>Runs any program to completion (bounded); a missing program fails with the package to install.</summary>
+    public static async Task<Result> RunAsync(string program, string installHint, params string[] args)
+    {
+        if (!File.Exists(program)) throw new InvalidOperationException($"{program} not found: {installHint}");
+        var psi = new ProcessStartInfo(program) { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
+        foreach (var a in args) psi.ArgumentList.Add(a);
+        using var p = Process.Start(psi)!;
+        var stdout = p.StandardOutput.ReadToEndAsync();
+        var stderr = p.StandardError.ReadToEndAsync();
+        using var cts = new CancellationTokenSource(TimeSpan.FromMinutes(3));
+        await p.WaitForExitAsync(cts.Token);
+        return new Result(p.ExitCode, await stdout, await stderr);
+    }
+
     /// <summary>Runs the client to completion (bounded).</summary>
     public static async Task<Result> ClientAsync(int gatewayPort, params string[] args)
     {

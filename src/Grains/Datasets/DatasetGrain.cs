@@ -6,7 +6,7 @@ using PruneFuse.Learning.Data;
 namespace PruneFuse.Grains.Datasets;
 
 /// <summary>Imports a dataset into the artifact store as pool shards plus a test shard, and describes it.</summary>
-public sealed class DatasetGrain(IArtifactStore store, ILogger<DatasetGrain> logger) : Grain, IDatasetGrain
+public sealed class DatasetGrain(IArtifactStore store, Experiments.ExperimentStore images, ILogger<DatasetGrain> logger) : Grain, IDatasetGrain
 {
     private string DatasetId => ArtifactName.ValidateId(this.GetPrimaryKeyString(), "dataset id");
 
@@ -55,7 +55,7 @@ public sealed class DatasetGrain(IArtifactStore store, ILogger<DatasetGrain> log
         {
             DatasetId = id, Channels = train.Channels, Height = train.Height, Width = train.Width, Classes = 10,
             Normalization = train.ComputeNormalization(), Shards = [.. entries], TestShard = ArtifactLayout.TestShard(id), TestCount = test.Count,
-            ImportLimit = Math.Max(0, poolLimit),
+            ImportLimit = Math.Max(0, poolLimit), ClassNames = [.. FashionMnist.ClassNames],
         };
         // The manifest goes last: a dataset is visible only once all its shards are stored.
         await store.PutBytesAsync(ArtifactLayout.DatasetManifest(id), manifest.ToJson());
@@ -65,6 +65,27 @@ public sealed class DatasetGrain(IArtifactStore store, ILogger<DatasetGrain> log
 
     /// <inheritdoc />
     public async Task<DatasetInfo> Describe() => (await LoadAsync(store, DatasetId)).ToInfo();
+
+    /// <summary>Most samples one <see cref="GetSamples"/> call returns.</summary>
+    public const int MaxSamplesPerRequest = 10_000;
+
+    /// <inheritdoc />
+    public async Task<SampleImages> GetSamples(long[] sampleIds)
+    {
+        ArgumentNullException.ThrowIfNull(sampleIds);
+        if (sampleIds.Length > MaxSamplesPerRequest) throw new ArgumentException($"at most {MaxSamplesPerRequest} samples per request, got {sampleIds.Length}");
+        var manifest = await LoadAsync(store, DatasetId);
+        var unknown = sampleIds.Where(id => !manifest.Shards.Any(s => id >= s.FirstId && id < s.FirstId + s.Count)).Take(5).ToList();
+        if (unknown.Count > 0) throw new ArgumentException($"dataset '{manifest.DatasetId}' has no pool sample {string.Join(", ", unknown)}");
+        if (sampleIds.Length == 0) return new SampleImages { Shape = [manifest.Channels, manifest.Height, manifest.Width] };
+        var set = await images.LabeledImagesAsync(manifest, sampleIds.Distinct().ToArray());
+        // The gathered set is in id order; return pixels in the order asked.
+        var at = new Dictionary<long, int>(set.Count);
+        for (var i = 0; i < set.Count; i++) at[set.Ids[i]] = i;
+        var pixels = new byte[(long)sampleIds.Length * set.ImageBytes];
+        for (var i = 0; i < sampleIds.Length; i++) Buffer.BlockCopy(set.Pixels, at[sampleIds[i]] * set.ImageBytes, pixels, i * set.ImageBytes, set.ImageBytes);
+        return new SampleImages { SampleIds = sampleIds, Shape = [set.Channels, set.Height, set.Width], Pixels = pixels };
+    }
 
     /// <summary>Reads a dataset's manifest; a clear error when the dataset does not exist.</summary>
     public static async Task<DatasetManifest> LoadAsync(IArtifactStore store, string datasetId)

@@ -43,6 +43,9 @@ public sealed record DatasetManifest
     /// <summary>The pool limit the dataset was imported with (0 = the whole source), so a re-import can be recognised.</summary>
     public int ImportLimit { get; init; }
 
+    /// <summary>Class names by label index (null when the source has none).</summary>
+    public string[]? ClassNames { get; init; }
+
     /// <summary>Pool size.</summary>
     public int PoolSize => Shards.Sum(s => s.Count);
 
@@ -72,5 +75,6 @@ public sealed record DatasetManifest
     public DatasetInfo ToInfo() => new()
     {
         DatasetId = DatasetId, PoolSize = PoolSize, TestSize = TestCount, Shards = Shards.Length, Shape = [Channels, Height, Width], Classes = Classes,
+        ClassNames = ClassNames ?? [],
     };
 }

@@ -56,8 +56,11 @@ public sealed class PoolScorer : IDisposable
             }
             using var scope = NewDisposeScope();
             var x = _prep.Prepare(pixels, ids.Length, channels, height, width);
-            var scores = UncertaintyScores.FromLogits(_folded.Forward(x), metric).cpu().data<double>().ToArray();
-            for (var i = 0; i < ids.Length; i++) acc.Add(ids[i], scores[i]);
+            var logits = _folded.Forward(x);
+            var scores = UncertaintyScores.FromLogits(logits, metric).cpu().data<double>().ToArray();
+            // The prediction travels with the selection so labeling tools can show it as a pre-annotation.
+            var predicted = logits.argmax(1).cpu().data<long>().ToArray();
+            for (var i = 0; i < ids.Length; i++) acc.Add(ids[i], scores[i], (int)predicted[i]);
         }
         return new PoolScoreResult(acc.Result(), acc.Seen, sw.Elapsed.TotalSeconds);
     }

@@ -3,7 +3,8 @@ namespace PruneFuse.Learning.Scoring;
 /// <summary>A sample id with its informativeness score (higher = more worth labeling).</summary>
 /// <param name="SampleId">Dataset-wide sample id.</param>
 /// <param name="Score">Score; higher is selected first.</param>
-public readonly record struct ScoredSample(long SampleId, double Score);
+/// <param name="Predicted">The scoring network's predicted class (−1 when none was computed); never affects the order.</param>
+public readonly record struct ScoredSample(long SampleId, double Score, int Predicted = -1);
 
 /// <summary>
 /// The selection order: higher score first, ties broken by the lower sample id. Every top-k, merge and

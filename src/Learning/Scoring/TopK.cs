@@ -26,12 +26,12 @@ public sealed class TopKAccumulator
     public long Seen { get; private set; }
 
     /// <summary>Offers one sample.</summary>
-    public void Add(long sampleId, double score)
+    public void Add(long sampleId, double score, int predicted = -1)
     {
         if (double.IsNaN(score)) throw new ArgumentException($"sample {sampleId} has a NaN score; the scoring network has diverged");
         Seen++;
         if (K == 0) return;
-        var s = new ScoredSample(sampleId, score);
+        var s = new ScoredSample(sampleId, score, predicted);
         if (_heap.Count < K)
         {
             if (!_kept.Add(sampleId)) throw new ArgumentException($"sample {sampleId} was offered twice");
@@ -50,7 +50,7 @@ public sealed class TopKAccumulator
     /// <summary>Offers many samples.</summary>
     public void AddRange(IEnumerable<ScoredSample> samples)
     {
-        foreach (var s in samples) Add(s.SampleId, s.Score);
+        foreach (var s in samples) Add(s.SampleId, s.Score, s.Predicted);
     }
 
     /// <summary>The kept samples, best first.</summary>

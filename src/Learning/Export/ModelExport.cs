@@ -1,0 +1,90 @@
+using System.Text.Json;
+using System.Text.Json.Nodes;
+using PruneFuse.Learning.Data;
+using PruneFuse.Learning.Models;
+using TorchSharp.PyBridge;
+
+namespace PruneFuse.Learning.Export;
+
+/// <summary>File formats a trained network can be exported to for use outside .NET.</summary>
+public enum ModelFormat
+{
+    /// <summary>A <c>torch.save</c>-compatible state dict (zip + pickle), loaded with <c>torch.load</c>.</summary>
+    PyTorch,
+
+    /// <summary>A safetensors file (JSON header + raw little-endian tensors).</summary>
+    Safetensors,
+}
+
+/// <summary>
+/// Writes a network's state dict in PyTorch-readable formats plus a JSON description of its architecture and
+/// widths, so that <c>tools/python/prunefuse_model.py</c> (or any PyTorch code that builds the same ResNet) can
+/// rebuild and load it. Tensor names are PyTorch's own (<c>layer1.0.conv1.weight</c>), BatchNorm is exported
+/// unfolded with its running statistics, so the network behaves in PyTorch's eval mode exactly as here.
+/// </summary>
+public static class ModelExport
+{
+    /// <summary>Description format written into every model JSON.</summary>
+    public const string DescriptionFormat = "prunefuse-resnet/1";
+
+    /// <summary>Parses a format name: <c>pytorch</c> (alias <c>pt</c>) or <c>safetensors</c>.</summary>
+    public static ModelFormat ParseFormat(string name) => name.Trim().ToLowerInvariant() switch
+    {
+        "pytorch" or "pt" or "torch" => ModelFormat.PyTorch,
+        "safetensors" => ModelFormat.Safetensors,
+        _ => throw new ArgumentException($"unknown model format '{name}': use pytorch or safetensors"),
+    };
+
+    /// <summary>The weights file's extension for <paramref name="format"/> (<c>.pt</c> or <c>.safetensors</c>).</summary>
+    public static string Extension(ModelFormat format) => format == ModelFormat.PyTorch ? ".pt" : ".safetensors";
+
+    /// <summary>Serialises <paramref name="model"/>'s state dict (parameters and BatchNorm buffers, on the CPU).</summary>
+    public static byte[] Weights(ResNet model, ModelFormat format)
+    {
+        using var ms = new MemoryStream();
+        // PyBridge reads tensors through state_dict(); a CPU copy keeps a GPU model's export independent of the device.
+        using var cpu = CpuCopy(model);
+        if (format == ModelFormat.PyTorch) cpu.save_py(ms, leaveOpen: true);
+        else cpu.save_safetensors(ms, leaveOpen: true);
+        return ms.ToArray();
+    }
+
+    /// <summary>
+    /// The JSON description: architecture, input channels, classes, every stage and block width, the input
+    /// normalisation, class names, the weights file name and free-form <paramref name="tags"/> (experiment, role).
+    /// </summary>
+    public static string Describe(ResNetSpec spec, ImageNormalization normalization, string weightsFile, ModelFormat format,
+        IReadOnlyList<string>? classNames = null, IReadOnlyDictionary<string, string>? tags = null)
+    {
+        var o = new JsonObject
+        {
+            ["format"] = DescriptionFormat,
+            ["arch"] = spec.Arch,
+            ["depth"] = spec.Depth,
+            ["inputChannels"] = spec.InputChannels,
+            ["numClasses"] = spec.NumClasses,
+            ["stageWidths"] = new JsonArray([.. spec.StageWidths.Select(w => (JsonNode)w)]),
+            ["blockWidths"] = new JsonArray([.. spec.BlockWidths.Select(s => (JsonNode)new JsonArray([.. s.Select(w => (JsonNode)w)]))]),
+            ["normalization"] = new JsonObject
+            {
+                ["mean"] = new JsonArray([.. normalization.Mean.Select(m => (JsonNode)m)]),
+                ["std"] = new JsonArray([.. normalization.Std.Select(s => (JsonNode)s)]),
+                ["input"] = "pixels / 255, then (x - mean) / std per channel, NCHW float32",
+            },
+            ["classNames"] = classNames is null ? null : new JsonArray([.. classNames.Select(n => (JsonNode)n)]),
+            ["weights"] = weightsFile,
+            ["weightsFormat"] = format == ModelFormat.PyTorch ? "pytorch" : "safetensors",
+            ["tags"] = new JsonObject([.. (tags ?? new Dictionary<string, string>()).Select(kv => KeyValuePair.Create(kv.Key, (JsonNode?)kv.Value))]),
+        };
+        return o.ToJsonString(new JsonSerializerOptions { WriteIndented = true });
+    }
+
+    private static ResNet CpuCopy(ResNet model)
+    {
+        var copy = new ResNet(model.Spec);
+        using var noGrad = TorchSharp.torch.no_grad();
+        var target = copy.state_dict();
+        foreach (var (name, tensor) in model.state_dict()) target[name].copy_(tensor.cpu());
+        return copy;
+    }
+}

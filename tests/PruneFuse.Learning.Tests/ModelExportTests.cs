@@ -1,0 +1,99 @@
+using System.Diagnostics;
+using System.Runtime.InteropServices;
+using System.Text.Json;
+using PruneFuse.Learning.Export;
+using PruneFuse.Learning.Models;
+using PruneFuse.Learning.Pruning;
+using PruneFuse.Learning.Training;
+
+namespace PruneFuse.Learning.Tests;
+
+/// <summary>
+/// Exported networks load in real PyTorch (Debian's python3-torch, outside .NET) and give the same logits.
+/// No Python or no torch fails the test with the install command; it is never skipped.
+/// </summary>
+public class ModelExportTests
+{
+    private const string Python = "/usr/bin/python3";
+
+    [Theory]
+    [InlineData("pytorch")]
+    [InlineData("safetensors")]
+    public void Exported_pruned_network_gives_the_same_logits_in_pytorch(string formatName)
+    {
+        var format = ModelExport.ParseFormat(formatName);
+        using var theta0 = ResNet.Create(ResNetSpec.Dense("resnet20", 1, 10), 5);
+        var plan = ChannelPruner.Plan(theta0, 0.5, PruningMethod.L2);
+        using var selector = ChannelPruner.Extract(theta0, plan);
+        // Real training, so weights and BN running statistics are far from their initial values.
+        Trainer.Train(selector, TestData.Train.Take(512), new TrainingOptions { Epochs = 1, BatchSize = 64, Seed = 9 }, TestData.Norm);
+
+        using var dir = new TempDir();
+        var weights = "selector" + ModelExport.Extension(format);
+        File.WriteAllBytes(Path.Combine(dir.Path, weights), ModelExport.Weights(selector, format));
+        var json = Path.Combine(dir.Path, "selector.json");
+        File.WriteAllText(json, ModelExport.Describe(selector.Spec, TestData.Norm, weights, format, tags: new Dictionary<string, string> { ["role"] = "selector" }));
+
+        var images = TestData.Test.Take(200);
+        var expected = Evaluator.Logits(selector, images, TestData.Norm);
+        var actual = RunPython(json, images.Pixels, images.Count, images.Height, images.Width, dir.Path);
+
+        Assert.Equal(expected.Length, actual.Length);
+        var maxDiff = expected.Zip(actual).Max(x => Math.Abs(x.First - x.Second));
+        Assert.True(maxDiff <= 1e-4, $"max |Δlogit| between TorchSharp and PyTorch = {maxDiff}");
+        Assert.True(expected.Select(Math.Abs).Max() > 0.1, $"logits are not trivially small (max |logit| {expected.Select(Math.Abs).Max()})");
+    }
+
+    [Fact]
+    public void Description_records_every_width_and_the_normalisation()
+    {
+        using var theta0 = ResNet.Create(ResNetSpec.Dense("resnet8", 3, 7), 1);
+        var plan = ChannelPruner.Plan(theta0, 0.7, PruningMethod.L2);
+        using var doc = JsonDocument.Parse(ModelExport.Describe(plan.Pruned, new([0.1f, 0.2f, 0.3f], [0.4f, 0.5f, 0.6f]), "m.pt", ModelFormat.PyTorch, ["a", "b", "c", "d", "e", "f", "g"]));
+        var r = doc.RootElement;
+        Assert.Equal(ModelExport.DescriptionFormat, r.GetProperty("format").GetString());
+        Assert.Equal(plan.Pruned.StageWidths, r.GetProperty("stageWidths").EnumerateArray().Select(e => e.GetInt32()));
+        Assert.Equal(plan.Pruned.BlockWidths.SelectMany(b => b), r.GetProperty("blockWidths").EnumerateArray().SelectMany(s => s.EnumerateArray()).Select(e => e.GetInt32()));
+        Assert.Equal(3, r.GetProperty("normalization").GetProperty("mean").GetArrayLength());
+        Assert.Equal(7, r.GetProperty("classNames").GetArrayLength());
+        Assert.Equal("pytorch", r.GetProperty("weightsFormat").GetString());
+    }
+
+    [Fact]
+    public void Unknown_format_is_refused_by_name()
+    {
+        var e = Assert.Throws<ArgumentException>(() => ModelExport.ParseFormat("onnx"));
+        Assert.Contains("onnx", e.Message);
+    }
+
+    private static float[] RunPython(string json, byte[] pixels, int count, int height, int width, string dir)
+    {
+        if (!File.Exists(Python)) throw new InvalidOperationException($"{Python} not found: install Debian's python3-torch (apt-get install python3-torch)");
+        var input = Path.Combine(dir, "images.u8");
+        var output = Path.Combine(dir, "logits.f32");
+        File.WriteAllBytes(input, pixels);
+        var script = Path.Combine(RepoRoot(), "tools", "python", "prunefuse_model.py");
+        var psi = new ProcessStartInfo(Python) { RedirectStandardOutput = true, RedirectStandardError = true };
+        foreach (var a in new[] { script, json, input, count.ToString(), height.ToString(), width.ToString(), output }) psi.ArgumentList.Add(a);
+        using var p = Process.Start(psi)!;
+        var stdout = p.StandardOutput.ReadToEndAsync();
+        var stderr = p.StandardError.ReadToEnd();
+        p.WaitForExit();
+        if (p.ExitCode != 0)
+        {
+            throw new InvalidOperationException(stderr.Contains("No module named 'torch'")
+                ? "PyTorch is missing for /usr/bin/python3: apt-get install python3-torch"
+                : $"python exited {p.ExitCode}: {stderr}{stdout.Result}");
+        }
+        return MemoryMarshal.Cast<byte, float>(File.ReadAllBytes(output)).ToArray();
+    }
+
+    private static string RepoRoot()
+    {
+        for (var d = new DirectoryInfo(AppContext.BaseDirectory); d is not null; d = d.Parent)
+        {
+            if (File.Exists(Path.Combine(d.FullName, "PruneFuse.sln"))) return d.FullName;
+        }
+        throw new InvalidOperationException("PruneFuse.sln not found above the test binaries");
+    }
+}
