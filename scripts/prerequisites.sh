@@ -64,3 +64,19 @@ ensure_azurite() {
     fi
     touch ".tools/azurite/.version-$AZURITE_VERSION"
 }
+
+# Debian's PyTorch (the exported-model tests load networks in real PyTorch outside .NET) and Chromium (the HTML
+# report is rendered headless). Always /usr/bin/python3: a pyenv or venv python on PATH has no Debian packages.
+ensure_python_torch() {
+    if [ -x /usr/bin/python3 ] && /usr/bin/python3 -c "import torch" >/dev/null 2>&1; then return; fi
+    apt_install python3-torch
+    if ! /usr/bin/python3 -c "import torch" >/dev/null 2>&1; then
+        echo "error: /usr/bin/python3 cannot import torch after installing python3-torch" >&2
+        exit 2
+    fi
+}
+
+ensure_chromium() {
+    if [ -x /usr/bin/chromium ]; then return; fi
+    apt_install chromium
+}

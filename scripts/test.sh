@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Runs every PruneFuse test. Installs what the tests need (Debian's dataset-fashion-mnist) or fails at once
+# Runs every PruneFuse test. Installs what the tests need (Debian packages dataset-fashion-mnist, python3-torch,
+# chromium; Azurite from npm) or fails at once
 # saying what is missing. Ends with one line: "N passed, N failed, N skipped".
 set -uo pipefail
 cd "$(dirname "$0")/.."
@@ -12,6 +13,8 @@ trap '[ "$summary_printed" -eq 1 ] || echo "0 passed, 1 failed"' EXIT
 require_dotnet
 ensure_fashion_mnist
 ensure_azurite
+ensure_python_torch
+ensure_chromium
 
 results="$(pwd)/TestResults"
 rm -rf "$results"

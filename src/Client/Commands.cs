@@ -61,10 +61,37 @@ public static class Commands
         var data = new Option<string?>("--data") { Description = "Folder with Fashion-MNIST IDX files on the silo (default: Debian's dataset-fashion-mnist)" };
         var shards = new Option<int>("--shards") { Description = "Number of pool shards", DefaultValueFactory = _ => 4 };
         var limit = new Option<int>("--limit") { Description = "Use only the first N training images as the pool (0 = all)", DefaultValueFactory = _ => 0 };
-        var import = new Command("import", "Import Fashion-MNIST as pool shards plus a test shard") { id, data, shards, limit };
+        var from = new Option<string>("--from") { Description = "fashion-mnist (IDX files) or images (a folder: one sub-folder per class, or images only for an unlabeled pool)", DefaultValueFactory = _ => "fashion-mnist" };
+        from.AcceptOnlyFromAmong("fashion-mnist", "images");
+        var folder = new Argument<string?>("folder") { Description = "With --from images: the pool folder on the silo's machine", Arity = ArgumentArity.ZeroOrOne };
+        var test = new Option<string?>("--test") { Description = "With --from images: a labeled test folder (default: hold out --test-fraction of a labeled pool)" };
+        var testFraction = new Option<double>("--test-fraction") { Description = "With --from images and no --test: fraction of the pool held out for testing", DefaultValueFactory = _ => 0.2 };
+        var channels = new Option<int>("--channels") { Description = "With --from images: 1 (grayscale) or 3 (RGB)", DefaultValueFactory = _ => 3 };
+        var size = new Option<string>("--size") { Description = "With --from images: stored size HxW; every image is resized to it", DefaultValueFactory = _ => "32x32" };
+        var skipBad = new Option<bool>("--skip-bad") { Description = "With --from images: leave unreadable images out (each reported by path) instead of refusing the import" };
+        var seed = new Option<long>("--seed") { Description = "With --from images: seed of the held-out test split", DefaultValueFactory = _ => 0 };
+        var import = new Command("import", "Import Fashion-MNIST or an image folder as pool shards plus a test shard") { id, from, folder, data, shards, limit, test, testFraction, channels, size, skipBad, seed };
         import.SetAction((p, ct) => Run(p, async (c, json) =>
         {
-            var info = await c.GetGrain<IDatasetGrain>(p.GetValue(id)!).ImportFashionMnist(p.GetValue(data) ?? "", p.GetValue(shards), p.GetValue(limit));
+            var grain = c.GetGrain<IDatasetGrain>(p.GetValue(id)!);
+            if (p.GetValue(from) == "images")
+            {
+                var dir = p.GetValue(folder) ?? p.GetValue(data) ?? throw new ClientException("--from images needs the pool folder: prunefuse dataset import --from images DIR");
+                var (height, width) = ParseSize(p.GetValue(size)!);
+                var request = new ImageImportRequest
+                {
+                    PoolDirectory = Path.GetFullPath(dir), TestDirectory = p.GetValue(test) is { } t ? Path.GetFullPath(t) : "", TestFraction = p.GetValue(testFraction),
+                    Channels = p.GetValue(channels), Height = height, Width = width, Shards = p.GetValue(shards), SkipBad = p.GetValue(skipBad), Seed = p.GetValue(seed),
+                };
+                var result = await WithImportProgress(grain, grain.ImportImages(request), json, ct);
+                foreach (var skipped in result.Skipped) Console.Error.WriteLine($"skipped unreadable image {skipped}");
+                var d = result.Dataset;
+                Print(json, result, $"{(result.AlreadyImported ? "already imported" : "imported")} '{d.DatasetId}' from images: {d.PoolSize} pool samples{(d.PoolLabeled ? "" : " (unlabeled)")} in {d.Shards} shards, " +
+                    $"{d.TestSize} test samples, {d.Classes} classes ({string.Join(", ", d.ClassNames)}), shape {string.Join("×", d.Shape)}" +
+                    $"{(result.Skipped.Length > 0 ? $", {result.Skipped.Length} unreadable images skipped" : "")}{(result.Ignored > 0 ? $", {result.Ignored} non-image files ignored" : "")}");
+                return 0;
+            }
+            var info = await grain.ImportFashionMnist(p.GetValue(data) ?? p.GetValue(folder) ?? "", p.GetValue(shards), p.GetValue(limit));
             Print(json, info, $"imported '{info.DatasetId}': {info.PoolSize} pool samples in {info.Shards} shards, {info.TestSize} test samples");
             return 0;
         }, ct));
@@ -94,6 +121,50 @@ public static class Commands
         cmd.Subcommands.Add(show);
         cmd.Subcommands.Add(list);
         return cmd;
+    }
+
+    private static (int Height, int Width) ParseSize(string size)
+    {
+        var parts = size.ToLowerInvariant().Split('x');
+        return parts.Length == 2 && int.TryParse(parts[0], out var h) && int.TryParse(parts[1], out var w)
+            ? (h, w)
+            : throw new ClientException($"--size must be HxW, e.g. 32x32; got '{size}'");
+    }
+
+    /// <summary>Shows the import's progress (a bar on a terminal, lines on stderr otherwise) until it finishes.</summary>
+    private static async Task<T> WithImportProgress<T>(IDatasetGrain grain, Task<T> import, bool json, CancellationToken ct)
+    {
+        if (json || Console.IsOutputRedirected)
+        {
+            var last = "";
+            while (!import.IsCompleted)
+            {
+                await Task.WhenAny(import, Task.Delay(2000, ct));
+                if (import.IsCompleted) break;
+                var pr = await grain.GetImportProgress();
+                var line = pr.Total > 0 ? $"{pr.Stage}: {pr.Done:N0}/{pr.Total:N0}" : pr.Stage;
+                if (line != last) Console.Error.WriteLine(line);
+                last = line;
+            }
+            return await import;
+        }
+        await AnsiConsole.Progress().StartAsync(async ctx =>
+        {
+            var task = ctx.AddTask("importing", maxValue: 1);
+            while (!import.IsCompleted)
+            {
+                await Task.WhenAny(import, Task.Delay(300, ct));
+                var pr = await grain.GetImportProgress();
+                task.Description = Markup.Escape(pr.Stage);
+                if (pr.Total > 0)
+                {
+                    task.MaxValue = pr.Total;
+                    task.Value = pr.Done;
+                }
+            }
+            task.Value = task.MaxValue;
+        });
+        return await import;
     }
 
     private static void Print<T>(bool json, T value, string text)
@@ -403,15 +474,16 @@ public static class Commands
             log.WriteLine($"experiment '{id}': {Reports.Method(spec)}, {spec.Rounds} rounds of {spec.RoundSize}, budget {spec.Budget}");
             var st = await Follow(c, id, json, ct);
             var (jsonPath, png) = Reports.Save(st, p.GetValue(outDir)!);
+            var page = HtmlReport.Save(st, p.GetValue(outDir)!);
             if (json)
             {
-                Console.Error.WriteLine($"saved {jsonPath} and {png}");
+                Console.Error.WriteLine($"saved {jsonPath}, {png} and {page}");
                 Console.WriteLine(Reports.Summary(st).ToJsonString(Reports.JsonOut));
             }
             else
             {
                 Reports.PrintTable(st);
-                Console.WriteLine($"saved {jsonPath} and {png}");
+                Console.WriteLine($"saved {jsonPath}, {png} and {page}");
             }
             return st.State == ExperimentState.Completed ? 0 : 1;
         }, ct));

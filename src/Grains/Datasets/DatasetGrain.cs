@@ -2,6 +2,7 @@ using Microsoft.Extensions.Logging;
 using PruneFuse.Grains.Interfaces;
 using PruneFuse.Grains.Storage;
 using PruneFuse.Learning.Data;
+using PruneFuse.Learning.Runtime;
 
 namespace PruneFuse.Grains.Datasets;
 
@@ -29,38 +30,123 @@ public sealed class DatasetGrain(IArtifactStore store, Experiments.ExperimentSto
             return (FashionMnist.Load(dir, "train", 0), FashionMnist.Load(dir, "t10k", 1_000_000));
         });
         if (poolLimit > 0 && poolLimit < train.Count) train = train.Take(poolLimit);
-        if (shards > train.Count) throw new ArgumentException($"{shards} shards for {train.Count} pool samples: every shard needs at least one sample");
+        var manifest = await WriteAsync(id, train, test, shards, new DatasetManifest
+        {
+            DatasetId = id, Channels = train.Channels, Height = train.Height, Width = train.Width, Classes = 10,
+            Normalization = train.ComputeNormalization(), Shards = [], TestShard = ArtifactLayout.TestShard(id), TestCount = test.Count,
+            ImportLimit = Math.Max(0, poolLimit), ClassNames = [.. FashionMnist.ClassNames],
+        });
+        return manifest.ToInfo();
+    }
+
+    private ImportProgress _progress = new("idle", 0, 0);
+
+    /// <inheritdoc />
+    public Task<ImportProgress> GetImportProgress() => Task.FromResult(Volatile.Read(ref _progress));
+
+    /// <inheritdoc />
+    public async Task<ImageImportResult> ImportImages(ImageImportRequest request)
+    {
+        ArgumentNullException.ThrowIfNull(request);
+        var id = DatasetId;
+        var options = new ImageFolderOptions(request.Channels, request.Height, request.Width);
+        options.Validate();
+        if (request.Shards is < 1 or > 4096) throw new ArgumentException($"shard count must be in 1..4096, got {request.Shards}");
+        if (string.IsNullOrEmpty(request.TestDirectory) && request.TestFraction is not (> 0 and < 1))
+        {
+            throw new ArgumentException($"test fraction must be in (0, 1) when no test folder is given, got {request.TestFraction}");
+        }
+        var fingerprint = System.Text.Json.JsonSerializer.Serialize(request);
+        if (await store.GetInfoAsync(ArtifactLayout.DatasetManifest(id)) is not null)
+        {
+            var existing = await LoadAsync(store, id);
+            if (existing.ImportRequest == fingerprint) return new ImageImportResult { Dataset = existing.ToInfo(), AlreadyImported = true };
+            throw new InvalidOperationException($"dataset '{id}' already exists ({existing.Source}, {existing.PoolSize} pool samples) and was imported differently; import under another id");
+        }
+        var bad = new List<BadImage>();
+        var (pool, test, classNames, ignored) = await Task.Run(() => DecodeFolders(request, options, bad));
+        if (bad.Count > 0 && !request.SkipBad)
+        {
+            _progress = new ImportProgress("refused", 0, 0);
+            throw new DataFormatException(bad[0].Path, $"{bad.Count} unreadable image(s), nothing imported: " +
+                string.Join("; ", bad.Take(5).Select(b => $"{b.Path}: {b.Reason}")) + (bad.Count > 5 ? "; …" : "") + ". Fix or remove them, or pass --skip-bad");
+        }
+        if (pool.Count == 0) throw new ArgumentException("no readable images left in the pool");
+        if (test.Count == 0) throw new ArgumentException("no readable images left in the test set");
+        _progress = new ImportProgress("writing shards", 0, request.Shards);
+        var manifest = await WriteAsync(id, pool, test, request.Shards, new DatasetManifest
+        {
+            DatasetId = id, Channels = pool.Channels, Height = pool.Height, Width = pool.Width, Classes = classNames.Count,
+            Normalization = pool.ComputeNormalization(), Shards = [], TestShard = ArtifactLayout.TestShard(id), TestCount = test.Count,
+            ClassNames = [.. classNames], PoolLabeled = pool.Labels.All(l => l >= 0), Source = "images", ImportRequest = fingerprint,
+        });
+        _progress = new ImportProgress("done", pool.Count + test.Count, pool.Count + test.Count);
+        return new ImageImportResult { Dataset = manifest.ToInfo(), Skipped = [.. bad.Select(b => $"{b.Path}: {b.Reason}")], Ignored = ignored };
+    }
+
+    private (ImageSet Pool, ImageSet Test, IReadOnlyList<string> ClassNames, int Ignored) DecodeFolders(ImageImportRequest request, ImageFolderOptions options, List<BadImage> bad)
+    {
+        var poolScan = ImageFolder.Scan(request.PoolDirectory);
+        var testScan = string.IsNullOrEmpty(request.TestDirectory) ? null : ImageFolder.Scan(request.TestDirectory);
+        if (testScan is { Labeled: false }) throw new DataFormatException(testScan.Root, "the test folder must be labeled: one sub-folder per class");
+        if (testScan is null && !poolScan.Labeled) throw new ArgumentException("an unlabeled pool needs --test DIR (a labeled folder, one sub-folder per class) to measure accuracy");
+        if (testScan is not null && poolScan.Labeled && !poolScan.ClassNames.SequenceEqual(testScan.ClassNames))
+        {
+            throw new DataFormatException(testScan.Root, $"test classes ({string.Join(", ", testScan.ClassNames)}) differ from the pool's ({string.Join(", ", poolScan.ClassNames)})");
+        }
+        var classNames = poolScan.Labeled ? poolScan.ClassNames : testScan!.ClassNames;
+        IReadOnlyList<ImageFolderEntry> poolEntries = poolScan.Entries, testEntries = testScan?.Entries ?? [];
+        if (testScan is null)
+        {
+            // Held-out split from the import seed: a seeded shuffle, then the first fraction is the test set.
+            var rng = SeededRandom.For(request.Seed, "image-import-test-split");
+            var order = Enumerable.Range(0, poolScan.Entries.Count).ToArray();
+            for (var i = order.Length - 1; i > 0; i--)
+            {
+                var j = rng.NextInt(i + 1);
+                (order[i], order[j]) = (order[j], order[i]);
+            }
+            var testCount = Math.Max(1, (int)Math.Round(order.Length * request.TestFraction));
+            if (testCount >= order.Length) throw new ArgumentException($"{order.Length} images are too few to hold out a test fraction of {request.TestFraction}");
+            testEntries = [.. order.Take(testCount).Order().Select(i => poolScan.Entries[i])];
+            poolEntries = [.. order.Skip(testCount).Order().Select(i => poolScan.Entries[i])];
+        }
+        var total = poolEntries.Count + testEntries.Count;
+        _progress = new ImportProgress("decoding images", 0, total);
+        var pool = ImageFolder.Decode(poolScan, poolEntries, options, 0, bad, n => _progress = new ImportProgress("decoding images", n, total));
+        var testSet = ImageFolder.Decode(testScan ?? poolScan, testEntries, options, 1_000_000_000, bad, n => _progress = new ImportProgress("decoding images", poolEntries.Count + n, total));
+        return (pool, testSet, classNames, poolScan.Ignored + (testScan?.Ignored ?? 0));
+    }
+
+    // Writes the pool shards and the test shard, then the manifest last: a dataset is visible only once complete.
+    private async Task<DatasetManifest> WriteAsync(string id, ImageSet pool, ImageSet test, int shards, DatasetManifest manifest)
+    {
+        if (shards > pool.Count) throw new ArgumentException($"{shards} shards for {pool.Count} pool samples: every shard needs at least one sample");
         var entries = new List<ShardEntry>();
-        var per = (train.Count + shards - 1) / shards;
+        var per = (pool.Count + shards - 1) / shards;
         for (var s = 0; s < shards; s++)
         {
             var start = s * per;
-            var count = Math.Min(per, train.Count - start);
+            var count = Math.Min(per, pool.Count - start);
             if (count <= 0) break;
-            var part = train.Subset(Enumerable.Range(start, count).ToArray());
+            var part = pool.Subset(Enumerable.Range(start, count).ToArray());
             var name = ArtifactLayout.PoolShard(id, s);
             using var ms = new MemoryStream();
-            PoolShardFormat.Write(ms, part, 10);
+            PoolShardFormat.Write(ms, part, manifest.Classes);
             ms.Position = 0;
             await store.PutAsync(name, ms);
             entries.Add(new ShardEntry(s, name, part.Ids[0], count));
         }
         using (var ms = new MemoryStream())
         {
-            PoolShardFormat.Write(ms, test, 10);
+            PoolShardFormat.Write(ms, test, manifest.Classes);
             ms.Position = 0;
             await store.PutAsync(ArtifactLayout.TestShard(id), ms);
         }
-        var manifest = new DatasetManifest
-        {
-            DatasetId = id, Channels = train.Channels, Height = train.Height, Width = train.Width, Classes = 10,
-            Normalization = train.ComputeNormalization(), Shards = [.. entries], TestShard = ArtifactLayout.TestShard(id), TestCount = test.Count,
-            ImportLimit = Math.Max(0, poolLimit), ClassNames = [.. FashionMnist.ClassNames],
-        };
-        // The manifest goes last: a dataset is visible only once all its shards are stored.
+        manifest = manifest with { Shards = [.. entries] };
         await store.PutBytesAsync(ArtifactLayout.DatasetManifest(id), manifest.ToJson());
-        logger.LogInformation("imported dataset {Dataset}: {Pool} pool samples in {Shards} shards, {Test} test samples", id, train.Count, entries.Count, test.Count);
-        return manifest.ToInfo();
+        logger.LogInformation("imported dataset {Dataset} ({Source}): {Pool} pool samples in {Shards} shards, {Test} test samples", id, manifest.Source, pool.Count, entries.Count, test.Count);
+        return manifest;
     }
 
     /// <inheritdoc />

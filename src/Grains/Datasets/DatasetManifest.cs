@@ -43,6 +43,15 @@ public sealed record DatasetManifest
     /// <summary>The pool limit the dataset was imported with (0 = the whole source), so a re-import can be recognised.</summary>
     public int ImportLimit { get; init; }
 
+    /// <summary>False for an unlabeled pool: experiments on it need external labels.</summary>
+    public bool PoolLabeled { get; init; } = true;
+
+    /// <summary>Where the dataset came from: <c>fashion-mnist</c> or <c>images</c>.</summary>
+    public string Source { get; init; } = "fashion-mnist";
+
+    /// <summary>The image-folder import request as JSON, so re-importing the same folders is recognised (null for IDX imports).</summary>
+    public string? ImportRequest { get; init; }
+
     /// <summary>Class names by label index (null when the source has none).</summary>
     public string[]? ClassNames { get; init; }
 
@@ -75,6 +84,6 @@ public sealed record DatasetManifest
     public DatasetInfo ToInfo() => new()
     {
         DatasetId = DatasetId, PoolSize = PoolSize, TestSize = TestCount, Shards = Shards.Length, Shape = [Channels, Height, Width], Classes = Classes,
-        ClassNames = ClassNames ?? [],
+        ClassNames = ClassNames ?? [], PoolLabeled = PoolLabeled, Source = Source,
     };
 }

@@ -42,6 +42,7 @@ public static class ExperimentSetup
         Check(spec.DistillationAlpha is >= 0 and <= 1, $"distillation alpha must be in [0, 1], got {spec.DistillationAlpha}");
         Check(spec.LabelSource is "dataset" or "external", $"label source must be dataset or external, got '{spec.LabelSource}'");
         Check(spec.DistillationTemperature is > 0 and <= 100, $"distillation temperature must be in (0, 100], got {spec.DistillationTemperature}");
+        Check(dataset.PoolLabeled || spec.LabelSource == "external", $"dataset '{dataset.DatasetId}' has an unlabeled pool: use --label-source external and import labels each round");
         var budget = (long)spec.InitialLabeled + (long)spec.Rounds * spec.RoundSize;
         Check(budget <= dataset.PoolSize, $"budget {budget} (initial {spec.InitialLabeled} + {spec.Rounds} rounds × {spec.RoundSize}) is larger than the pool of dataset '{dataset.DatasetId}' ({dataset.PoolSize} samples)");
         if (problems.Count > 0) throw new ArgumentException("invalid experiment spec: " + string.Join("; ", problems));
