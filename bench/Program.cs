@@ -15,6 +15,13 @@ const string Usage = """
       cluster-overhead  The same pool scored by a plain TorchSharp loop and through the pool-shard grains of an
                 embedded silo, in one run.
                 --samples 60000  --shards 8  --repeats 3  --arch resnet20  --prune 0.5  --k 1000  --data DIR  --json
+      scale     A pool of real-derived samples (Fashion-MNIST with seeded shifts/flips) written as shards, scored and
+                merged through the pool-shard grains with the shard cache off (streaming); reports peak RSS.
+                --samples 1000000  --shards 16  --arch resnet20  --prune 0.5  --k 1000  --cache-mb 0  --seed 0  --data DIR  --json
+      study     The accuracy study: PruneFuse p=0.5/0.7, dense AL, SVP, random and the ablations through the cluster.
+                --preset quick|full  --seeds N (quick 1, full 3)  --methods a,b  --out bench/results  --data DIR  --json
+      plot-sweep  Speedup against p (and the MAC ratio) from a scoring-sweep JSON, as a PNG.
+                --in bench/results/scoring-sweep-resnet20.json  --out bench/results/speedup-vs-p.png
 
     With --json the last line of stdout is one JSON object; progress goes to stderr.
     """;
@@ -33,6 +40,9 @@ try
         "scoring" => ScoringBenchmark.Run(options),
         "scoring-sweep" => ScoringBenchmark.RunSweep(options),
         "cluster-overhead" => await ClusterOverheadBenchmark.RunAsync(options),
+        "scale" => await ScaleBenchmark.RunAsync(options),
+        "study" => await StudyBenchmark.RunAsync(options),
+        "plot-sweep" => SweepPlot.Run(options),
         _ => throw new BenchUsageException($"unknown command '{args[0]}'"),
     };
 }

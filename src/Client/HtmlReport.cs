@@ -57,14 +57,17 @@ public static class HtmlReport
 
         h.Append("<h2>Selection cost</h2>\n");
         var rows = st.Rounds.Select(r => ($"round {r.Round}", r.SelectorTrainSeconds, r.ScoringSeconds)).ToList();
-        if (st.FinalSelectorSeconds > 0) rows.Add(("final selector", st.FinalSelectorSeconds, 0));
+        // Only PruneFuse trains a separate final selector (the fusion source and teacher); for other methods the
+        // status's final selector is the last round's, already counted.
+        var finalSelectorTrained = spec.Selector == SelectorKind.Pruned && (spec.Fusion || spec.DistillationAlpha > 0);
+        if (finalSelectorTrained && st.FinalSelectorSeconds > 0) rows.Add(("final selector", st.FinalSelectorSeconds, 0));
         var max = Math.Max(1e-9, rows.Select(r => r.Item2 + r.Item3).DefaultIfEmpty(0).Max());
         h.Append("<table id=\"cost\"><thead><tr><th>step</th><th>selector training s</th><th>scoring s</th><th></th></tr></thead><tbody>\n");
         foreach (var (name, train, score) in rows)
         {
             h.Append(CultureInfo.InvariantCulture, $"<tr><td>{E(name)}</td><td>{train:F1}</td><td>{score:F1}</td><td class=\"bar\"><span class=\"train\" style=\"width:{100 * train / max:F1}%\"></span><span class=\"score\" style=\"width:{100 * score / max:F1}%\"></span></td></tr>\n");
         }
-        var selectionTotal = st.Rounds.Sum(r => r.SelectionSeconds) + st.FinalSelectorSeconds;
+        var selectionTotal = st.Rounds.Sum(r => r.SelectionSeconds) + (finalSelectorTrained ? st.FinalSelectorSeconds : 0);
         h.Append(CultureInfo.InvariantCulture, $"</tbody><tfoot><tr><td>total selection</td><td colspan=\"3\">{selectionTotal:F1} s</td></tr>");
         if (st.Final is { } ft) h.Append(CultureInfo.InvariantCulture, $"<tr><td>final training</td><td colspan=\"3\">{ft.TrainSeconds:F1} s</td></tr>");
         h.Append("</tfoot></table><p class=\"legend\"><span class=\"train\"></span> selector training <span class=\"score\"></span> scoring</p>\n");

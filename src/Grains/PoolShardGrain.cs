@@ -33,13 +33,18 @@ public sealed class PoolShardGrain(ExperimentStore experiments, ComputeService c
         var entry = manifest.Shards.FirstOrDefault(s => s.Index == index)
             ?? throw new ArgumentException($"dataset '{datasetId}' has no shard {index} (it has {manifest.Shards.Length})");
         var labeled = new HashSet<long>((await experiments.LabeledAsync(request.Labeled)).Where(id => id >= entry.FirstId && id < entry.FirstId + entry.Count));
-        // A corrupted shard fails here with a DataFormatException naming it; the cache does not keep failed loads.
-        var shard = await compute.GetShardAsync(entry.Artifact);
+        var info = await experiments.Store.GetInfoAsync(entry.Artifact) ?? throw new ArtifactNotFoundException(entry.Artifact, experiments.Store.Description);
+        // A cached shard is scored from memory; a shard beyond the silo's cache budget is streamed batch by batch.
+        // Either way a corrupted shard fails with a DataFormatException naming it (streamed: at its last batch).
+        var cached = await compute.CachedShardAsync(info);
+        using var reader = cached is null ? await compute.OpenShardAsync(entry.Artifact) : null;
+        var header = reader?.Header;
+        var (channels, height, width) = cached is not null ? (cached.Channels, cached.Height, cached.Width) : (header!.Channels, header.Height, header.Width);
         var metric = UncertaintyScores.Parse(request.Metric);
         var silo = compute.SiloName;
         if (metric == SelectionMetric.Random || request.Selector is null)
         {
-            var r = PoolScorer.RandomTopK(shard.Ids, labeled, request.Seed, request.K);
+            var r = PoolScorer.RandomTopK(cached?.Ids ?? reader!.Ids, labeled, request.Seed, request.K);
             return new ShardScoreResult { TopK = [.. r.TopK.Select(s => new SampleScore(s.SampleId, s.Score, index))], Scored = r.Scored, Seconds = r.Seconds, Silo = silo };
         }
         var selectorBytes = await experiments.Store.ReadBytesAsync(request.Selector.Name);
@@ -47,11 +52,11 @@ public sealed class PoolShardGrain(ExperimentStore experiments, ComputeService c
         {
             var (model, _) = compute.GetModel(request.Selector.Name, request.Selector.ETag, selectorBytes);
             using var scorer = new PoolScorer(model, manifest.Normalization);
-            var batches = PoolScorer.Batches(shard, 128);
+            var batches = cached is not null ? PoolScorer.Batches(cached, 128) : reader!.ReadBatches(128);
             if (metric == SelectionMetric.KCenter)
             {
                 var sw = System.Diagnostics.Stopwatch.StartNew();
-                var (candidates, centers) = scorer.Features(batches, shard.Channels, shard.Height, shard.Width, labeled);
+                var (candidates, centers) = scorer.Features(batches, channels, height, width, labeled);
                 var picks = KCenterGreedy.Select(candidates, centers, request.K);
                 return new ShardScoreResult
                 {
@@ -63,7 +68,7 @@ public sealed class PoolShardGrain(ExperimentStore experiments, ComputeService c
                     Silo = silo,
                 };
             }
-            var result = scorer.TopK(batches, shard.Channels, shard.Height, shard.Width, metric, request.K, labeled, request.Seed);
+            var result = scorer.TopK(batches, channels, height, width, metric, request.K, labeled, request.Seed);
             return new ShardScoreResult { TopK = [.. result.TopK.Select(s => new SampleScore(s.SampleId, s.Score, index, s.Predicted))], Scored = result.Scored, Seconds = result.Seconds, Silo = silo };
         });
     }

@@ -43,6 +43,10 @@ public sealed class SiloOptions : IValidatableObject
     [RegularExpression("^(cpu|gpu|auto)$")]
     public string Accelerator { get; set; } = "auto";
 
+    /// <summary>Megabytes of pool shards this silo keeps in memory; larger pools are streamed from storage when scored (0 = always stream).</summary>
+    [Range(0, 1_048_576)]
+    public int ShardCacheMegabytes { get; set; } = 1024;
+
     /// <summary>Azure Storage settings (cluster mode).</summary>
     public StorageOptions Storage { get; set; } = new();
 

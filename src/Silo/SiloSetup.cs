@@ -4,6 +4,7 @@ using Azure.Data.Tables;
 using Azure.Storage.Blobs;
 using Microsoft.Extensions.Diagnostics.HealthChecks;
 using PruneFuse.Grains;
+using PruneFuse.Grains.Compute;
 using PruneFuse.Grains.Hosting;
 
 namespace PruneFuse.Silo;
@@ -23,7 +24,7 @@ public static class SiloSetup
         if (o.Mode == SiloMode.Embedded)
         {
             silo.UseLocalhostClustering(o.SiloPort, o.GatewayPort);
-            silo.AddPruneFuseEmbedded(Path.GetFullPath(o.DataRoot), o.Accelerator);
+            silo.AddPruneFuseEmbedded(Path.GetFullPath(o.DataRoot), o.Accelerator, new ComputeOptions { ShardCacheBytes = o.ShardCacheMegabytes * (1L << 20) });
             silo.UseInMemoryReminderService();
             silo.Services.AddHostedService<ExperimentResumer>();
         }
@@ -34,7 +35,7 @@ public static class SiloSetup
             silo.UseAzureStorageClustering(c => c.TableServiceClient = new TableServiceClient(connection));
             silo.AddAzureTableGrainStorage(GrainStorage.Name, c => c.TableServiceClient = new TableServiceClient(connection));
             silo.UseAzureTableReminderService(c => c.TableServiceClient = new TableServiceClient(connection));
-            silo.AddPruneFuseAzureArtifacts(new BlobServiceClient(connection), o.Storage.Container, o.Accelerator);
+            silo.AddPruneFuseAzureArtifacts(new BlobServiceClient(connection), o.Storage.Container, o.Accelerator, new ComputeOptions { ShardCacheBytes = o.ShardCacheMegabytes * (1L << 20) });
         }
         return silo;
     }

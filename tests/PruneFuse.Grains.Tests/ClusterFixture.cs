@@ -33,7 +33,9 @@ public sealed class ClusterFixture : IAsyncLifetime
         {
             // The first silo configured is tagged gpu, the second cpu.
             var gpu = Interlocked.CompareExchange(ref _gpuSiloName, options.SiloName, null) is null;
-            silo.AddPruneFuseEmbedded(DataRoot, gpu ? "gpu" : "cpu");
+            // The gpu silo (where shards are placed) may cache only about one 1,000-sample shard: the other shards,
+            // the test set and labeled-image gathering are streamed, so both scoring paths run in every experiment.
+            silo.AddPruneFuseEmbedded(DataRoot, gpu ? "gpu" : "cpu", gpu ? new Compute.ComputeOptions { ShardCacheBytes = 1 << 20 } : null);
             silo.UseInMemoryReminderService();
         });
         Cluster = builder.Build();

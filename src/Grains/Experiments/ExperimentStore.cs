@@ -69,8 +69,7 @@ public sealed class ExperimentStore(IArtifactStore store, ComputeService compute
         {
             var inShard = wanted.Where(id => id >= shard.FirstId && id < shard.FirstId + shard.Count).ToList();
             if (inShard.Count == 0) continue;
-            var set = await compute.GetShardAsync(shard.Artifact);
-            parts.Add(set.Subset(inShard.Order().Select(id => (int)(id - shard.FirstId)).ToArray()));
+            parts.Add(await compute.GatherAsync(shard, inShard));
         }
         var found = parts.Sum(p => p.Count);
         if (found != wanted.Count) throw new InvalidOperationException($"{wanted.Count - found} labeled sample ids are not in dataset '{manifest.DatasetId}'");

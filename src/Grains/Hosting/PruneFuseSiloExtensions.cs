@@ -17,7 +17,7 @@ public static class PruneFuseSiloExtensions
     /// Adds the artifact store, the per-silo compute service, the shared experiment reader, the GPU-preferring
     /// placement filter and this silo's <c>accelerator</c> metadata (<c>gpu</c>, <c>cpu</c>, or <c>auto</c> = gpu when CUDA is available).
     /// </summary>
-    public static ISiloBuilder AddPruneFuse(this ISiloBuilder builder, Func<IServiceProvider, IArtifactStore> store, string accelerator = "auto")
+    public static ISiloBuilder AddPruneFuse(this ISiloBuilder builder, Func<IServiceProvider, IArtifactStore> store, string accelerator = "auto", ComputeOptions? compute = null)
     {
         var resolved = accelerator switch
         {
@@ -29,20 +29,21 @@ public static class PruneFuseSiloExtensions
         builder.Services.AddPlacementFilter<PreferGpuPlacementFilterStrategy, PreferGpuPlacementFilterDirector>(ServiceLifetime.Singleton);
         builder.AddIncomingGrainCallFilter<ErrorTranslationFilter>();
         builder.Services.AddSingleton(store);
+        builder.Services.AddSingleton(compute ?? new ComputeOptions());
         builder.Services.AddSingleton<ComputeService>();
         builder.Services.AddSingleton<ExperimentStore>();
         return builder;
     }
 
     /// <summary>Embedded default: artifacts and grain state under one local folder.</summary>
-    public static ISiloBuilder AddPruneFuseEmbedded(this ISiloBuilder builder, string dataRoot, string accelerator = "auto")
+    public static ISiloBuilder AddPruneFuseEmbedded(this ISiloBuilder builder, string dataRoot, string accelerator = "auto", ComputeOptions? compute = null)
     {
-        builder.AddPruneFuse(_ => new FileSystemArtifactStore(Path.Combine(dataRoot, "artifacts")), accelerator);
+        builder.AddPruneFuse(_ => new FileSystemArtifactStore(Path.Combine(dataRoot, "artifacts")), accelerator, compute);
         builder.Services.AddGrainStorage(GrainStorage.Name, (_, _) => new FileGrainStorage(Path.Combine(dataRoot, "grain-state")));
         return builder;
     }
 
     /// <summary>Cluster mode: artifacts in an Azure Blob container.</summary>
-    public static ISiloBuilder AddPruneFuseAzureArtifacts(this ISiloBuilder builder, BlobServiceClient blobs, string container, string accelerator = "auto") =>
-        builder.AddPruneFuse(_ => new AzureBlobArtifactStore(blobs, container), accelerator);
+    public static ISiloBuilder AddPruneFuseAzureArtifacts(this ISiloBuilder builder, BlobServiceClient blobs, string container, string accelerator = "auto", ComputeOptions? compute = null) =>
+        builder.AddPruneFuse(_ => new AzureBlobArtifactStore(blobs, container), accelerator, compute);
 }

@@ -1,0 +1,262 @@
+using System.Text.Json;
+using System.Text.Json.Nodes;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Logging;
+using PruneFuse.Grains.Hosting;
+using PruneFuse.Grains.Interfaces;
+using PruneFuse.Learning.Runtime;
+
+namespace PruneFuse.Bench;
+
+/// <summary>
+/// The accuracy study: the same protocol (Fashion-MNIST 60k pool, 10k test, target resnet20, least confidence)
+/// for PruneFuse at p = 0.5 and 0.7, dense active learning, SVP (resnet8 proxy), random selection and the
+/// ablations (no fusion, no distillation, random-channel pruning), each over several seeds, run one after the
+/// other through the coordinator of an embedded silo. Reports accuracy, selection cost, final-training cost and
+/// the epochs each final network needs to reach dense-AL's final accuracy, plus the issue's targets.
+/// </summary>
+internal static class StudyBenchmark
+{
+    private sealed record Method(string Name, string Description, Func<ExperimentSpec, ExperimentSpec> Apply);
+
+    private static readonly Method[] Methods =
+    [
+        new("prunefuse-p0.5", "PruneFuse p=0.5 (L2, fusion, KD α=0.5)", s => s with { Selector = SelectorKind.Pruned, PruneRatio = 0.5 }),
+        new("prunefuse-p0.7", "PruneFuse p=0.7 (L2, fusion, KD α=0.5)", s => s with { Selector = SelectorKind.Pruned, PruneRatio = 0.7 }),
+        new("dense-al", "dense active learning (resnet20 selects)", s => s with { Selector = SelectorKind.Dense }),
+        new("svp-resnet8", "selection via proxy (resnet8)", s => s with { Selector = SelectorKind.Proxy, ProxyArch = "resnet8" }),
+        new("random", "random selection", s => s with { Selector = SelectorKind.Random }),
+        new("ablation-no-fusion", "PruneFuse p=0.5, target trained from θ0", s => s with { Selector = SelectorKind.Pruned, PruneRatio = 0.5, Fusion = false }),
+        new("ablation-no-kd", "PruneFuse p=0.5 without distillation", s => s with { Selector = SelectorKind.Pruned, PruneRatio = 0.5, DistillationAlpha = 0 }),
+        new("ablation-random-channels", "PruneFuse p=0.5, random-channel pruning", s => s with { Selector = SelectorKind.Pruned, PruneRatio = 0.5, PruningMethod = "random" }),
+    ];
+
+    public static async Task<int> RunAsync(BenchArgs a)
+    {
+        var preset = a.String("preset", "quick");
+        if (preset is not ("quick" or "full")) throw new BenchUsageException($"--preset must be quick or full, got '{preset}'");
+        var seeds = a.Int("seeds", preset == "quick" ? 1 : 3, 1, 20);
+        var only = a.OptionalString("methods")?.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
+        var outDir = a.String("out", "bench/results");
+        var dataDir = a.OptionalString("data");
+        var json = a.Flag("json");
+        a.RejectUnknown();
+        var methods = only is null ? Methods : Methods.Where(m => only.Contains(m.Name)).ToArray();
+        if (only is not null && methods.Length != only.Length) throw new BenchUsageException($"unknown method in --methods; known: {string.Join(", ", Methods.Select(m => m.Name))}");
+        TorchRuntime.EnsureLoaded();
+
+        // quick: 2 rounds, short training; full: the paper-like protocol at this machine's scale.
+        var baseSpec = new ExperimentSpec
+        {
+            DatasetId = "fashion-mnist", Arch = "resnet20", Metric = "least-confidence", InitialLabeled = 1000, RoundSize = 1000,
+            Rounds = preset == "quick" ? 2 : 4, SelectorEpochs = preset == "quick" ? 6 : 15, FinalEpochs = preset == "quick" ? 10 : 30,
+            BatchSize = 128, DistillationAlpha = 0.5, DistillationTemperature = 4,
+        };
+
+        var root = Directory.CreateTempSubdirectory("prunefuse-study-").FullName;
+        var started = DateTime.UtcNow;
+        try
+        {
+            var builder = Host.CreateApplicationBuilder();
+            builder.Logging.SetMinimumLevel(LogLevel.Warning);
+            builder.UseOrleans(silo =>
+            {
+                silo.UseLocalhostClustering(siloPort: FreePort(), gatewayPort: FreePort());
+                silo.AddPruneFuseEmbedded(root, "cpu");
+                silo.UseInMemoryReminderService();
+            });
+            using var host = builder.Build();
+            await host.StartAsync();
+            var grains = host.Services.GetRequiredService<IGrainFactory>();
+            var dataset = await grains.GetGrain<IDatasetGrain>("fashion-mnist").ImportFashionMnist(dataDir ?? "", 4, 0);
+            Log($"study '{preset}': {methods.Length} methods × {seeds} seeds on {dataset.PoolSize:N0} pool / {dataset.TestSize:N0} test images; " +
+                $"{baseSpec.InitialLabeled} initial + {baseSpec.Rounds} × {baseSpec.RoundSize}, selector {baseSpec.SelectorEpochs} epochs, final {baseSpec.FinalEpochs} epochs");
+
+            var runs = new List<(Method Method, long Seed, ExperimentStatus Status)>();
+            foreach (var seed in Enumerable.Range(0, seeds).Select(s => (long)s))
+            {
+                foreach (var m in methods)
+                {
+                    var id = $"study-{preset}-{m.Name.Replace('.', '-')}-s{seed}";
+                    var spec = m.Apply(baseSpec with { Seed = seed });
+                    var t0 = DateTime.UtcNow;
+                    await grains.GetGrain<ICoordinatorGrain>(id).Start(spec);
+                    var st = await WaitAsync(grains.GetGrain<ICoordinatorGrain>(id));
+                    if (st.State != ExperimentState.Completed) throw new InvalidOperationException($"{id} ended {st.State}: {st.Error}");
+                    runs.Add((m, seed, st));
+                    Log($"  {m.Name} seed {seed}: final {st.Final!.Accuracy:P2} (best {st.Final.BestAccuracy:P2}), selection {SelectionSeconds(st):F0} s, final training {st.Final.TrainSeconds:F0} s, wall {(DateTime.UtcNow - t0).TotalSeconds:F0} s");
+                }
+            }
+            await host.StopAsync();
+
+            var report = Summarize(preset, seeds, baseSpec, methods, runs, (DateTime.UtcNow - started).TotalMinutes);
+            Directory.CreateDirectory(outDir);
+            var rawPath = Path.Combine(outDir, $"study-{preset}.json");
+            File.WriteAllText(rawPath, report.ToJsonString(new JsonSerializerOptions { WriteIndented = true }));
+            var plots = Plot(preset, methods, runs, outDir);
+            Log($"wrote {rawPath}, {string.Join(", ", plots)}");
+            if (json) Console.WriteLine(report.ToJsonString());
+            return 0;
+        }
+        finally
+        {
+            try { Directory.Delete(root, recursive: true); } catch (IOException) { }
+        }
+    }
+
+    /// <summary>Selection cost: selector training and pool scoring of every round, plus PruneFuse's final selector (the fusion source).</summary>
+    private static double SelectionSeconds(ExperimentStatus st)
+    {
+        var spec = st.Spec!;
+        var finalSelector = spec.Selector == SelectorKind.Pruned && (spec.Fusion || spec.DistillationAlpha > 0) ? st.FinalSelectorSeconds : 0;
+        return st.Rounds.Sum(r => r.SelectionSeconds) + finalSelector;
+    }
+
+    private static JsonObject Stats(IEnumerable<double> values)
+    {
+        var v = values.ToArray();
+        var mean = v.Average();
+        var std = v.Length > 1 ? Math.Sqrt(v.Sum(x => (x - mean) * (x - mean)) / (v.Length - 1)) : 0;
+        return new JsonObject { ["mean"] = Math.Round(mean, 4), ["std"] = Math.Round(std, 4), ["min"] = Math.Round(v.Min(), 4), ["max"] = Math.Round(v.Max(), 4), ["n"] = v.Length };
+    }
+
+    private static int? EpochsToReach(ExperimentStatus st, double target)
+    {
+        var curve = st.Final!.EpochAccuracies;
+        for (var e = 0; e < curve.Length; e++)
+        {
+            if (curve[e] >= target) return e + 1;
+        }
+        return null;
+    }
+
+    private static JsonObject Summarize(string preset, int seeds, ExperimentSpec baseSpec, Method[] methods, List<(Method Method, long Seed, ExperimentStatus Status)> runs, double minutes)
+    {
+        var byMethod = methods.ToDictionary(m => m.Name, m => runs.Where(r => r.Method == m).Select(r => r.Status).ToList());
+        double? Mean(string name, Func<ExperimentStatus, double> f) => byMethod.TryGetValue(name, out var l) && l.Count > 0 ? l.Average(f) : null;
+        var denseFinal = Mean("dense-al", s => s.Final!.Accuracy);
+        var rows = new JsonArray();
+        foreach (var m in methods)
+        {
+            var l = byMethod[m.Name];
+            var reach = denseFinal is { } target ? l.Select(s => EpochsToReach(s, target)).ToList() : [];
+            rows.Add(new JsonObject
+            {
+                ["method"] = m.Name,
+                ["description"] = m.Description,
+                ["finalAccuracy"] = Stats(l.Select(s => s.Final!.Accuracy)),
+                ["bestAccuracy"] = Stats(l.Select(s => s.Final!.BestAccuracy)),
+                ["selectionSeconds"] = Stats(l.Select(SelectionSeconds)),
+                ["selectorTrainSeconds"] = Stats(l.Select(s => s.Rounds.Sum(r => r.SelectorTrainSeconds))),
+                ["scoringSeconds"] = Stats(l.Select(s => s.Rounds.Sum(r => r.ScoringSeconds))),
+                ["finalTrainSeconds"] = Stats(l.Select(s => s.Final!.TrainSeconds)),
+                ["fused"] = l.All(s => s.Final!.Fused),
+                ["epochsToDenseFinalAccuracy"] = new JsonArray([.. reach.Select(e => (JsonNode?)(e is null ? null : JsonValue.Create(e.Value)))]),
+                ["epochAccuracyMean"] = new JsonArray([.. Enumerable.Range(0, l.Min(s => s.Final!.EpochAccuracies.Length)).Select(e => (JsonNode)Math.Round(l.Average(s => s.Final!.EpochAccuracies[e]), 4))]),
+                ["experiments"] = new JsonArray([.. l.Select(s => (JsonNode)s.ExperimentId)]),
+            });
+        }
+
+        var targets = new JsonArray();
+        void Target(string name, double? value, double limit, bool lowerIsBetter, string detail)
+        {
+            targets.Add(new JsonObject
+            {
+                ["target"] = name, ["value"] = value is { } v ? Math.Round(v, 4) : null, ["limit"] = limit,
+                ["met"] = value is { } x && (lowerIsBetter ? x <= limit : x >= limit), ["detail"] = detail,
+            });
+        }
+        var dense = Mean("dense-al", SelectionSeconds);
+        Target("selection cost p=0.5 / dense-AL", Mean("prunefuse-p0.5", SelectionSeconds) / dense, 0.40, true, "mean selection seconds (selector training + scoring, all rounds, incl. the final selector)");
+        Target("selection cost p=0.7 / dense-AL", Mean("prunefuse-p0.7", SelectionSeconds) / dense, 0.25, true, "as above");
+        Target("PruneFuse p=0.5 final accuracy - dense-AL", Mean("prunefuse-p0.5", s => s.Final!.Accuracy) - denseFinal, 0, false, "mean final (last-epoch) test accuracy difference");
+        Target("PruneFuse p=0.5 final accuracy - random", Mean("prunefuse-p0.5", s => s.Final!.Accuracy) - Mean("random", s => s.Final!.Accuracy), 0, false, "must be positive");
+        var fusedEpochs = denseFinal is { } dt && byMethod.TryGetValue("prunefuse-p0.5", out var pf) ? pf.Select(s => EpochsToReach(s, dt)).ToList() : [];
+        var scratchEpochs = denseFinal is { } dt2 && byMethod.TryGetValue("dense-al", out var da) ? da.Select(s => EpochsToReach(s, dt2)).ToList() : [];
+        double? MeanEpochs(List<int?> e) => e.Count > 0 && e.All(x => x.HasValue) ? e.Average(x => x!.Value) : null;
+        var fe = MeanEpochs(fusedEpochs);
+        var se = MeanEpochs(scratchEpochs);
+        targets.Add(new JsonObject
+        {
+            ["target"] = "epochs to dense-AL's final accuracy: fused p=0.5 < dense-AL from scratch",
+            ["value"] = fe, ["limit"] = se, ["met"] = fe is not null && se is not null && fe < se,
+            ["detail"] = "mean first epoch whose test accuracy reaches dense-AL's mean final accuracy (null = never reached in some seed)",
+        });
+        return new JsonObject
+        {
+            ["preset"] = preset, ["seeds"] = seeds, ["minutes"] = Math.Round(minutes, 1), ["threads"] = Environment.ProcessorCount,
+            ["protocol"] = JsonNode.Parse(JsonSerializer.Serialize(baseSpec)),
+            ["denseFinalAccuracy"] = denseFinal is { } d ? Math.Round(d, 4) : null,
+            ["methods"] = rows,
+            ["targets"] = targets,
+        };
+    }
+
+    private static List<string> Plot(string preset, Method[] methods, List<(Method Method, long Seed, ExperimentStatus Status)> runs, string outDir)
+    {
+        var files = new List<string>();
+        // Learning curves: mean test accuracy against labeled samples (selectors per round, then the final network).
+        var curves = new ScottPlot.Plot();
+        var epochs = new ScottPlot.Plot();
+        foreach (var m in methods)
+        {
+            var l = runs.Where(r => r.Method == m).Select(r => r.Status).ToList();
+            if (l.Count == 0) continue;
+            var spec = l[0].Spec!;
+            var xs = new List<double>();
+            var ys = new List<double>();
+            for (var i = 0; i < l[0].Rounds.Length; i++)
+            {
+                if (l.Any(s => s.Rounds[i].SelectorAccuracy is null)) continue;
+                xs.Add(l[0].Rounds[i].Labeled - spec.RoundSize);
+                ys.Add(100 * l.Average(s => s.Rounds[i].SelectorAccuracy!.Value));
+            }
+            xs.Add(spec.Budget);
+            ys.Add(100 * l.Average(s => s.Final!.Accuracy));
+            var line = curves.Add.Scatter(xs.ToArray(), ys.ToArray());
+            line.LegendText = m.Name;
+            var n = l.Min(s => s.Final!.EpochAccuracies.Length);
+            var e = epochs.Add.Scatter(Enumerable.Range(1, n).Select(x => (double)x).ToArray(), Enumerable.Range(0, n).Select(i => 100 * l.Average(s => s.Final!.EpochAccuracies[i])).ToArray());
+            e.LegendText = m.Name;
+        }
+        curves.Title($"study ({preset}): test accuracy vs labeled samples (selectors per round, final network at the budget)");
+        curves.XLabel("labeled samples");
+        curves.YLabel("test accuracy (%)");
+        curves.ShowLegend(ScottPlot.Alignment.LowerRight);
+        var c = Path.Combine(outDir, $"study-{preset}-learning-curves.png");
+        curves.SavePng(c, 1000, 600);
+        files.Add(c);
+        epochs.Title($"study ({preset}): final network test accuracy per epoch");
+        epochs.XLabel("epoch");
+        epochs.YLabel("test accuracy (%)");
+        epochs.ShowLegend(ScottPlot.Alignment.LowerRight);
+        var ep = Path.Combine(outDir, $"study-{preset}-final-training.png");
+        epochs.SavePng(ep, 1000, 600);
+        files.Add(ep);
+        return files;
+    }
+
+    private static async Task<ExperimentStatus> WaitAsync(ICoordinatorGrain grain)
+    {
+        var last = "";
+        while (true)
+        {
+            var st = await grain.GetStatus();
+            if (st.State != ExperimentState.Running) return st;
+            var line = $"    round {st.Round}: {st.Stage}";
+            if (line != last && !st.Stage.StartsWith("scoring pool (", StringComparison.Ordinal)) Log(line);
+            last = line;
+            await Task.Delay(1000);
+        }
+    }
+
+    private static int FreePort()
+    {
+        using var l = new System.Net.Sockets.TcpListener(System.Net.IPAddress.Loopback, 0);
+        l.Start();
+        return ((System.Net.IPEndPoint)l.LocalEndpoint).Port;
+    }
+
+    private static void Log(string message) => Console.Error.WriteLine(message);
+}
