@@ -80,3 +80,24 @@ ensure_chromium() {
     if [ -x /usr/bin/chromium ]; then return; fi
     apt_install chromium
 }
+
+# kubectl renders deploy/k8s (kustomize); the schema packages validate the result offline (deploy/k8s/validate.mjs).
+# Debian 12's kubernetes-client (kubectl 1.20, kustomize v2) is enough; a newer kubectl already on PATH is used as is.
+# CommonJS releases of the npm packages, so Debian 12's Node.js 18 runs them.
+K8S_VALIDATE_PACKAGES="kubernetes-models@4.5.1 @kubernetes/client-node@0.22.3 js-yaml@4.1.0"
+ensure_k8s_tools() {
+    command -v kubectl >/dev/null 2>&1 || apt_install kubernetes-client
+    local stamp=".tools/k8s-validate/.version-$(echo "$K8S_VALIDATE_PACKAGES" | sed 's/[ @/]/_/g')"
+    if [ -f "$stamp" ]; then return; fi
+    if ! command -v npm >/dev/null 2>&1 || ! command -v node >/dev/null 2>&1; then
+        apt_install nodejs npm
+    fi
+    echo "==> installing $K8S_VALIDATE_PACKAGES (npm) into .tools/k8s-validate"
+    mkdir -p .tools/k8s-validate
+    # shellcheck disable=SC2086
+    if ! npm install --prefix .tools/k8s-validate --no-audit --no-fund --loglevel=error $K8S_VALIDATE_PACKAGES >/dev/null; then
+        echo "error: npm install $K8S_VALIDATE_PACKAGES failed" >&2
+        exit 2
+    fi
+    touch "$stamp"
+}

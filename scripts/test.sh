@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Runs every PruneFuse test. Installs what the tests need (Debian packages dataset-fashion-mnist, python3-torch,
-# chromium; Azurite from npm) or fails at once
+# chromium, kubernetes-client; Azurite and the Kubernetes schema packages from npm) or fails at once
 # saying what is missing. Ends with one line: "N passed, N failed, N skipped".
 set -uo pipefail
 cd "$(dirname "$0")/.."
@@ -15,6 +15,7 @@ ensure_fashion_mnist
 ensure_azurite
 ensure_python_torch
 ensure_chromium
+ensure_k8s_tools
 
 results="$(pwd)/TestResults"
 rm -rf "$results"

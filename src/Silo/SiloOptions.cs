@@ -47,8 +47,15 @@ public sealed class SiloOptions : IValidatableObject
     [Range(0, 1_048_576)]
     public int ShardCacheMegabytes { get; set; } = 1024;
 
+    /// <summary>Seconds Orleans gets on SIGTERM to hand its grains to other silos and leave the cluster.</summary>
+    [Range(1, 3600)]
+    public int ShutdownSeconds { get; set; } = 60;
+
     /// <summary>Azure Storage settings (cluster mode).</summary>
     public StorageOptions Storage { get; set; } = new();
+
+    /// <summary>Who may use the dashboard and other HTTP endpoints.</summary>
+    public HttpOptions Http { get; set; } = new();
 
     /// <summary>Every configuration problem (data annotations, nested storage options and cross-field rules), as messages.</summary>
     public List<string> Problems()
@@ -56,6 +63,7 @@ public sealed class SiloOptions : IValidatableObject
         var results = new List<ValidationResult>();
         Validator.TryValidateObject(this, new ValidationContext(this), results, validateAllProperties: true);
         Validator.TryValidateObject(Storage, new ValidationContext(Storage), results, validateAllProperties: true);
+        Validator.TryValidateObject(Http, new ValidationContext(Http), results, validateAllProperties: true);
         return [.. results.Select(r => $"{string.Join(", ", r.MemberNames.Select(m => "PruneFuse:" + m))}: {r.ErrorMessage}")];
     }
 
@@ -70,11 +78,36 @@ public sealed class SiloOptions : IValidatableObject
         {
             yield return new ValidationResult($"advertised address '{AdvertisedAddress}' is not an IP address", [nameof(AdvertisedAddress)]);
         }
+        if (Mode == SiloMode.Cluster && string.IsNullOrEmpty(Http.Password) && !Http.AllowAnonymous)
+        {
+            yield return new ValidationResult("cluster mode serves the dashboard beyond this machine: set PruneFuse:Http:Password (environment PruneFuse__Http__Password), or PruneFuse:Http:AllowAnonymous=true to serve it without authentication", [nameof(Http)]);
+        }
         if (Mode == SiloMode.Embedded && string.IsNullOrWhiteSpace(DataRoot))
         {
             yield return new ValidationResult("embedded mode needs PruneFuse:DataRoot", [nameof(DataRoot)]);
         }
     }
+}
+
+/// <summary>
+/// HTTP Basic authentication for the dashboard and every HTTP endpoint except the health probes
+/// (<c>/health/live</c>, <c>/health/ready</c>, which answer only Healthy or Unhealthy). Required in cluster mode;
+/// in embedded mode it applies when a password is set.
+/// </summary>
+public sealed class HttpOptions
+{
+    /// <summary>User name.</summary>
+    [Required, RegularExpression("^[^:]{1,64}$")]
+    public string Username { get; set; } = "prunefuse";
+
+    /// <summary>Password; never logged.</summary>
+    public string Password { get; set; } = "";
+
+    /// <summary>Serve without authentication in cluster mode (behind your own authenticating proxy, say).</summary>
+    public bool AllowAnonymous { get; set; }
+
+    /// <summary>Whether requests must authenticate.</summary>
+    public bool Required => !string.IsNullOrEmpty(Password);
 }
 
 /// <summary>Azure Storage (or Azurite) connection.</summary>

@@ -1,3 +1,6 @@
+using System.Net;
+using System.Net.Http.Headers;
+using System.Text;
 using System.Text.Json;
 
 namespace PruneFuse.Client.Tests;
@@ -12,12 +15,29 @@ public sealed class ClusterModeTests
         await azurite.InitializeAsync();
         using var dir = new TempDir("prunefuse-azure-");
         var root = dir.Path;
-        var env = new Dictionary<string, string> { ["PruneFuse__Storage__ConnectionString"] = azurite.ConnectionString };
+        const string password = "s3cret-dashboard-pass";
+        var env = new Dictionary<string, string>
+        {
+            ["PruneFuse__Storage__ConnectionString"] = azurite.ConnectionString,
+            ["PruneFuse__Http__Password"] = password,
+        };
         string[] cluster = ["--PruneFuse:Mode=Cluster", "--PruneFuse:Storage:Container=prunefuse-test"];
         await using var gpu = new SiloProcess(root, [.. cluster, "--PruneFuse:Accelerator=gpu"], env);
         await using var cpu = new SiloProcess(root, [.. cluster, "--PruneFuse:Accelerator=cpu"], env);
         await gpu.StartAsync();
         await cpu.StartAsync();
+
+        // The dashboard and every HTTP path but the probes need the configured credentials.
+        using (var http = new HttpClient { BaseAddress = new Uri($"http://127.0.0.1:{cpu.HttpPort}") })
+        {
+            Assert.Equal(HttpStatusCode.Unauthorized, (await http.GetAsync("/dashboard")).StatusCode);
+            Assert.Equal(HttpStatusCode.Unauthorized, (await http.GetAsync("/")).StatusCode);
+            Assert.Equal(HttpStatusCode.Unauthorized, (await http.SendAsync(WithBasic("/dashboard/", "prunefuse", "wrong"))).StatusCode);
+            Assert.Equal(HttpStatusCode.OK, (await http.SendAsync(WithBasic("/dashboard/", "prunefuse", password))).StatusCode);
+            var ready = await http.GetAsync("/health/ready");
+            Assert.Equal(HttpStatusCode.OK, ready.StatusCode);
+            Assert.Equal("Healthy", await ready.Content.ReadAsStringAsync());
+        }
 
         var import = await Processes.ClientAsync(gpu.GatewayPort, "dataset", "import", "--id", "az", "--shards", "3", "--limit", "1500", "--json");
         Assert.True(import.ExitCode == 0, import.Stdout + import.Stderr + gpu.Log);
@@ -47,10 +67,20 @@ public sealed class ClusterModeTests
         Assert.Contains("OrleansGrainState", tables);
         Assert.Contains("OrleansReminders", tables);
 
-        // The storage key never shows up in logs or client output.
-        foreach (var text in new[] { gpu.Log, cpu.Log, import.Stdout, import.Stderr, done.Stdout, done.Stderr })
+        // Neither the storage key nor the HTTP password ever shows up in logs or client output.
+        var key = azurite.ConnectionString.Split(';').Single(p => p.StartsWith("AccountKey=", StringComparison.Ordinal))["AccountKey=".Length..];
+        foreach (var text in new[] { gpu.Log, cpu.Log, import.Stdout, import.Stderr, start.Stdout, start.Stderr, done.Stdout, done.Stderr })
         {
             Assert.DoesNotContain("AccountKey=", text);
+            Assert.DoesNotContain(key, text);
+            Assert.DoesNotContain(password, text);
         }
+    }
+
+    private static HttpRequestMessage WithBasic(string path, string user, string password)
+    {
+        var request = new HttpRequestMessage(HttpMethod.Get, path);
+        request.Headers.Authorization = new AuthenticationHeaderValue("Basic", Convert.ToBase64String(Encoding.UTF8.GetBytes($"{user}:{password}")));
+        return request;
     }
 }

@@ -52,23 +52,36 @@ internal static class Processes
     }
 
     /// <summary>Runs the client to completion (bounded).</summary>
-    public static async Task<Result> ClientAsync(int gatewayPort, params string[] args)
+    public static Task<Result> ClientAsync(int gatewayPort, params string[] args) =>
+        DotnetAsync(ClientDll, [.. args, "--gateway-port", gatewayPort.ToString()], TimeSpan.FromMinutes(5), null);
+
+    /// <summary>Runs the silo until it exits by itself (a configuration it refuses), bounded.</summary>
+    public static Task<Result> SiloUntilExitAsync(Dictionary<string, string>? environment, params string[] args) =>
+        DotnetAsync(SiloDll, args, TimeSpan.FromMinutes(1), environment);
+
+    private static async Task<Result> DotnetAsync(string dll, string[] args, TimeSpan timeout, Dictionary<string, string>? environment)
     {
         var psi = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
-        psi.ArgumentList.Add(ClientDll);
+        psi.ArgumentList.Add(dll);
         foreach (var a in args) psi.ArgumentList.Add(a);
-        psi.ArgumentList.Add("--gateway-port");
-        psi.ArgumentList.Add(gatewayPort.ToString());
+        foreach (var (k, v) in environment ?? []) psi.Environment[k] = v;
         using var p = Process.Start(psi)!;
         var stdout = p.StandardOutput.ReadToEndAsync();
         var stderr = p.StandardError.ReadToEndAsync();
-        using var cts = new CancellationTokenSource(TimeSpan.FromMinutes(5));
-        await p.WaitForExitAsync(cts.Token);
+        using var cts = new CancellationTokenSource(timeout);
+        try
+        {
+            await p.WaitForExitAsync(cts.Token);
+        }
+        catch (OperationCanceledException)
+        {
+            p.Kill(entireProcessTree: true);
+            throw new TimeoutException($"{Path.GetFileName(dll)} {string.Join(' ', args)} did not exit within {timeout}");
+        }
         return new Result(p.ExitCode, await stdout, await stderr);
     }
 }
 
-/// <summary>An embedded silo in its own process, on free loopback ports, with its own data folder.</summary>
 internal sealed class SiloProcess : IAsyncDisposable
 {
     private Process? _process;
