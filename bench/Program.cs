@@ -20,6 +20,10 @@ const string Usage = """
                 --samples 1000000  --shards 16  --arch resnet20  --prune 0.5  --k 1000  --cache-mb 0  --seed 0  --data DIR  --json
       study     The accuracy study: PruneFuse p=0.5/0.7, dense AL, SVP, random and the ablations through the cluster.
                 --preset quick|full  --seeds N (quick 1, full 3)  --methods a,b  --out bench/results  --data DIR  --json
+      chaos     Fault campaign on a real 3-silo cluster (Azurite, cluster mode): per run two experiments at once, a
+                kill -9 while a selector trains, while shards score and while the fused network trains, and a
+                stop/restart of every silo; selections are compared with undisturbed runs of the same seeds.
+                --runs 5  --seed 11  --pool 9000  --json   (needs Azurite: bash scripts/test.sh installs it)
       plot-sweep  Speedup against p (and the MAC ratio) from a scoring-sweep JSON, as a PNG.
                 --in bench/results/scoring-sweep-resnet20.json  --out bench/results/speedup-vs-p.png
 
@@ -42,6 +46,7 @@ try
         "cluster-overhead" => await ClusterOverheadBenchmark.RunAsync(options),
         "scale" => await ScaleBenchmark.RunAsync(options),
         "study" => await StudyBenchmark.RunAsync(options),
+        "chaos" => await ChaosBenchmark.RunAsync(options),
         "plot-sweep" => SweepPlot.Run(options),
         _ => throw new BenchUsageException($"unknown command '{args[0]}'"),
     };

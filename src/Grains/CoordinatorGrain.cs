@@ -75,6 +75,7 @@ public sealed class CoordinatorGrain(
     private bool _starting;
     private bool _importing;
     private Task? _loop;
+    private IGrainTimer? _retry;
     private string? _stage;
 
     private async Task WriteAsync()
@@ -265,9 +266,17 @@ public sealed class CoordinatorGrain(
             // A silo died or a call timed out: the step is idempotent, so the reminder simply runs it again.
             state.State.TransientFailures++;
             state.State.LastTransientError = $"{state.State.Step} (round {state.State.Round}): {e.Message}";
-            logger.LogWarning(e, "experiment {Experiment}: transient failure {Count}/{Max} in {Step}; retrying on the next reminder",
-                id, state.State.TransientFailures, MaxTransientFailures, state.State.Step);
+            var delay = RetryDelay(state.State.TransientFailures);
+            logger.LogWarning(e, "experiment {Experiment}: transient failure {Count}/{Max} in {Step}; retrying in {Delay} s",
+                id, state.State.TransientFailures, MaxTransientFailures, state.State.Step, delay.TotalSeconds);
             await WriteAsync();
+            // Retry soon from this activation; the minute reminder stays the backstop if this silo dies too.
+            _retry?.Dispose();
+            _retry = this.RegisterGrainTimer(() =>
+            {
+                if (Running) EnsureLoop();
+                return Task.CompletedTask;
+            }, delay, Timeout.InfiniteTimeSpan);
         }
         catch (Exception e) when (Running)
         {
@@ -287,6 +296,9 @@ public sealed class CoordinatorGrain(
             _stage = null;
         }
     }
+
+    /// <summary>Seconds before the n-th consecutive retry: 2, 4, 8, 16, 30 (a lost silo is declared dead within seconds).</summary>
+    public static TimeSpan RetryDelay(int failures) => TimeSpan.FromSeconds(Math.Min(30, 1 << Math.Clamp(failures, 1, 5)));
 
     /// <summary>Failures that say nothing about the experiment itself: lost silos, timeouts, unavailable storage.</summary>
     private static bool IsTransient(Exception e) => e switch

@@ -36,6 +36,9 @@ public static class SiloSetup
             silo.AddAzureTableGrainStorage(GrainStorage.Name, c => c.TableServiceClient = new TableServiceClient(connection));
             silo.UseAzureTableReminderService(c => c.TableServiceClient = new TableServiceClient(connection));
             silo.AddPruneFuseAzureArtifacts(new BlobServiceClient(connection), o.Storage.Container, o.Accelerator, new ComputeOptions { ShardCacheBytes = o.ShardCacheMegabytes * (1L << 20) });
+            // Reminders persist here, but they tick once a minute: after the whole cluster restarts, waking running
+            // experiments at once saves that minute.
+            silo.Services.AddHostedService<ExperimentResumer>();
         }
         return silo;
     }

@@ -6,9 +6,10 @@ using PruneFuse.Grains.Storage;
 namespace PruneFuse.Grains.Hosting;
 
 /// <summary>
-/// Embedded mode keeps reminders in memory, so after a restart nothing would wake a running experiment's
-/// coordinator. This service touches every stored experiment once the silo is up; a coordinator whose persisted
-/// state is Running resumes its loop on activation.
+/// Wakes running experiments when a silo starts. Embedded mode keeps reminders in memory, so after a restart nothing
+/// else would wake a running experiment's coordinator; in cluster mode the persisted reminder would, up to a minute
+/// later. This service touches every stored experiment once the silo is up; a coordinator whose persisted state is
+/// Running resumes its loop on activation.
 /// </summary>
 public sealed class ExperimentResumer(IGrainFactory grains, IArtifactStore store, ILogger<ExperimentResumer> logger) : BackgroundService
 {

@@ -1,0 +1,3 @@
+global using Xunit;
+global using PruneFuse.Tests.Shared;
+global using PruneFuse.Tests.Shared.Cluster;

@@ -1,0 +1,128 @@
+using System.Diagnostics;
+using System.Runtime.InteropServices;
+using System.Text;
+
+namespace PruneFuse.Tests.Shared;
+
+/// <summary>
+/// A real silo in its own process (the built prunefuse-silo.dll) on free ports. It can be killed (SIGKILL), stopped
+/// gracefully (SIGTERM) and started again on the same ports, as a crashed or redeployed silo would be.
+/// </summary>
+public sealed class SiloProcess : IAsyncDisposable
+{
+    private Process? _process;
+    private readonly StringBuilder _log = new();
+    private readonly string[] _extraArgs;
+    private readonly Dictionary<string, string> _environment;
+
+    public SiloProcess(string dataRoot, IEnumerable<string>? extraArgs = null, Dictionary<string, string>? environment = null, string? name = null)
+    {
+        DataRoot = dataRoot;
+        _extraArgs = extraArgs?.ToArray() ?? [];
+        _environment = environment ?? [];
+        GatewayPort = Ports.Free();
+        SiloPort = Ports.Free();
+        HttpPort = Ports.Free();
+        Name = name ?? $"silo-{SiloPort}";
+    }
+
+    public string Name { get; }
+
+    public string DataRoot { get; }
+
+    public int GatewayPort { get; }
+
+    public int SiloPort { get; }
+
+    public int HttpPort { get; }
+
+    /// <summary>Everything every incarnation of this silo wrote to stdout and stderr.</summary>
+    public string Log
+    {
+        get
+        {
+            lock (_log) return _log.ToString();
+        }
+    }
+
+    public bool Running => _process is { HasExited: false };
+
+    /// <summary>Starts the silo (again) and waits until /health/ready answers.</summary>
+    public async Task StartAsync()
+    {
+        if (Running) throw new InvalidOperationException($"{Name} is already running");
+        _process?.Dispose();
+        var psi = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
+        foreach (var a in new[]
+        {
+            BuildOutput.SiloDll, $"--PruneFuse:DataRoot={DataRoot}", $"--PruneFuse:GatewayPort={GatewayPort}", $"--PruneFuse:SiloPort={SiloPort}",
+            $"--Urls=http://127.0.0.1:{HttpPort}",
+        }.Concat(_extraArgs))
+        {
+            psi.ArgumentList.Add(a);
+        }
+        foreach (var (k, v) in _environment) psi.Environment[k] = v;
+        lock (_log) _log.AppendLine($"--- {Name} starting at {DateTime.UtcNow:O}");
+        var process = Process.Start(psi)!;
+        _process = process;
+        process.OutputDataReceived += (_, e) => { lock (_log) _log.AppendLine(e.Data); };
+        process.ErrorDataReceived += (_, e) => { lock (_log) _log.AppendLine(e.Data); };
+        process.BeginOutputReadLine();
+        process.BeginErrorReadLine();
+        using var http = new HttpClient();
+        var deadline = DateTime.UtcNow.AddSeconds(90);
+        while (true)
+        {
+            if (process.HasExited) throw new InvalidOperationException($"silo {Name} exited with {process.ExitCode}:\n{Log}");
+            try
+            {
+                var r = await http.GetAsync($"http://127.0.0.1:{HttpPort}/health/ready");
+                if (r.IsSuccessStatusCode) return;
+            }
+            catch (HttpRequestException) when (DateTime.UtcNow < deadline)
+            {
+            }
+            if (DateTime.UtcNow > deadline) throw new TimeoutException($"silo {Name} not ready within 90 s:\n{Log}");
+            await Task.Delay(250);
+        }
+    }
+
+    /// <summary>SIGKILL: no graceful shutdown, no chance to persist anything more.</summary>
+    public async Task KillAsync()
+    {
+        if (_process is { HasExited: false })
+        {
+            lock (_log) _log.AppendLine($"--- {Name} killed (SIGKILL) at {DateTime.UtcNow:O}");
+            _process.Kill(entireProcessTree: true);
+            await _process.WaitForExitAsync();
+        }
+    }
+
+    /// <summary>SIGTERM, as Kubernetes stops a pod: Orleans shuts down gracefully. SIGKILL after <paramref name="timeout"/>.</summary>
+    public async Task StopAsync(TimeSpan timeout)
+    {
+        if (_process is not { HasExited: false } process) return;
+        lock (_log) _log.AppendLine($"--- {Name} stopping (SIGTERM) at {DateTime.UtcNow:O}");
+        if (SendSignal(process.Id, 15) != 0) throw new InvalidOperationException($"could not send SIGTERM to {Name} (pid {process.Id})");
+        using var cts = new CancellationTokenSource(timeout);
+        try
+        {
+            await process.WaitForExitAsync(cts.Token);
+        }
+        catch (OperationCanceledException)
+        {
+            await KillAsync();
+        }
+    }
+
+#pragma warning disable SYSLIB1054 // one blittable call; LibraryImport would need unsafe code in every linking project
+    [DllImport("libc", EntryPoint = "kill")]
+    private static extern int SendSignal(int pid, int signal);
+#pragma warning restore SYSLIB1054
+
+    public async ValueTask DisposeAsync()
+    {
+        await KillAsync();
+        _process?.Dispose();
+    }
+}
