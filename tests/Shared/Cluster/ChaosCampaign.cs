@@ -11,7 +11,7 @@ namespace PruneFuse.Tests.Shared.Cluster;
 /// <summary>What a chaos campaign does: how many runs, on how much data.</summary>
 public sealed record ChaosOptions
 {
-    /// <summary>Fault runs; each runs two experiments at once through four faults.</summary>
+    /// <summary>Fault runs; each runs two experiments at once through five faults.</summary>
     public int Runs { get; init; } = 1;
 
     /// <summary>Seed of experiment A (B uses Seed + 1).</summary>
@@ -47,9 +47,10 @@ public sealed record ChaosResult
 /// The fault campaign of a real cluster: Azurite, three silo processes in cluster mode (Azure Table membership,
 /// grain state and reminders, Azure Blob artifacts; one silo tagged gpu) and an Orleans client.
 /// It first runs experiments A and B one at a time, undisturbed, as references. Each run then starts A and B again
-/// under new ids, at the same time, and while A progresses it kills (SIGKILL) the silo that trains A's selector, the
-/// silo that scores a pool shard and the silo that trains A's fused network, and stops and restarts every silo
-/// once. Killed silos come back on the same ports. Both experiments must complete with the same selections as
+/// under new ids, at the same time, and while A progresses it kills (SIGKILL) the silo that trains A's selector
+/// (round 1), the silo that scores a pool shard (round 1), then stops and restarts every silo (round 2), kills the
+/// silo that hosts A's coordinator (round 2 scoring) and the silo that trains A's fused network. Killed silos come
+/// back on the same ports. Both experiments must complete with the same selections as
 /// their references, every round recorded exactly once.
 /// </summary>
 public sealed class ChaosCampaign : IAsyncDisposable
@@ -95,6 +96,7 @@ public sealed class ChaosCampaign : IAsyncDisposable
             faults.Add(await KillDuringAsync(a, "training selector", "selectorgrain", a));
             faults.Add(await KillDuringAsync(a, "scoring pool", "poolshardgrain", null));
             faults.Add(await RestartAllDuringAsync(a, "training"));
+            faults.Add(await KillDuringAsync(a, "scoring pool", "coordinatorgrain", a));
             faults.Add(await KillDuringAsync(a, "fusing", "fusiongrain", a));
 
             foreach (var (id, spec, reference) in new[] { (a, specA, refA), (b, specB, refB) })
