@@ -29,5 +29,9 @@ public sealed class ChaosTests(ITestOutputHelper output)
         Assert.True(result.IdenticalSelections == 2, report);
         // The kills hit calls in flight: the coordinators saw them and retried.
         Assert.Contains("transient failure", campaign.SiloLogs);
+        // SIGTERM is a clean shutdown, even with torch work in flight.
+        Assert.True(campaign.UncleanStops == 0, campaign.SiloLogs);
+        Assert.DoesNotContain(campaign.StorageKey, campaign.SiloLogs);
+        Assert.DoesNotContain(ChaosCampaign.HttpPassword, campaign.SiloLogs);
     }
 }

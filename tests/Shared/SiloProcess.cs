@@ -108,12 +108,18 @@ public sealed class SiloProcess : IAsyncDisposable
         try
         {
             await process.WaitForExitAsync(cts.Token);
+            lock (_log) _log.AppendLine($"--- {Name} stopped with exit code {process.ExitCode}");
+            if (process.ExitCode != 0) UncleanStops++;
         }
         catch (OperationCanceledException)
         {
+            UncleanStops++;
             await KillAsync();
         }
     }
+
+    /// <summary>Graceful stops that ended with a non-zero exit code or had to be killed.</summary>
+    public int UncleanStops { get; private set; }
 
 #pragma warning disable SYSLIB1054 // one blittable call; LibraryImport would need unsafe code in every linking project
     [DllImport("libc", EntryPoint = "kill")]

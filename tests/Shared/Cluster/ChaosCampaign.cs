@@ -64,6 +64,15 @@ public sealed class ChaosCampaign : IAsyncDisposable
 
     public ChaosCampaign(ChaosOptions options) => _o = options;
 
+    /// <summary>The silos' dashboard password, which must never appear in their logs either.</summary>
+    public const string HttpPassword = "pw-7d1c9e0b";
+
+    /// <summary>Graceful silo stops (SIGTERM) that crashed or hung instead of exiting with 0.</summary>
+    public int UncleanStops => _silos.Sum(s => s.UncleanStops);
+
+    /// <summary>The storage account key the silos were given, which must never appear in their logs.</summary>
+    public string StorageKey => _azurite!.ConnectionString.Split(';').Single(p => p.StartsWith("AccountKey=", StringComparison.Ordinal))["AccountKey=".Length..];
+
     /// <summary>Every silo's log, for a failure report.</summary>
     public string SiloLogs => string.Join("\n", _silos.Select(s => $"===== {s.Name}\n{s.Log}"));
 
@@ -131,7 +140,7 @@ public sealed class ChaosCampaign : IAsyncDisposable
         var env = new Dictionary<string, string>
         {
             ["PruneFuse__Storage__ConnectionString"] = _azurite.ConnectionString,
-            ["PruneFuse__Http__Password"] = "chaos-campaign",
+            ["PruneFuse__Http__Password"] = HttpPassword,
             // Graceful stops must finish well inside the campaign's patience.
             ["PruneFuse__ShutdownSeconds"] = "20",
         };
