@@ -8,7 +8,7 @@ const string Usage = """
     Commands:
       scoring   Score real Fashion-MNIST images with a dense network and its pruned selector, side by side.
                 --arch resnet20  --prune 0.5  --samples 20000  --batch-sizes 32,64,128,256,512
-                --repeats 3  --threads N (default: torch's)  --thread-sweep 1,2  --method l2|random  --seed 0  --data DIR  --json
+                --repeats 3  --threads N (default: torch's)  --thread-sweep 1,2  --worker-sweep 1,2  --method l2|random  --seed 0  --data DIR  --json
 
       scoring-sweep  Dense vs pruned at several p and vs SVP proxies, speedup against the MAC ratio.
                 --arch resnet20  --prune 0.3,0.5,0.7,0.8  --proxies resnet8,resnet14  --samples 10000  --repeats 3  --json

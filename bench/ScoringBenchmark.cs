@@ -89,6 +89,7 @@ internal static class ScoringBenchmark
         var batchSizes = a.IntList("batch-sizes", [32, 64, 128, 256, 512]);
         var threads = a.Int("threads", 0, 0, 1024);
         var threadSweep = a.IntList("thread-sweep", []);
+        var workerSweep = a.IntList("worker-sweep", [1]);
         var method = a.String("method", "l2").ToLowerInvariant() switch
         {
             "l2" => PruningMethod.L2,
@@ -113,22 +114,23 @@ internal static class ScoringBenchmark
         Log($"{arch} p={prune} on {samples} real Fashion-MNIST images, {threads} torch threads, device {TorchRuntime.Device.type}");
         // Optionally the sweep also covers torch thread counts (DESIGN.md §5: sweep batch sizes and thread settings).
         var threadOptions = threadSweep.Length > 0 ? threadSweep : [threads];
-        var denseSweep = SweepThreads("dense", dense, pool, batchSizes, threadOptions);
-        var prunedSweep = SweepThreads("pruned", pruned, pool, batchSizes, threadOptions);
+        // And, optionally, scoring workers: W threads each scoring its own slice with threads/W torch threads.
+        var denseSweep = SweepThreads("dense", dense, pool, batchSizes, threadOptions, workerSweep);
+        var prunedSweep = SweepThreads("pruned", pruned, pool, batchSizes, threadOptions, workerSweep);
         // Full passes alternate dense / pruned so machine noise hits both alike; medians are reported.
         var denseRuns = new List<double>();
         var prunedRuns = new List<double>();
         for (var r = 0; r < repeats; r++)
         {
             set_num_threads(denseSweep.Threads);
-            denseRuns.Add(Score(denseSweep.Scorer, pool, denseSweep.Batch));
+            denseRuns.Add(Score(denseSweep.Scorer, pool, denseSweep.Batch, denseSweep.Workers));
             set_num_threads(prunedSweep.Threads);
-            prunedRuns.Add(Score(prunedSweep.Scorer, pool, prunedSweep.Batch));
+            prunedRuns.Add(Score(prunedSweep.Scorer, pool, prunedSweep.Batch, prunedSweep.Workers));
             Log($"  pass {r + 1}: dense {denseRuns[^1]:F0}/s, pruned {prunedRuns[^1]:F0}/s, ratio {prunedRuns[^1] / denseRuns[^1]:F2}x");
         }
         var denseResult = new Measurement(denseSweep.Batch, Median(denseRuns), denseSweep.Rates, denseRuns);
         var prunedResult = new Measurement(prunedSweep.Batch, Median(prunedRuns), prunedSweep.Rates, prunedRuns);
-        Log($"best settings: dense batch {denseSweep.Batch} × {denseSweep.Threads} threads, pruned batch {prunedSweep.Batch} × {prunedSweep.Threads} threads");
+        Log($"best settings: dense batch {denseSweep.Batch} × {denseSweep.Threads} threads × {denseSweep.Workers} workers, pruned batch {prunedSweep.Batch} × {prunedSweep.Threads} threads × {prunedSweep.Workers} workers");
         var denseCx = ModelComplexity.Of(spec, pool.Height, pool.Width);
         var prunedCx = ModelComplexity.Of(plan.Pruned, pool.Height, pool.Width);
         var speedup = prunedResult.Rate / denseResult.Rate;
@@ -143,8 +145,8 @@ internal static class ScoringBenchmark
             samples,
             threads,
             repeats,
-            dense = new { @params = denseCx.Parameters, macs = denseCx.Macs, samplesPerSecond = Math.Round(denseResult.Rate, 1), batchSize = denseResult.Batch, torchThreads = denseSweep.Threads, passes = denseResult.Passes.Select(x => Math.Round(x, 1)), sweep = denseResult.Sweep },
-            pruned = new { @params = prunedCx.Parameters, macs = prunedCx.Macs, samplesPerSecond = Math.Round(prunedResult.Rate, 1), batchSize = prunedResult.Batch, torchThreads = prunedSweep.Threads, passes = prunedResult.Passes.Select(x => Math.Round(x, 1)), sweep = prunedResult.Sweep },
+            dense = new { @params = denseCx.Parameters, macs = denseCx.Macs, samplesPerSecond = Math.Round(denseResult.Rate, 1), batchSize = denseResult.Batch, torchThreads = denseSweep.Threads, workers = denseSweep.Workers, passes = denseResult.Passes.Select(x => Math.Round(x, 1)), sweep = denseResult.Sweep },
+            pruned = new { @params = prunedCx.Parameters, macs = prunedCx.Macs, samplesPerSecond = Math.Round(prunedResult.Rate, 1), batchSize = prunedResult.Batch, torchThreads = prunedSweep.Threads, workers = prunedSweep.Workers, passes = prunedResult.Passes.Select(x => Math.Round(x, 1)), sweep = prunedResult.Sweep },
             speedup = Math.Round(speedup, 3),
             macRatio = Math.Round((double)denseCx.Macs / prunedCx.Macs, 3),
         };
@@ -154,20 +156,26 @@ internal static class ScoringBenchmark
 
     private sealed record Measurement(int Batch, double Rate, Dictionary<string, double> Sweep, List<double> Passes);
 
-    private sealed record SweepResult(PoolScorer Scorer, int Batch, Dictionary<string, double> Rates, int Threads = 0);
+    private sealed record SweepResult(PoolScorer Scorer, int Batch, Dictionary<string, double> Rates, int Threads = 0, int Workers = 1);
 
-    private static SweepResult SweepThreads(string label, ResNet model, ImageSet pool, int[] batchSizes, int[] threadOptions)
+    private static SweepResult SweepThreads(string label, ResNet model, ImageSet pool, int[] batchSizes, int[] threadOptions, int[] workerOptions)
     {
         SweepResult? best = null;
         var all = new Dictionary<string, double>();
-        foreach (var t in threadOptions)
+        var total = get_num_threads();
+        foreach (var w in workerOptions)
         {
-            if (t > 0) set_num_threads(t);
-            var actual = get_num_threads();
-            var r = Sweep($"{label} ×{actual}thr", model, pool, batchSizes);
-            foreach (var (b, rate) in r.Rates) all[threadOptions.Length > 1 ? $"{b}x{actual}" : b] = rate;
-            var top = r.Rates[r.Batch.ToString(System.Globalization.CultureInfo.InvariantCulture)];
-            if (best is null || top > best.Rates[best.Batch.ToString(System.Globalization.CultureInfo.InvariantCulture)]) best = r with { Threads = actual };
+            foreach (var t in threadOptions)
+            {
+                var perWorker = w > 1 ? Math.Max(1, (t > 0 ? t : total) / w) : t;
+                if (perWorker > 0) set_num_threads(perWorker);
+                var actual = get_num_threads();
+                var r = Sweep($"{label} ×{actual}thr ×{w}w", model, pool, batchSizes, w);
+                var tag = (threadOptions.Length > 1 ? $"x{actual}" : "") + (workerOptions.Length > 1 ? $"w{w}" : "");
+                foreach (var (b, rate) in r.Rates) all[b + tag] = rate;
+                var top = r.Rates[r.Batch.ToString(System.Globalization.CultureInfo.InvariantCulture)];
+                if (best is null || top > best.Rates[best.Batch.ToString(System.Globalization.CultureInfo.InvariantCulture)]) best = r with { Threads = actual, Workers = w };
+            }
         }
         return best! with { Rates = all };
     }
@@ -179,17 +187,17 @@ internal static class ScoringBenchmark
         return s.Count % 2 == 1 ? s[s.Count / 2] : (s[s.Count / 2 - 1] + s[s.Count / 2]) / 2;
     }
 
-    private static SweepResult Sweep(string label, ResNet model, ImageSet pool, int[] batchSizes)
+    private static SweepResult Sweep(string label, ResNet model, ImageSet pool, int[] batchSizes, int workers = 1)
     {
         var scorer = new PoolScorer(model, ImageNormalization.FashionMnist);
         var sweepSet = pool.Take(Math.Min(pool.Count, 4096));
         // Warm-up: first calls allocate and pick kernels.
-        Score(scorer, sweepSet.Take(Math.Min(1024, sweepSet.Count)), batchSizes[0]);
+        Score(scorer, sweepSet.Take(Math.Min(1024, sweepSet.Count)), batchSizes[0], workers);
         var rates = new Dictionary<string, double>();
         foreach (var b in batchSizes)
         {
-            Score(scorer, sweepSet.Take(Math.Min(2 * b, sweepSet.Count)), b);
-            var rate = Score(scorer, sweepSet, b);
+            Score(scorer, sweepSet.Take(Math.Min(2 * b * workers, sweepSet.Count)), b, workers);
+            var rate = Score(scorer, sweepSet, b, workers);
             rates[b.ToString(System.Globalization.CultureInfo.InvariantCulture)] = Math.Round(rate, 1);
             Log($"  {label} batch {b,5}: {rate,9:F0} samples/s");
         }
@@ -197,14 +205,30 @@ internal static class ScoringBenchmark
         return new SweepResult(scorer, best, rates);
     }
 
-    private static double Score(PoolScorer scorer, ImageSet set, int batch)
+    private static double Score(PoolScorer scorer, ImageSet set, int batch, int workers = 1)
     {
         var labeled = new HashSet<long>();
-        var sw = Stopwatch.StartNew();
-        var r = scorer.TopK(PoolScorer.Batches(set, batch), set.Channels, set.Height, set.Width, SelectionMetric.LeastConfidence, 1000, labeled, 0);
-        sw.Stop();
-        if (r.Scored != set.Count) throw new InvalidOperationException($"scored {r.Scored} of {set.Count}");
-        return set.Count / sw.Elapsed.TotalSeconds;
+        if (workers <= 1)
+        {
+            var sw = Stopwatch.StartNew();
+            var r = scorer.TopK(PoolScorer.Batches(set, batch), set.Channels, set.Height, set.Width, SelectionMetric.LeastConfidence, 1000, labeled, 0);
+            sw.Stop();
+            if (r.Scored != set.Count) throw new InvalidOperationException($"scored {r.Scored} of {set.Count}");
+            return set.Count / sw.Elapsed.TotalSeconds;
+        }
+        // Contiguous slices, one per worker thread, each streaming its own batches through the same scorer.
+        var per = (set.Count + workers - 1) / workers;
+        var slices = Enumerable.Range(0, workers).Select(w => set.Subset([.. Enumerable.Range(w * per, Math.Max(0, Math.Min(per, set.Count - w * per)))])).ToArray();
+        var watch = Stopwatch.StartNew();
+        var threads = slices.Select(slice => new Thread(() =>
+        {
+            var r = scorer.TopK(PoolScorer.Batches(slice, batch), slice.Channels, slice.Height, slice.Width, SelectionMetric.LeastConfidence, 1000, labeled, 0);
+            if (r.Scored != slice.Count) throw new InvalidOperationException($"scored {r.Scored} of {slice.Count}");
+        })).ToList();
+        threads.ForEach(t => t.Start());
+        threads.ForEach(t => t.Join());
+        watch.Stop();
+        return set.Count / watch.Elapsed.TotalSeconds;
     }
 
     private static ImageSet Cycle(ImageSet source, int count)
