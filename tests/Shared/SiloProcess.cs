@@ -73,7 +73,7 @@ public sealed class SiloProcess : IAsyncDisposable
         var deadline = DateTime.UtcNow.AddSeconds(90);
         while (true)
         {
-            if (process.HasExited) throw new InvalidOperationException($"silo {Name} exited with {process.ExitCode}:\n{Log}");
+            if (process.HasExited) throw new InvalidOperationException($"silo exited with {process.ExitCode} ({Name}):\n{Log}");
             try
             {
                 var r = await http.GetAsync($"http://127.0.0.1:{HttpPort}/health/ready");
