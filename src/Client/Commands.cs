@@ -28,7 +28,7 @@ public static class Commands
         fallback is null ? new("--id") { Description = description, Required = true } : new("--id") { Description = description, DefaultValueFactory = _ => fallback };
 
     /// <summary>Runs an action against a connected cluster with uniform error handling.</summary>
-    private static async Task<int> Run(ParseResult p, Func<IClusterClient, bool, Task<int>> action, CancellationToken ct)
+    internal static async Task<int> Run(ParseResult p, Func<IClusterClient, bool, Task<int>> action, CancellationToken ct)
     {
         var json = p.GetValue(Json);
         try

@@ -10,5 +10,6 @@ root.Subcommands.Add(Commands.Experiment());
 root.Subcommands.Add(Commands.Selections());
 root.Subcommands.Add(Commands.Labels());
 root.Subcommands.Add(Commands.Model());
+root.Subcommands.Add(ClusterCommands.Cluster());
 root.Subcommands.Add(Commands.Demo());
 return await root.Parse(args).InvokeAsync();

@@ -51,6 +51,17 @@ public sealed class ClusterModeTests
         Assert.Equal("completed", status.GetProperty("state").GetString());
         Assert.Equal(2, status.GetProperty("rounds").GetArrayLength());
 
+        // Both silos are members, each a gateway; the experiment's grains are placed on them.
+        var members = await Processes.ClientAsync(cpu.GatewayPort, "cluster", "status", "--json");
+        Assert.True(members.ExitCode == 0, members.Stderr);
+        var silos = JsonDocument.Parse(members.LastLine).RootElement.EnumerateArray().ToList();
+        Assert.Equal(2, silos.Count);
+        Assert.All(silos, s => Assert.Equal("Active", s.GetProperty("status").GetString()));
+        Assert.Equal(new[] { gpu.GatewayPort, cpu.GatewayPort }.Order(), silos.Select(s => s.GetProperty("gatewayPort").GetInt32()).Order());
+        Assert.Contains(silos, s => s.GetProperty("grains").TryGetProperty("coordinator", out var n) && n.GetInt32() >= 1);
+        var table = await Processes.ClientAsync(gpu.GatewayPort, "cluster", "status");
+        Assert.Contains("Active", table.Stdout);
+
         // Artifacts are blobs in Azurite, not files.
         var container = azurite.BlobService.GetBlobContainerClient("prunefuse-test");
         var blobs = new List<string>();
