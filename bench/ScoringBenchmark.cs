@@ -162,13 +162,12 @@ internal static class ScoringBenchmark
     {
         SweepResult? best = null;
         var all = new Dictionary<string, double>();
-        var total = get_num_threads();
         foreach (var w in workerOptions)
         {
             foreach (var t in threadOptions)
             {
-                var perWorker = w > 1 ? Math.Max(1, (t > 0 ? t : total) / w) : t;
-                if (perWorker > 0) set_num_threads(perWorker);
+                // W workers share the thread count.
+                if (t > 0) set_num_threads(Math.Max(1, t / w));
                 var actual = get_num_threads();
                 var r = Sweep($"{label} ×{actual}thr ×{w}w", model, pool, batchSizes, w);
                 var tag = (threadOptions.Length > 1 ? $"x{actual}" : "") + (workerOptions.Length > 1 ? $"w{w}" : "");

@@ -263,7 +263,7 @@ public sealed class CoordinatorGrain(
         }
         catch (Exception e) when (IsTransient(e) && Running && state.State.TransientFailures < MaxTransientFailures)
         {
-            // A silo died or a call timed out: the step is idempotent, so the reminder simply runs it again.
+            // A silo died or a call timed out: the step is idempotent, so it simply runs again after a short delay.
             state.State.TransientFailures++;
             state.State.LastTransientError = $"{state.State.Step} (round {state.State.Round}): {e.Message}";
             var delay = RetryDelay(state.State.TransientFailures);
@@ -298,7 +298,7 @@ public sealed class CoordinatorGrain(
     }
 
     /// <summary>Seconds before the n-th consecutive retry: 2, 4, 8, 16, 30 (a lost silo is declared dead within seconds).</summary>
-    public static TimeSpan RetryDelay(int failures) => TimeSpan.FromSeconds(Math.Min(30, 1 << Math.Clamp(failures, 1, 5)));
+    private static TimeSpan RetryDelay(int failures) => TimeSpan.FromSeconds(Math.Min(30, 1 << Math.Clamp(failures, 1, 5)));
 
     /// <summary>Failures that say nothing about the experiment itself: lost silos, timeouts, unavailable storage.</summary>
     private static bool IsTransient(Exception e) => e switch

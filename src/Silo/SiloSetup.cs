@@ -26,7 +26,6 @@ public static class SiloSetup
             silo.UseLocalhostClustering(o.SiloPort, o.GatewayPort);
             silo.AddPruneFuseEmbedded(Path.GetFullPath(o.DataRoot), o.Accelerator, new ComputeOptions { ShardCacheBytes = o.ShardCacheMegabytes * (1L << 20) });
             silo.UseInMemoryReminderService();
-            silo.Services.AddHostedService<ExperimentResumer>();
         }
         else
         {
@@ -36,10 +35,10 @@ public static class SiloSetup
             silo.AddAzureTableGrainStorage(GrainStorage.Name, c => c.TableServiceClient = new TableServiceClient(connection));
             silo.UseAzureTableReminderService(c => c.TableServiceClient = new TableServiceClient(connection));
             silo.AddPruneFuseAzureArtifacts(new BlobServiceClient(connection), o.Storage.Container, o.Accelerator, new ComputeOptions { ShardCacheBytes = o.ShardCacheMegabytes * (1L << 20) });
-            // Reminders persist here, but they tick once a minute: after the whole cluster restarts, waking running
-            // experiments at once saves that minute.
-            silo.Services.AddHostedService<ExperimentResumer>();
         }
+        // Embedded reminders live in memory, and persisted ones tick once a minute: either way a starting silo wakes
+        // running experiments itself.
+        silo.Services.AddHostedService<ExperimentResumer>();
         return silo;
     }
 }

@@ -22,7 +22,7 @@ public sealed class SiloAccessTests
         }
 
         // The shipped default (no --Urls) is loopback too.
-        var settings = JsonDocument.Parse(await File.ReadAllTextAsync(Path.Combine(Path.GetDirectoryName(Processes.SiloDll)!, "appsettings.json")));
+        var settings = JsonDocument.Parse(await File.ReadAllTextAsync(Path.Combine(Path.GetDirectoryName(BuildOutput.SiloDll)!, "appsettings.json")));
         Assert.StartsWith("http://127.0.0.1:", settings.RootElement.GetProperty("Urls").GetString());
     }
 

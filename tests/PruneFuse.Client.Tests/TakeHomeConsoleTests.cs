@@ -65,7 +65,7 @@ public sealed class TakeHomeConsoleTests
         var script = Path.Combine(root, "accuracy.py");
         File.WriteAllText(script, AccuracyScript.Replace("\n        ", "\n"));
         var testShard = Path.Combine(root, "silo", "artifacts", "datasets", "home", "test.pfs");
-        var tools = Path.Combine(Processes.RepoRoot, "tools", "python");
+        var tools = Path.Combine(BuildOutput.RepoRoot, "tools", "python");
         foreach (var (json, expected) in new[] { ("final.json", finalAccuracy), ("selector.json", selectorAccuracy) })
         {
             var py = await Processes.RunAsync(Python, "apt-get install python3-torch", script, tools, Path.Combine(exports, json), testShard);

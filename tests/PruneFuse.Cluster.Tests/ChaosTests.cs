@@ -31,7 +31,7 @@ public sealed class ChaosTests(ITestOutputHelper output)
         Assert.Contains("transient failure", campaign.SiloLogs);
         // SIGTERM is a clean shutdown, even with torch work in flight.
         Assert.True(campaign.UncleanStops == 0, campaign.SiloLogs);
-        Assert.DoesNotContain(campaign.StorageKey, campaign.SiloLogs);
+        Assert.DoesNotContain(AzuriteProcess.AccountKey, campaign.SiloLogs);
         Assert.DoesNotContain(ChaosCampaign.HttpPassword, campaign.SiloLogs);
     }
 }

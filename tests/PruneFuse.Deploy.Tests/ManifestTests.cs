@@ -1,5 +1,6 @@
 using System.Diagnostics;
 using System.Text.Json.Nodes;
+using PruneFuse.Tests.Shared;
 using YamlDotNet.RepresentationModel;
 
 namespace PruneFuse.Deploy.Tests;
@@ -11,7 +12,7 @@ namespace PruneFuse.Deploy.Tests;
 /// </summary>
 public sealed class ManifestTests
 {
-    private static readonly string Root = FindRoot();
+    private static readonly string Root = BuildOutput.RepoRoot;
 
     [Theory]
     [InlineData("dev")]
@@ -199,13 +200,4 @@ public sealed class ManifestTests
 
     private static string? Which(string program) =>
         (Environment.GetEnvironmentVariable("PATH") ?? "").Split(':').Select(d => Path.Combine(d, program)).FirstOrDefault(File.Exists);
-
-    private static string FindRoot()
-    {
-        for (var d = new DirectoryInfo(AppContext.BaseDirectory); d is not null; d = d.Parent)
-        {
-            if (File.Exists(Path.Combine(d.FullName, "PruneFuse.sln"))) return d.FullName;
-        }
-        throw new InvalidOperationException("repository root (PruneFuse.sln) not found");
-    }
 }

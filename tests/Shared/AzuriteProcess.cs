@@ -14,7 +14,8 @@ public class AzuriteProcess : IAsyncDisposable
 {
     // Azurite's documented development account; not a secret.
     private const string Account = "devstoreaccount1";
-    private const string Key = "Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw==";
+    /// <summary>The development account's key, which the silos must never print.</summary>
+    public const string AccountKey = "Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw==";
 
     private Process? _process;
     private string? _dataDir;
@@ -26,7 +27,7 @@ public class AzuriteProcess : IAsyncDisposable
     public int QueuePort { get; private set; }
 
     public string ConnectionString =>
-        $"DefaultEndpointsProtocol=http;AccountName={Account};AccountKey={Key};" +
+        $"DefaultEndpointsProtocol=http;AccountName={Account};AccountKey={AccountKey};" +
         $"BlobEndpoint=http://127.0.0.1:{BlobPort}/{Account};QueueEndpoint=http://127.0.0.1:{QueuePort}/{Account};TableEndpoint=http://127.0.0.1:{TablePort}/{Account};";
 
     public BlobServiceClient BlobService => new(ConnectionString);

@@ -70,9 +70,6 @@ public sealed class ChaosCampaign : IAsyncDisposable
     /// <summary>Graceful silo stops (SIGTERM) that crashed or hung instead of exiting with 0.</summary>
     public int UncleanStops => _silos.Sum(s => s.UncleanStops);
 
-    /// <summary>The storage account key the silos were given, which must never appear in their logs.</summary>
-    public string StorageKey => _azurite!.ConnectionString.Split(';').Single(p => p.StartsWith("AccountKey=", StringComparison.Ordinal))["AccountKey=".Length..];
-
     /// <summary>Every silo's log, for a failure report.</summary>
     public string SiloLogs => string.Join("\n", _silos.Select(s => $"===== {s.Name}\n{s.Log}"));
 
@@ -119,9 +116,9 @@ public sealed class ChaosCampaign : IAsyncDisposable
                 if (status.State == ExperimentState.Completed)
                 {
                     var selections = await SelectionsAsync(id, spec);
-                    var same = selections.Zip(reference).All(p => p.First.SequenceEqual(p.Second));
-                    if (same) identical++;
-                    else problems.Add($"{id}: selections differ from the undisturbed run in round(s) {string.Join(",", selections.Zip(reference).Select((p, r) => (p, r)).Where(x => !x.p.First.SequenceEqual(x.p.Second)).Select(x => x.r))}");
+                    var differing = Enumerable.Range(0, selections.Count).Where(r => !selections[r].SequenceEqual(reference[r])).ToList();
+                    if (differing.Count == 0) identical++;
+                    else problems.Add($"{id}: selections differ from the undisturbed run in round(s) {string.Join(",", differing)}");
                 }
             }
         }
