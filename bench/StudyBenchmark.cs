@@ -40,6 +40,7 @@ internal static class StudyBenchmark
         var only = a.OptionalString("methods")?.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
         var outDir = a.String("out", "bench/results");
         var dataDir = a.OptionalString("data");
+        var fresh = a.Flag("fresh");
         var json = a.Flag("json");
         a.RejectUnknown();
         var methods = only is null ? Methods : Methods.Where(m => only.Contains(m.Name)).ToArray();
@@ -54,10 +55,31 @@ internal static class StudyBenchmark
             BatchSize = 128, DistillationAlpha = 0.5, DistillationTemperature = 4,
         };
 
+        // Every finished experiment is appended to the runs file at once, so an interrupted study (or one run in
+        // slices with --methods) resumes where it stopped: a recorded method/seed with the same spec is not re-run.
+        Directory.CreateDirectory(outDir);
+        var runsPath = Path.Combine(outDir, $"study-{preset}.runs.jsonl");
+        if (fresh && File.Exists(runsPath)) File.Delete(runsPath);
+        var recorded = StudyRuns.Load(runsPath, Log);
+        var plan = Enumerable.Range(0, seeds).SelectMany(seed => methods.Select(m => (Method: m, Seed: (long)seed, Spec: m.Apply(baseSpec with { Seed = seed })))).ToList();
+        var runs = new List<(Method Method, long Seed, ExperimentStatus Status)>();
+        var wallSeconds = new List<double>();
+        foreach (var p in plan)
+        {
+            if (recorded.Find(p.Method.Name, p.Seed, p.Spec) is { } r)
+            {
+                runs.Add((p.Method, p.Seed, r.Status));
+                wallSeconds.Add(r.WallSeconds);
+            }
+        }
+        var todo = plan.Where(p => !runs.Any(r => r.Method == p.Method && r.Seed == p.Seed)).ToList();
+
         var root = Directory.CreateTempSubdirectory("prunefuse-study-").FullName;
         var started = DateTime.UtcNow;
         try
         {
+            Log($"study '{preset}': {methods.Length} methods × {seeds} seeds = {plan.Count} experiments; {plan.Count - todo.Count} already in {runsPath}, {todo.Count} to run" +
+                $" ({baseSpec.InitialLabeled} initial + {baseSpec.Rounds} × {baseSpec.RoundSize}, selector {baseSpec.SelectorEpochs} epochs, final {baseSpec.FinalEpochs} epochs)");
             var builder = Host.CreateApplicationBuilder();
             builder.Logging.SetMinimumLevel(LogLevel.Warning);
             builder.UseOrleans(silo =>
@@ -69,29 +91,34 @@ internal static class StudyBenchmark
             using var host = builder.Build();
             await host.StartAsync();
             var grains = host.Services.GetRequiredService<IGrainFactory>();
-            var dataset = await grains.GetGrain<IDatasetGrain>("fashion-mnist").ImportFashionMnist(dataDir ?? "", 4, 0);
-            Log($"study '{preset}': {methods.Length} methods × {seeds} seeds on {dataset.PoolSize:N0} pool / {dataset.TestSize:N0} test images; " +
-                $"{baseSpec.InitialLabeled} initial + {baseSpec.Rounds} × {baseSpec.RoundSize}, selector {baseSpec.SelectorEpochs} epochs, final {baseSpec.FinalEpochs} epochs");
-
-            var runs = new List<(Method Method, long Seed, ExperimentStatus Status)>();
-            foreach (var seed in Enumerable.Range(0, seeds).Select(s => (long)s))
+            if (todo.Count > 0)
             {
-                foreach (var m in methods)
-                {
-                    var id = $"study-{preset}-{m.Name.Replace('.', '-')}-s{seed}";
-                    var spec = m.Apply(baseSpec with { Seed = seed });
-                    var t0 = DateTime.UtcNow;
-                    await grains.GetGrain<ICoordinatorGrain>(id).Start(spec);
-                    var st = await WaitAsync(grains.GetGrain<ICoordinatorGrain>(id));
-                    if (st.State != ExperimentState.Completed) throw new InvalidOperationException($"{id} ended {st.State}: {st.Error}");
-                    runs.Add((m, seed, st));
-                    Log($"  {m.Name} seed {seed}: final {st.Final!.Accuracy:P2} (best {st.Final.BestAccuracy:P2}), selection {SelectionSeconds(st):F0} s, final training {st.Final.TrainSeconds:F0} s, wall {(DateTime.UtcNow - t0).TotalSeconds:F0} s");
-                }
+                var dataset = await grains.GetGrain<IDatasetGrain>("fashion-mnist").ImportFashionMnist(dataDir ?? "", 4, 0);
+                Log($"  dataset: {dataset.PoolSize:N0} pool / {dataset.TestSize:N0} test images");
+            }
+
+            var done = 0;
+            foreach (var (m, seed, spec) in todo)
+            {
+                var id = $"study-{preset}-{m.Name.Replace('.', '-')}-s{seed}";
+                var t0 = DateTime.UtcNow;
+                await grains.GetGrain<ICoordinatorGrain>(id).Start(spec);
+                var st = await WaitAsync(grains.GetGrain<ICoordinatorGrain>(id));
+                if (st.State != ExperimentState.Completed) throw new InvalidOperationException($"{id} ended {st.State}: {st.Error}");
+                var wall = (DateTime.UtcNow - t0).TotalSeconds;
+                StudyRuns.Append(runsPath, new StudyRun(m.Name, seed, wall, st));
+                runs.Add((m, seed, st));
+                wallSeconds.Add(wall);
+                done++;
+                var left = (DateTime.UtcNow - started).TotalSeconds / done * (todo.Count - done);
+                Log($"  [{done}/{todo.Count}] {m.Name} seed {seed}: final {st.Final!.Accuracy:P2} (best {st.Final.BestAccuracy:P2}), selection {SelectionSeconds(st):F0} s, " +
+                    $"final training {st.Final.TrainSeconds:F0} s, wall {wall:F0} s; about {left / 60:F0} min left");
             }
             await host.StopAsync();
 
-            var report = Summarize(preset, seeds, baseSpec, methods, runs, (DateTime.UtcNow - started).TotalMinutes);
-            Directory.CreateDirectory(outDir);
+            // Order by seed, then method, whatever order the runs were recorded in.
+            runs = [.. plan.Select(p => runs.Single(r => r.Method == p.Method && r.Seed == p.Seed))];
+            var report = Summarize(preset, seeds, baseSpec, methods, runs, wallSeconds.Sum() / 60, (DateTime.UtcNow - started).TotalMinutes);
             var rawPath = Path.Combine(outDir, $"study-{preset}.json");
             File.WriteAllText(rawPath, report.ToJsonString(new JsonSerializerOptions { WriteIndented = true }));
             var plots = Plot(preset, methods, runs, outDir);
@@ -131,7 +158,7 @@ internal static class StudyBenchmark
         return null;
     }
 
-    private static JsonObject Summarize(string preset, int seeds, ExperimentSpec baseSpec, Method[] methods, List<(Method Method, long Seed, ExperimentStatus Status)> runs, double minutes)
+    private static JsonObject Summarize(string preset, int seeds, ExperimentSpec baseSpec, Method[] methods, List<(Method Method, long Seed, ExperimentStatus Status)> runs, double minutes, double invocationMinutes)
     {
         var byMethod = methods.ToDictionary(m => m.Name, m => runs.Where(r => r.Method == m).Select(r => r.Status).ToList());
         double? Mean(string name, Func<ExperimentStatus, double> f) => byMethod.TryGetValue(name, out var l) && l.Count > 0 ? l.Average(f) : null;
@@ -183,9 +210,13 @@ internal static class StudyBenchmark
             ["value"] = fe, ["limit"] = se, ["met"] = fe is not null && se is not null && fe < se,
             ["detail"] = "mean first epoch whose test accuracy reaches dense-AL's mean final accuracy (null = never reached in some seed)",
         });
+        // The time budget is for the whole preset: with a subset of methods it is not measured.
+        var budgetMinutes = preset == "quick" ? 20.0 * seeds : 180.0;
+        Target(preset == "quick" ? $"quick preset minutes ({seeds} seed(s), 20 min each)" : $"full preset minutes ({seeds} seeds)", methods.Length == Methods.Length ? minutes : null, budgetMinutes, true,
+            "sum of the experiments' wall times on this machine, run one after the other (null when --methods leaves some out)");
         return new JsonObject
         {
-            ["preset"] = preset, ["seeds"] = seeds, ["minutes"] = Math.Round(minutes, 1), ["threads"] = Environment.ProcessorCount,
+            ["preset"] = preset, ["seeds"] = seeds, ["minutes"] = Math.Round(minutes, 1), ["invocationMinutes"] = Math.Round(invocationMinutes, 1), ["threads"] = Environment.ProcessorCount,
             ["protocol"] = JsonNode.Parse(JsonSerializer.Serialize(baseSpec)),
             ["denseFinalAccuracy"] = denseFinal is { } d ? Math.Round(d, 4) : null,
             ["methods"] = rows,
