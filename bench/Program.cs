@@ -19,8 +19,8 @@ const string Usage = """
                 merged through the pool-shard grains with the shard cache off (streaming); reports peak RSS.
                 --samples 1000000  --shards 16  --arch resnet20  --prune 0.5  --k 1000  --cache-mb 0  --seed 0  --data DIR  --json
       study     The accuracy study: PruneFuse p=0.5/0.7, dense AL, SVP, random and the ablations through the cluster.
-                --preset quick|full  --seeds N (quick 1, full 3)  --methods a,b  --out bench/results  --data DIR  --fresh  --json
-                (finished experiments go to <out>/study-<preset>.runs.jsonl; a rerun reuses them unless --fresh)
+                --preset quick|full  --seeds N (quick 1, full 3)  --methods a,b  --out bench/results  --data DIR  --resume  --json
+                (finished experiments go to <out>/study-<preset>.runs.jsonl; --resume reuses them, else it starts over)
       chaos     Fault campaign on a real 3-silo cluster (Azurite, cluster mode): per run two experiments at once, a
                 kill -9 while a selector trains, while shards score and while the fused network trains, and a
                 stop/restart of every silo; selections are compared with undisturbed runs of the same seeds.

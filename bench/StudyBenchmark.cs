@@ -40,7 +40,7 @@ internal static class StudyBenchmark
         var only = a.OptionalString("methods")?.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
         var outDir = a.String("out", "bench/results");
         var dataDir = a.OptionalString("data");
-        var fresh = a.Flag("fresh");
+        var resume = a.Flag("resume");
         var json = a.Flag("json");
         a.RejectUnknown();
         var methods = only is null ? Methods : Methods.Where(m => only.Contains(m.Name)).ToArray();
@@ -55,11 +55,13 @@ internal static class StudyBenchmark
             BatchSize = 128, DistillationAlpha = 0.5, DistillationTemperature = 4,
         };
 
-        // Every finished experiment is appended to the runs file at once, so an interrupted study (or one run in
-        // slices with --methods) resumes where it stopped: a recorded method/seed with the same spec is not re-run.
+        // Every finished experiment is appended to the runs file at once, so with --resume an interrupted study (or
+        // one run in slices with --methods) goes on where it stopped: a recorded method/seed with the same spec is not
+        // re-run. Without --resume the file starts over, so the documented command measures this machine, not the
+        // runs committed from another.
         Directory.CreateDirectory(outDir);
         var runsPath = Path.Combine(outDir, $"study-{preset}.runs.jsonl");
-        if (fresh && File.Exists(runsPath)) File.Delete(runsPath);
+        if (!resume && File.Exists(runsPath)) File.Delete(runsPath);
         var recorded = StudyRuns.Load(runsPath, Log);
         var plan = Enumerable.Range(0, seeds).SelectMany(seed => methods.Select(m => (Method: m, Seed: (long)seed, Spec: m.Apply(baseSpec with { Seed = seed })))).ToList();
         var runs = new List<(Method Method, long Seed, ExperimentStatus Status)>();
