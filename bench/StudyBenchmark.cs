@@ -64,17 +64,9 @@ internal static class StudyBenchmark
         if (!resume && File.Exists(runsPath)) File.Delete(runsPath);
         var recorded = StudyRuns.Load(runsPath, Log);
         var plan = Enumerable.Range(0, seeds).SelectMany(seed => methods.Select(m => (Method: m, Seed: (long)seed, Spec: m.Apply(baseSpec with { Seed = seed })))).ToList();
-        var runs = new List<(Method Method, long Seed, ExperimentStatus Status)>();
-        var wallSeconds = new List<double>();
-        foreach (var p in plan)
-        {
-            if (recorded.Find(p.Method.Name, p.Seed, p.Spec) is { } r)
-            {
-                runs.Add((p.Method, p.Seed, r.Status));
-                wallSeconds.Add(r.WallSeconds);
-            }
-        }
-        var todo = plan.Where(p => !runs.Any(r => r.Method == p.Method && r.Seed == p.Seed)).ToList();
+        // One slot per planned experiment, filled from the runs file or by running it.
+        var results = plan.Select(p => recorded.Find(p.Method.Name, p.Seed, p.Spec)).ToArray();
+        var todo = Enumerable.Range(0, plan.Count).Where(i => results[i] is null).ToList();
 
         var root = Directory.CreateTempSubdirectory("prunefuse-study-").FullName;
         var started = DateTime.UtcNow;
@@ -100,17 +92,17 @@ internal static class StudyBenchmark
             }
 
             var done = 0;
-            foreach (var (m, seed, spec) in todo)
+            foreach (var i in todo)
             {
+                var (m, seed, spec) = plan[i];
                 var id = $"study-{preset}-{m.Name.Replace('.', '-')}-s{seed}";
                 var t0 = DateTime.UtcNow;
                 await grains.GetGrain<ICoordinatorGrain>(id).Start(spec);
                 var st = await WaitAsync(grains.GetGrain<ICoordinatorGrain>(id));
                 if (st.State != ExperimentState.Completed) throw new InvalidOperationException($"{id} ended {st.State}: {st.Error}");
                 var wall = (DateTime.UtcNow - t0).TotalSeconds;
-                StudyRuns.Append(runsPath, new StudyRun(m.Name, seed, wall, st));
-                runs.Add((m, seed, st));
-                wallSeconds.Add(wall);
+                results[i] = new StudyRun(m.Name, seed, wall, st);
+                StudyRuns.Append(runsPath, results[i]!);
                 done++;
                 var left = (DateTime.UtcNow - started).TotalSeconds / done * (todo.Count - done);
                 Log($"  [{done}/{todo.Count}] {m.Name} seed {seed}: final {st.Final!.Accuracy:P2} (best {st.Final.BestAccuracy:P2}), selection {SelectionSeconds(st):F0} s, " +
@@ -118,9 +110,8 @@ internal static class StudyBenchmark
             }
             await host.StopAsync();
 
-            // Order by seed, then method, whatever order the runs were recorded in.
-            runs = [.. plan.Select(p => runs.Single(r => r.Method == p.Method && r.Seed == p.Seed))];
-            var report = Summarize(preset, seeds, baseSpec, methods, runs, wallSeconds.Sum() / 60, (DateTime.UtcNow - started).TotalMinutes);
+            var runs = plan.Select((p, i) => (p.Method, p.Seed, results[i]!.Status)).ToList();
+            var report = Summarize(preset, seeds, baseSpec, methods, runs, results.Sum(r => r!.WallSeconds) / 60, (DateTime.UtcNow - started).TotalMinutes);
             var rawPath = Path.Combine(outDir, $"study-{preset}.json");
             File.WriteAllText(rawPath, report.ToJsonString(new JsonSerializerOptions { WriteIndented = true }));
             var plots = Plot(preset, methods, runs, outDir);
