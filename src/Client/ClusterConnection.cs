@@ -38,6 +38,10 @@ public static class ClusterConnection
         }
         var builder = Host.CreateApplicationBuilder();
         builder.Logging.ClearProviders();
+        // The console owns Ctrl+C and SIGTERM (System.CommandLine cancels the command). The Generic Host's console
+        // lifetime would swallow them and block the process exit until the host is disposed, which a call stuck on
+        // a dead silo never reaches.
+        builder.Services.AddSingleton<IHostLifetime, CommandLifetime>();
         // The silo's cluster and service ids (src/Silo/appsettings.json).
         builder.UseOrleansClient(c => c
             .UseStaticClustering(new IPEndPoint(address, gatewayPort))
@@ -63,6 +67,39 @@ public static class ClusterConnection
 
     /// <summary>The grain factory of a connected host.</summary>
     public static IClusterClient Client(this IHost host) => host.Services.GetRequiredService<IClusterClient>();
+
+    /// <summary>
+    /// Completes when the gateway at <paramref name="host"/>:<paramref name="port"/> stops accepting connections
+    /// <paramref name="misses"/> probes in a row (one probe every <paramref name="interval"/>); runs until cancelled.
+    /// Orleans notices a vanished gateway only when a call times out, which for long calls is many minutes.
+    /// </summary>
+    public static async Task WatchGatewayAsync(string host, int port, TimeSpan interval, int misses, CancellationToken cancellationToken)
+    {
+        var missed = 0;
+        while (missed < misses)
+        {
+            await Task.Delay(interval, cancellationToken);
+            using var probe = new TcpClient();
+            using var timeout = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+            timeout.CancelAfter(interval);
+            try
+            {
+                await probe.ConnectAsync(host, port, timeout.Token);
+                missed = 0;
+            }
+            catch (Exception e) when (e is SocketException || (e is OperationCanceledException && !cancellationToken.IsCancellationRequested))
+            {
+                missed++;
+            }
+        }
+    }
+
+    private sealed class CommandLifetime : IHostLifetime
+    {
+        public Task WaitForStartAsync(CancellationToken cancellationToken) => Task.CompletedTask;
+
+        public Task StopAsync(CancellationToken cancellationToken) => Task.CompletedTask;
+    }
 }
 
 /// <summary>An error shown to the user as one line, with a non-zero exit code.</summary>

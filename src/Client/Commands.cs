@@ -24,26 +24,57 @@ public static class Commands
     };
     public static readonly Option<bool> Json = new("--json") { Description = "Machine-readable output: the last line is one JSON object", Recursive = true };
 
-    private static Option<string> Id(string description, string? fallback = null) =>
-        fallback is null ? new("--id") { Description = description, Required = true } : new("--id") { Description = description, DefaultValueFactory = _ => fallback };
+    private static Option<string> Id(string description, string? fallback = null)
+    {
+        var option = fallback is null ? new Option<string>("--id") { Description = description, Required = true } : new Option<string>("--id") { Description = description, DefaultValueFactory = _ => fallback };
+        return WithIdRule(option, description.StartsWith("Dataset", StringComparison.Ordinal) ? "dataset id" : "experiment id");
+    }
 
-    /// <summary>Runs an action against a connected cluster with uniform error handling.</summary>
+    /// <summary>Checks an id option before anything is sent, so the error names the id instead of an Orleans key.</summary>
+    internal static Option<string> WithIdRule(Option<string> option, string what)
+    {
+        option.Validators.Add(r =>
+        {
+            if (Ids.Problem(r.GetValueOrDefault<string>(), what) is { } problem) r.AddError(problem);
+        });
+        return option;
+    }
+
+    /// <summary>Exit code of a command interrupted by Ctrl+C (128 + SIGINT, as shells report it).</summary>
+    public const int InterruptedExitCode = 130;
+
+    /// <summary>
+    /// Runs an action against a connected cluster with uniform error handling. The wait is bounded on every side:
+    /// Ctrl+C ends it at once (exit 130), and a gateway that stops answering ends it within seconds (exit 1), even
+    /// while a long grain call is still pending. Server-side work (an import) goes on without the console.
+    /// </summary>
     internal static async Task<int> Run(ParseResult p, Func<IClusterClient, bool, Task<int>> action, CancellationToken ct)
     {
         var json = p.GetValue(Json);
+        var (gatewayHost, gatewayPort) = (p.GetValue(GatewayHost)!, p.GetValue(GatewayPort));
+        IHost? host = null;
+        var stopHost = true;
         try
         {
-            using var host = await ClusterConnection.ConnectAsync(p.GetValue(GatewayHost)!, p.GetValue(GatewayPort), ct);
-            try
-            {
-                return await action(host.Client(), json);
-            }
-            finally
-            {
-                await host.StopAsync(CancellationToken.None);
-            }
+            host = await ClusterConnection.ConnectAsync(gatewayHost, gatewayPort, ct);
+            using var watching = CancellationTokenSource.CreateLinkedTokenSource(ct);
+            var work = action(host.Client(), json);
+            var lost = ClusterConnection.WatchGatewayAsync(gatewayHost, gatewayPort, GatewayProbeInterval, 2, watching.Token);
+            var interrupted = Task.Delay(Timeout.Infinite, ct);
+            var first = await Task.WhenAny(work, lost, interrupted);
+            watching.Cancel();
+            if (first == work) return await work;
+            // A call stuck on a vanished silo never returns: leave it and the client behind.
+            stopHost = false;
+            if (first == interrupted) return Interrupted();
+            throw new ClientException($"lost the connection to the silo at {gatewayHost}:{gatewayPort} (it stopped or was killed); work it had accepted, such as an import, goes on when it runs again");
         }
-        catch (Exception e) when (e is not OperationCanceledException)
+        catch (OperationCanceledException) when (ct.IsCancellationRequested)
+        {
+            stopHost = false;
+            return Interrupted();
+        }
+        catch (Exception e)
         {
             // Every failure is one line (the first line of the message) and exit code 1; never a stack trace.
             var message = e.Message.Split('\n')[0];
@@ -51,7 +82,26 @@ public static class Commands
             else Console.Error.WriteLine($"error: {message}");
             return 1;
         }
+        finally
+        {
+            if (host is not null && stopHost)
+            {
+                using var stopping = new CancellationTokenSource(TimeSpan.FromSeconds(5));
+                try { await host.StopAsync(stopping.Token); } catch (Exception) { /* leaving anyway */ }
+                host.Dispose();
+            }
+        }
+
+        int Interrupted()
+        {
+            if (json) Console.WriteLine(JsonSerializer.Serialize(new { error = "interrupted" }, Reports.JsonOut));
+            else Console.Error.WriteLine("interrupted");
+            return InterruptedExitCode;
+        }
     }
+
+    /// <summary>How often a running command checks that its gateway still accepts connections (two misses = lost).</summary>
+    internal static readonly TimeSpan GatewayProbeInterval = TimeSpan.FromSeconds(2);
 
     /// <summary><c>dataset import|show</c>.</summary>
     public static Command Dataset()
@@ -61,6 +111,10 @@ public static class Commands
         var data = new Option<string?>("--data") { Description = "Folder with Fashion-MNIST IDX files on the silo (default: Debian's dataset-fashion-mnist)" };
         var shards = new Option<int>("--shards") { Description = "Number of pool shards", DefaultValueFactory = _ => 4 };
         var limit = new Option<int>("--limit") { Description = "Use only the first N training images as the pool (0 = all)", DefaultValueFactory = _ => 0 };
+        limit.Validators.Add(r =>
+        {
+            if (r.GetValueOrDefault<int>() < 0) r.AddError($"--limit must be 0 (all images) or a positive number of images, got {r.GetValueOrDefault<int>()}");
+        });
         var from = new Option<string>("--from") { Description = "fashion-mnist (IDX files) or images (a folder: one sub-folder per class, or images only for an unlabeled pool)", DefaultValueFactory = _ => "fashion-mnist" };
         from.AcceptOnlyFromAmong("fashion-mnist", "images");
         var folder = new Argument<string?>("folder") { Description = "With --from images: the pool folder on the silo's machine", Arity = ArgumentArity.ZeroOrOne };
@@ -91,7 +145,8 @@ public static class Commands
                     $"{(result.Skipped.Length > 0 ? $", {result.Skipped.Length} unreadable images skipped" : "")}{(result.Ignored > 0 ? $", {result.Ignored} non-image files ignored" : "")}");
                 return 0;
             }
-            var info = await grain.ImportFashionMnist(p.GetValue(data) ?? p.GetValue(folder) ?? "", p.GetValue(shards), p.GetValue(limit));
+            // The import runs in the silo: it goes on (and a repeated command waits for it) if this console leaves.
+            var info = await WithImportProgress(grain, grain.ImportFashionMnist(p.GetValue(data) ?? p.GetValue(folder) ?? "", p.GetValue(shards), p.GetValue(limit)), json, ct);
             Print(json, info, $"imported '{info.DatasetId}': {info.PoolSize} pool samples in {info.Shards} shards, {info.TestSize} test samples");
             return 0;
         }, ct));
@@ -196,10 +251,11 @@ public static class Commands
         public Option<long> Seed { get; } = new("--seed") { Description = "Experiment seed", DefaultValueFactory = _ => D.Seed };
         public Option<int> Batch { get; } = new("--batch-size") { Description = "Training batch size", DefaultValueFactory = _ => D.BatchSize };
         public Option<string> LabelSource { get; } = new("--label-source") { Description = "dataset (simulated annotator) or external (import labels each round)", DefaultValueFactory = _ => D.LabelSource };
+        public Option<bool> AllowNarrow { get; } = new("--allow-narrow") { Description = "Accept networks with fewer than 4 channels in a stage (they usually train at chance)" };
 
         public void AddTo(Command c)
         {
-            foreach (var o in new Option[] { Dataset, Arch, Width, Selector, Prune, Pruning, Proxy, Metric, Initial, RoundSize, Rounds, SelectorEpochs, FinalEpochs, NoFusion, Alpha, Temperature, Seed, Batch, LabelSource })
+            foreach (var o in new Option[] { Dataset, Arch, Width, Selector, Prune, Pruning, Proxy, Metric, Initial, RoundSize, Rounds, SelectorEpochs, FinalEpochs, NoFusion, Alpha, Temperature, Seed, Batch, LabelSource, AllowNarrow })
             {
                 c.Options.Add(o);
             }
@@ -211,7 +267,7 @@ public static class Commands
             PruningMethod = p.GetValue(Pruning)!, ProxyArch = p.GetValue(Proxy)!, Metric = p.GetValue(Metric)!, InitialLabeled = p.GetValue(Initial),
             RoundSize = p.GetValue(RoundSize), Rounds = p.GetValue(Rounds), SelectorEpochs = p.GetValue(SelectorEpochs), FinalEpochs = p.GetValue(FinalEpochs),
             Fusion = !p.GetValue(NoFusion), DistillationAlpha = p.GetValue(Alpha), DistillationTemperature = p.GetValue(Temperature), Seed = p.GetValue(Seed),
-            BatchSize = p.GetValue(Batch), LabelSource = p.GetValue(LabelSource)!,
+            BatchSize = p.GetValue(Batch), LabelSource = p.GetValue(LabelSource)!, AllowNarrow = p.GetValue(AllowNarrow),
         };
     }
 
@@ -220,7 +276,7 @@ public static class Commands
     {
         var cmd = new Command("experiment", "Start and follow experiments");
         var specOptions = new SpecOptions();
-        var startId = Id("Experiment id (lowercase letters, digits, '-')");
+        var startId = Id("Experiment id (" + Ids.Rule + ")");
         var start = new Command("start", "Validate a spec and start the experiment") { startId };
         specOptions.AddTo(start);
         start.SetAction((p, ct) => Run(p, async (c, json) =>
@@ -371,7 +427,9 @@ public static class Commands
             }
             else
             {
-                labels = LabelFiles.ReadLabels(p.GetValue(file)!, p.GetValue(format)!);
+                // Bounded by the round's selection: a huge or wrong file is refused here, before anything is sent.
+                var selected = (await coordinator.GetSelection(p.GetValue(round))).Length;
+                labels = LabelFiles.ReadLabels(p.GetValue(file)!, p.GetValue(format)!, selected);
             }
             var st = await coordinator.ImportLabels(p.GetValue(round), labels);
             Print(json, Reports.Summary(st), $"imported {labels.Length} labels for round {p.GetValue(round)}; '{st.ExperimentId}' continues");
@@ -385,7 +443,7 @@ public static class Commands
     /// <summary><c>model export</c>.</summary>
     public static Command Model()
     {
-        var id = new Option<string>("--experiment", "--id") { Description = "Experiment id", Required = true };
+        var id = WithIdRule(new Option<string>("--experiment", "--id") { Description = "Experiment id", Required = true }, "experiment id");
         var format = new Option<string>("--format") { Description = "pytorch (torch.load state dict) or safetensors", DefaultValueFactory = _ => "pytorch" };
         format.AcceptOnlyFromAmong("pytorch", "safetensors");
         var network = new Option<string>("--network") { Description = "final (the fused, trained target) or selector (the last trained selector)", DefaultValueFactory = _ => "final" };

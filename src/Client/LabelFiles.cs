@@ -24,9 +24,11 @@ public static class LabelFiles
 
     /// <summary>
     /// Reads labels from CSV (<c>sample_id,label</c>, header optional, extra columns ignored) or JSONL
-    /// (<c>{"sampleId": 1, "label": 3}</c> per line). Errors name the file and line.
+    /// (<c>{"sampleId": 1, "label": 3}</c> per line). Errors name the file and line. The file is streamed and
+    /// refused as soon as it holds more than <paramref name="maxLabels"/> labels (the round's selection size), so
+    /// an oversized or wrong file never reaches the silo.
     /// </summary>
-    public static SampleLabel[] ReadLabels(string path, string format = "auto")
+    public static SampleLabel[] ReadLabels(string path, string format = "auto", int maxLabels = int.MaxValue)
     {
         if (!File.Exists(path)) throw new ClientException($"label file not found: {path}");
         var jsonl = format == "jsonl" || (format == "auto" && (path.EndsWith(".jsonl", StringComparison.OrdinalIgnoreCase) || path.EndsWith(".json", StringComparison.OrdinalIgnoreCase)));
@@ -37,6 +39,10 @@ public static class LabelFiles
             lineNo++;
             var line = raw.Trim();
             if (line.Length == 0) continue;
+            if (result.Count == maxLabels && maxLabels < int.MaxValue)
+            {
+                throw new ClientException($"{path}:{lineNo}: more than {maxLabels} labels, but the round selected {maxLabels} samples; is this the right file?");
+            }
             try
             {
                 if (jsonl)

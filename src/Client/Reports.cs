@@ -36,6 +36,9 @@ public static class Reports
             ["dataset"] = spec.DatasetId,
             ["method"] = Method(spec),
             ["state"] = st.State.ToString().ToLowerInvariant(),
+            ["stage"] = st.Stage,
+            ["currentRound"] = st.Round,
+            ["labeled"] = st.Labeled,
             ["rounds"] = new JsonArray([.. st.Rounds.Select(r => (JsonNode)new JsonObject
             {
                 ["round"] = r.Round,

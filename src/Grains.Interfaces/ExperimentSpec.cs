@@ -77,6 +77,12 @@ public sealed record ExperimentSpec
     /// </summary>
     [Id(18)] public string LabelSource { get; init; } = "dataset";
 
+    /// <summary>
+    /// Accept networks with fewer than <c>4</c> channels in a stage (a tiny width multiplier or a pruning ratio near 1).
+    /// Such networks usually train at chance, so they are refused unless asked for.
+    /// </summary>
+    [Id(19)] public bool AllowNarrow { get; init; }
+
     /// <summary>Final labeled-set size.</summary>
     public int Budget => InitialLabeled + Rounds * RoundSize;
 }

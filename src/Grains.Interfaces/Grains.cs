@@ -207,9 +207,9 @@ public sealed record ShardScoreResult
 [Alias("prunefuse.IPoolShardGrain")]
 public interface IPoolShardGrain : IGrainWithStringKey
 {
-    /// <summary>Scores the shard's unlabeled samples and returns its local top-k.</summary>
+    /// <summary>Scores the shard's unlabeled samples and returns its local top-k. Cancellation (an experiment cancel, a stopping silo) ends it within a batch.</summary>
     [ResponseTimeout("00:30:00")]
-    Task<ShardScoreResult> Score(ScoreRequest request);
+    Task<ShardScoreResult> Score(ScoreRequest request, CancellationToken cancellationToken = default);
 }
 
 /// <summary>A selector training request.</summary>
@@ -247,9 +247,9 @@ public sealed record SelectorTrainResult
 [Alias("prunefuse.ISelectorGrain")]
 public interface ISelectorGrain : IGrainWithStringKey
 {
-    /// <summary>Trains the selector from its θ0 slice on the labeled set and stores the checkpoint.</summary>
+    /// <summary>Trains the selector from its θ0 slice on the labeled set and stores the checkpoint. Cancellation ends it within a batch.</summary>
     [ResponseTimeout("02:00:00")]
-    Task<SelectorTrainResult> Train(SelectorTrainRequest request);
+    Task<SelectorTrainResult> Train(SelectorTrainRequest request, CancellationToken cancellationToken = default);
 }
 
 /// <summary>A final-training request.</summary>
@@ -272,7 +272,7 @@ public interface IFusionGrain : IGrainWithStringKey
 {
     /// <summary>Builds the final network (fused or from θ0), trains it with distillation, evaluates and stores it.</summary>
     [ResponseTimeout("04:00:00")]
-    Task<FinalResult> FuseAndTrain(FusionRequest request);
+    Task<FinalResult> FuseAndTrain(FusionRequest request, CancellationToken cancellationToken = default);
 }
 
 /// <summary>Lists what the store holds (key: any; stateless).</summary>

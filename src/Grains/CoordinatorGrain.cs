@@ -77,6 +77,9 @@ public sealed class CoordinatorGrain(
     private Task? _loop;
     private IGrainTimer? _retry;
     private string? _stage;
+    // Cancels the running step: an experiment cancel or this silo stopping. Grain calls carry it, so the step's torch
+    // work ends within a batch wherever it runs.
+    private CancellationTokenSource? _step;
 
     private async Task WriteAsync()
     {
@@ -128,7 +131,7 @@ public sealed class CoordinatorGrain(
     private async Task<ExperimentStatus> StartAsync(string id, ExperimentSpec spec)
     {
         var manifest = await experiments.ManifestAsync(spec.DatasetId);
-        ExperimentSetup.Validate(spec, manifest);
+        ExperimentSetup.Validate(spec, manifest, compute.MaxSpecMemoryBytes);
         await experiments.Store.PutBytesAsync(ArtifactLayout.Spec(id), JsonSerializer.SerializeToUtf8Bytes(spec, ExperimentSetup.JsonOptions));
         state.State.Spec = spec;
         state.State.State = ExperimentState.Running;
@@ -156,6 +159,9 @@ public sealed class CoordinatorGrain(
         state.State.State = ExperimentState.Cancelled;
         state.State.EndedAt = DateTimeOffset.UtcNow;
         await WriteAsync();
+        // Stop the step already running (selector training, scoring, fusion) instead of letting it finish unseen.
+        _step?.Cancel();
+        logger.LogInformation("experiment {Experiment} cancelled at round {Round} ({Step})", Id, state.State.Round, state.State.Step);
         return Status();
     }
 
@@ -243,10 +249,12 @@ public sealed class CoordinatorGrain(
     private void EnsureLoop()
     {
         if (_loop is { IsCompleted: false }) return;
-        _loop = RunLoopAsync();
+        _step?.Dispose();
+        _step = CancellationTokenSource.CreateLinkedTokenSource(compute.Stopping);
+        _loop = RunLoopAsync(_step.Token);
     }
 
-    private async Task RunLoopAsync()
+    private async Task RunLoopAsync(CancellationToken cancellationToken)
     {
         var id = Id;
         try
@@ -255,11 +263,18 @@ public sealed class CoordinatorGrain(
             {
                 // Keep the activation while the loop runs; a reminder brings it back if the silo dies.
                 DelayDeactivation(TimeSpan.FromMinutes(30));
-                await StepAsync(id);
+                await StepAsync(id, cancellationToken);
                 if (!Running) break; // cancelled while the step ran: keep the cancellation
                 state.State.TransientFailures = 0;
                 await WriteAsync();
             }
+        }
+        catch (Exception e) when (compute.Stopping.IsCancellationRequested && Running)
+        {
+            // This silo is stopping: the step was interrupted, not failed. Its state is the one persisted before the
+            // step, so a restarted (or another) silo runs the step again; steps are idempotent.
+            logger.LogInformation("experiment {Experiment}: {Step} (round {Round}) interrupted by silo shutdown ({Error}); it resumes when a silo wakes the experiment",
+                id, state.State.Step, state.State.Round, e.GetType().Name);
         }
         catch (Exception e) when (IsTransient(e) && Running && state.State.TransientFailures < MaxTransientFailures)
         {
@@ -283,6 +298,9 @@ public sealed class CoordinatorGrain(
             logger.LogError(e, "experiment {Experiment} failed in {Step}", id, state.State.Step);
             state.State.State = ExperimentState.Failed;
             state.State.Error = $"{state.State.Step} (round {state.State.Round}): {e.Message}";
+            // A failed experiment is not retrying any more: its status must not keep the retry warning.
+            state.State.TransientFailures = 0;
+            state.State.LastTransientError = null;
             state.State.EndedAt = DateTimeOffset.UtcNow;
             await WriteAsync();
         }
@@ -304,13 +322,17 @@ public sealed class CoordinatorGrain(
     private static bool IsTransient(Exception e) => e switch
     {
         TimeoutException or SiloUnavailableException or OrleansMessageRejectionException => true,
+        // Not our own cancel (then the experiment is no longer running): a silo that ran the step is stopping.
+        OperationCanceledException => true,
         Azure.RequestFailedException r => r.Status is 0 or 408 or 429 or >= 500,
+        // A full disk does not heal by waiting seconds: fail at once, naming it.
+        IOException io when StorageErrors.IsDiskFull(io) => false,
         IOException io when io is not FileNotFoundException and not PruneFuse.Learning.Data.DataFormatException => true,
         AggregateException a => a.InnerExceptions.All(IsTransient),
         _ => false,
     };
 
-    private async Task StepAsync(string id)
+    private async Task StepAsync(string id, CancellationToken cancellationToken)
     {
         var s = state.State;
         var spec = s.Spec!;
@@ -320,14 +342,14 @@ public sealed class CoordinatorGrain(
             {
                 _stage = "creating θ0 and channel plan";
                 var manifest = await experiments.ManifestAsync(spec.DatasetId);
-                var networks = await compute.Run(() => ExperimentSetup.CreateNetworks(spec, manifest));
-                await experiments.Store.PutBytesAsync(ArtifactLayout.Theta0(id), networks.Theta0);
-                if (networks.SelectorInit is not null) await experiments.Store.PutBytesAsync(ArtifactLayout.SelectorInit(id), networks.SelectorInit);
+                var networks = await compute.Run(_ => ExperimentSetup.CreateNetworks(spec, manifest), cancellationToken);
+                await experiments.Store.PutBytesAsync(ArtifactLayout.Theta0(id), networks.Theta0, cancellationToken: cancellationToken);
+                if (networks.SelectorInit is not null) await experiments.Store.PutBytesAsync(ArtifactLayout.SelectorInit(id), networks.SelectorInit, cancellationToken: cancellationToken);
                 if (!Running) return;
                 var initial = ExperimentSetup.InitialLabeled(spec, manifest);
-                var labeled = await experiments.Store.PutBytesAsync(ArtifactLayout.Labeled(id, 1), ExperimentSetup.LabeledToJson(initial));
+                var labeled = await experiments.Store.PutBytesAsync(ArtifactLayout.Labeled(id, 1), ExperimentSetup.LabeledToJson(initial), cancellationToken: cancellationToken);
                 await experiments.Store.PutBytesAsync(ArtifactLayout.InitialSelection(id),
-                    ExperimentSetup.SelectionToJson(initial.Select(x => new SampleScore(x, 0, manifest.Shards.First(sh => x >= sh.FirstId && x < sh.FirstId + sh.Count).Index))));
+                    ExperimentSetup.SelectionToJson(initial.Select(x => new SampleScore(x, 0, manifest.Shards.First(sh => x >= sh.FirstId && x < sh.FirstId + sh.Count).Index))), cancellationToken: cancellationToken);
                 s.SelectorParams = networks.SelectorParams;
                 s.SelectorMacs = networks.SelectorMacs;
                 s.CurrentLabeled = new ArtifactRef(labeled.Name, labeled.ETag);
@@ -346,7 +368,7 @@ public sealed class CoordinatorGrain(
                 {
                     _stage = finalRound ? "training the final selector" : "training selector";
                     var trained = await GrainFactory.GetGrain<ISelectorGrain>(id)
-                        .Train(new SelectorTrainRequest { ExperimentId = id, Round = s.Round, Labeled = s.CurrentLabeled! });
+                        .Train(new SelectorTrainRequest { ExperimentId = id, Round = s.Round, Labeled = s.CurrentLabeled! }, cancellationToken);
                     if (!Running) return;
                     s.CurrentSelector = trained;
                 }
@@ -371,7 +393,7 @@ public sealed class CoordinatorGrain(
                 _stage = $"scoring pool (0/{manifest.Shards.Length} shards)";
                 async Task<ShardScoreResult> ScoreShard(ShardEntry sh)
                 {
-                    var r = await GrainFactory.GetGrain<IPoolShardGrain>($"{spec.DatasetId}/{sh.Index}").Score(request);
+                    var r = await GrainFactory.GetGrain<IPoolShardGrain>($"{spec.DatasetId}/{sh.Index}").Score(request, cancellationToken);
                     // Runs on the activation's scheduler: no concurrent writers of these counters.
                     done++;
                     scored += r.Scored;
@@ -380,13 +402,13 @@ public sealed class CoordinatorGrain(
                 }
                 var results = await Task.WhenAll(manifest.Shards.Select(ScoreShard));
                 _stage = "merging";
-                var selection = await MergeAsync(spec, manifest, results);
+                var selection = await MergeAsync(spec, manifest, results, cancellationToken);
                 if (!Running) return;
                 var previous = await experiments.LabeledAsync(s.CurrentLabeled!);
                 var next = previous.Concat(selection.Select(x => x.SampleId)).ToArray();
                 if (next.Distinct().Count() != next.Length) throw new InvalidOperationException("a selected sample was already labeled");
-                var selectionInfo = await experiments.Store.PutBytesAsync(ArtifactLayout.Selection(id, s.Round), ExperimentSetup.SelectionToJson(selection));
-                var labeledInfo = await experiments.Store.PutBytesAsync(ArtifactLayout.Labeled(id, s.Round + 1), ExperimentSetup.LabeledToJson(next));
+                var selectionInfo = await experiments.Store.PutBytesAsync(ArtifactLayout.Selection(id, s.Round), ExperimentSetup.SelectionToJson(selection), cancellationToken: cancellationToken);
+                var labeledInfo = await experiments.Store.PutBytesAsync(ArtifactLayout.Labeled(id, s.Round + 1), ExperimentSetup.LabeledToJson(next), cancellationToken: cancellationToken);
                 if (!Running) return;
                 s.Rounds.Add(new RoundRecord
                 {
@@ -406,21 +428,21 @@ public sealed class CoordinatorGrain(
             {
                 _stage = spec.Selector == SelectorKind.Pruned && spec.Fusion ? "fusing and training the full network" : "training the full network";
                 var final = await GrainFactory.GetGrain<IFusionGrain>(id)
-                    .FuseAndTrain(new FusionRequest { ExperimentId = id, Labeled = s.CurrentLabeled!, Selector = s.CurrentSelector?.Checkpoint });
+                    .FuseAndTrain(new FusionRequest { ExperimentId = id, Labeled = s.CurrentLabeled!, Selector = s.CurrentSelector?.Checkpoint }, cancellationToken);
                 if (!Running) return;
                 s.Final = final;
                 s.FinalSelector = s.CurrentSelector;
                 s.State = ExperimentState.Completed;
                 s.Step = CoordinatorStep.Done;
                 s.EndedAt = DateTimeOffset.UtcNow;
-                await experiments.Store.PutBytesAsync(ArtifactLayout.Report(id), JsonSerializer.SerializeToUtf8Bytes(Status(), ExperimentSetup.JsonOptions));
+                await experiments.Store.PutBytesAsync(ArtifactLayout.Report(id), JsonSerializer.SerializeToUtf8Bytes(Status(), ExperimentSetup.JsonOptions), cancellationToken: CancellationToken.None);
                 await WriteAsync();
                 break;
             }
         }
     }
 
-    private async Task<List<SampleScore>> MergeAsync(ExperimentSpec spec, DatasetManifest manifest, ShardScoreResult[] results)
+    private async Task<List<SampleScore>> MergeAsync(ExperimentSpec spec, DatasetManifest manifest, ShardScoreResult[] results, CancellationToken cancellationToken)
     {
         var shardOf = results.SelectMany(r => r.TopK).ToDictionary(x => x.SampleId, x => x.Shard);
         if (UncertaintyScores.Parse(spec.Metric) == SelectionMetric.KCenter && spec.Selector != SelectorKind.Random)
@@ -432,15 +454,15 @@ public sealed class CoordinatorGrain(
             var labeledIds = await experiments.LabeledAsync(state.State.CurrentLabeled!);
             var labeledImages = await experiments.LabeledImagesAsync(manifest, labeledIds);
             var selectorRef = state.State.CurrentSelector!.Checkpoint;
-            var selectorBytes = await experiments.Store.ReadBytesAsync(selectorRef.Name);
-            var picks = await compute.Run(() =>
+            var selectorBytes = await experiments.Store.ReadBytesAsync(selectorRef.Name, cancellationToken);
+            var picks = await compute.Run(ct =>
             {
                 var (model, _) = compute.GetModel(selectorRef.Name, selectorRef.ETag, selectorBytes);
                 using var scorer = new PoolScorer(model, manifest.Normalization);
                 var all = new HashSet<long>(labeledIds);
-                var (_, centers) = scorer.Features(PoolScorer.Batches(labeledImages, 128), labeledImages.Channels, labeledImages.Height, labeledImages.Width, all);
+                var (_, centers) = scorer.Features(PoolScorer.Batches(labeledImages, 128), labeledImages.Channels, labeledImages.Height, labeledImages.Width, all, ct);
                 return KCenterGreedy.Select(candidates, centers, spec.RoundSize);
-            });
+            }, cancellationToken);
             return [.. picks.Select((p, i) => new SampleScore(p.SampleId, picks.Count - i, shardOf[p.SampleId]))];
         }
         var merged = TopKMerge.Merge([.. results.Select(r => (IReadOnlyList<ScoredSample>)r.TopK.Select(x => new ScoredSample(x.SampleId, x.Score, x.Predicted)).ToList())], spec.RoundSize);

@@ -16,16 +16,16 @@ namespace PruneFuse.Grains;
 public sealed class FusionGrain(ExperimentStore experiments, ComputeService compute) : Grain, IFusionGrain
 {
     /// <inheritdoc />
-    public async Task<FinalResult> FuseAndTrain(FusionRequest request)
+    public async Task<FinalResult> FuseAndTrain(FusionRequest request, CancellationToken cancellationToken = default)
     {
         var id = this.GetPrimaryKeyString();
         var (spec, manifest, train, test) = await experiments.TrainingInputsAsync(id, request.Labeled);
         var thetaName = ArtifactLayout.Theta0(id);
-        var thetaBytes = await experiments.Store.ReadBytesAsync(thetaName);
-        var selectorBytes = request.Selector is null ? null : await experiments.Store.ReadBytesAsync(request.Selector.Name);
+        var thetaBytes = await experiments.Store.ReadBytesAsync(thetaName, cancellationToken);
+        var selectorBytes = request.Selector is null ? null : await experiments.Store.ReadBytesAsync(request.Selector.Name, cancellationToken);
         var fuse = spec.Selector == SelectorKind.Pruned && spec.Fusion && request.Selector is not null;
         var distill = spec.Selector == SelectorKind.Pruned && spec.DistillationAlpha > 0 && request.Selector is not null;
-        var (result, bytes) = await compute.Run(() =>
+        var (result, bytes) = await compute.Run(ct =>
         {
             var (theta0, meta) = Checkpoint.Load(thetaBytes, thetaName);
             ResNet? selector = null;
@@ -45,7 +45,7 @@ public sealed class FusionGrain(ExperimentStore experiments, ComputeService comp
                     Epochs = spec.FinalEpochs, BatchSize = spec.BatchSize, Seed = ExperimentSetup.SeedFor(spec, "final"),
                     Distillation = distill ? new DistillationOptions(spec.DistillationAlpha, spec.DistillationTemperature) : null,
                 };
-                var r = Trainer.Train(model, train, options, manifest.Normalization, test, distill ? selector : null);
+                var r = Trainer.Train(model, train, options, manifest.Normalization, test, distill ? selector : null, cancellationToken: ct);
                 var final = new FinalResult
                 {
                     Accuracy = r.LastAccuracy ?? 0, BestAccuracy = r.BestAccuracy ?? 0, TrainSeconds = r.TrainSeconds,
@@ -59,8 +59,8 @@ public sealed class FusionGrain(ExperimentStore experiments, ComputeService comp
                 theta0.Dispose();
                 selector?.Dispose();
             }
-        });
-        await experiments.Store.PutBytesAsync(ArtifactLayout.Final(id), bytes);
+        }, cancellationToken);
+        await experiments.Store.PutBytesAsync(ArtifactLayout.Final(id), bytes, cancellationToken: cancellationToken);
         return result with { Silo = compute.SiloName };
     }
 }

@@ -26,18 +26,18 @@ public sealed class PoolShardGrain(ExperimentStore experiments, ComputeService c
     }
 
     /// <inheritdoc />
-    public async Task<ShardScoreResult> Score(ScoreRequest request)
+    public async Task<ShardScoreResult> Score(ScoreRequest request, CancellationToken cancellationToken = default)
     {
         var (datasetId, index) = Key();
         var manifest = await experiments.ManifestAsync(datasetId);
         var entry = manifest.Shards.FirstOrDefault(s => s.Index == index)
             ?? throw new ArgumentException($"dataset '{datasetId}' has no shard {index} (it has {manifest.Shards.Length})");
         var labeled = new HashSet<long>((await experiments.LabeledAsync(request.Labeled)).Where(id => id >= entry.FirstId && id < entry.FirstId + entry.Count));
-        var info = await experiments.Store.GetInfoAsync(entry.Artifact) ?? throw new ArtifactNotFoundException(entry.Artifact, experiments.Store.Description);
+        var info = await experiments.Store.GetInfoAsync(entry.Artifact, cancellationToken) ?? throw new ArtifactNotFoundException(entry.Artifact, experiments.Store.Description);
         // A cached shard is scored from memory; a shard beyond the silo's cache budget is streamed batch by batch.
         // Either way a corrupted shard fails with a DataFormatException naming it (streamed: at its last batch).
-        var cached = await compute.CachedShardAsync(info);
-        using var reader = cached is null ? await compute.OpenShardAsync(entry.Artifact) : null;
+        var cached = await compute.CachedShardAsync(info, cancellationToken);
+        using var reader = cached is null ? await compute.OpenShardAsync(entry.Artifact, cancellationToken) : null;
         var header = reader?.Header;
         var (channels, height, width) = cached is not null ? (cached.Channels, cached.Height, cached.Width) : (header!.Channels, header.Height, header.Width);
         var metric = UncertaintyScores.Parse(request.Metric);
@@ -47,8 +47,8 @@ public sealed class PoolShardGrain(ExperimentStore experiments, ComputeService c
             var r = PoolScorer.RandomTopK(cached?.Ids ?? reader!.Ids, labeled, request.Seed, request.K);
             return new ShardScoreResult { TopK = [.. r.TopK.Select(s => new SampleScore(s.SampleId, s.Score, index))], Scored = r.Scored, Seconds = r.Seconds, Silo = silo };
         }
-        var selectorBytes = await experiments.Store.ReadBytesAsync(request.Selector.Name);
-        return await compute.Run(() =>
+        var selectorBytes = await experiments.Store.ReadBytesAsync(request.Selector.Name, cancellationToken);
+        return await compute.Run(ct =>
         {
             var (model, _) = compute.GetModel(request.Selector.Name, request.Selector.ETag, selectorBytes);
             using var scorer = new PoolScorer(model, manifest.Normalization);
@@ -56,7 +56,7 @@ public sealed class PoolShardGrain(ExperimentStore experiments, ComputeService c
             if (metric == SelectionMetric.KCenter)
             {
                 var sw = System.Diagnostics.Stopwatch.StartNew();
-                var (candidates, centers) = scorer.Features(batches, channels, height, width, labeled);
+                var (candidates, centers) = scorer.Features(batches, channels, height, width, labeled, ct);
                 var picks = KCenterGreedy.Select(candidates, centers, request.K);
                 return new ShardScoreResult
                 {
@@ -68,8 +68,8 @@ public sealed class PoolShardGrain(ExperimentStore experiments, ComputeService c
                     Silo = silo,
                 };
             }
-            var result = scorer.TopK(batches, channels, height, width, metric, request.K, labeled, request.Seed);
+            var result = scorer.TopK(batches, channels, height, width, metric, request.K, labeled, request.Seed, ct);
             return new ShardScoreResult { TopK = [.. result.TopK.Select(s => new SampleScore(s.SampleId, s.Score, index, s.Predicted))], Scored = result.Scored, Seconds = result.Seconds, Silo = silo };
-        });
+        }, cancellationToken);
     }
 }

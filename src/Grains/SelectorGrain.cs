@@ -14,13 +14,13 @@ namespace PruneFuse.Grains;
 public sealed class SelectorGrain(ExperimentStore experiments, ComputeService compute) : Grain, ISelectorGrain
 {
     /// <inheritdoc />
-    public async Task<SelectorTrainResult> Train(SelectorTrainRequest request)
+    public async Task<SelectorTrainResult> Train(SelectorTrainRequest request, CancellationToken cancellationToken = default)
     {
         var id = this.GetPrimaryKeyString();
         var (spec, manifest, train, test) = await experiments.TrainingInputsAsync(id, request.Labeled);
         var initName = ArtifactLayout.SelectorInit(id);
-        var init = await experiments.Store.ReadBytesAsync(initName);
-        var (bytes, accuracy, seconds) = await compute.Run(() =>
+        var init = await experiments.Store.ReadBytesAsync(initName, cancellationToken);
+        var (bytes, accuracy, seconds) = await compute.Run(ct =>
         {
             // Retrained from its θ0 slice every round (as SVP does), so a round's result depends only on its inputs.
             var (model, meta) = Checkpoint.Load(init, initName);
@@ -33,14 +33,14 @@ public sealed class SelectorGrain(ExperimentStore experiments, ComputeService co
                     EvaluateEveryEpoch = false,
                 };
                 var sw = Stopwatch.StartNew();
-                Trainer.Train(model, train, options, manifest.Normalization);
+                Trainer.Train(model, train, options, manifest.Normalization, cancellationToken: ct);
                 var secs = sw.Elapsed.TotalSeconds;
-                var acc = Evaluator.Accuracy(model, test, manifest.Normalization);
+                var acc = Evaluator.Accuracy(model, test, manifest.Normalization, cancellationToken: ct);
                 var tags = new Dictionary<string, string> { ["experiment"] = id, ["round"] = request.Round.ToString(System.Globalization.CultureInfo.InvariantCulture), ["role"] = "selector" };
                 return (Checkpoint.Save(model, meta.Plan, tags), acc, secs);
             }
-        });
-        var info = await experiments.Store.PutBytesAsync(ArtifactLayout.Selector(id, request.Round), bytes);
+        }, cancellationToken);
+        var info = await experiments.Store.PutBytesAsync(ArtifactLayout.Selector(id, request.Round), bytes, cancellationToken: cancellationToken);
         return new SelectorTrainResult { Checkpoint = new ArtifactRef(info.Name, info.ETag), Accuracy = accuracy, Seconds = seconds, Silo = compute.SiloName };
     }
 }

@@ -17,12 +17,13 @@ catch (InvalidOperationException e)
 }
 // Orleans is configured from these options before the host starts, so validate them here and fail fast.
 var problems = options.Problems();
-// Embedded mode has no authentication by default, so it must not be reachable from other machines.
+// Embedded mode has no authentication by default, so it must not be reachable from other machines, however the
+// endpoints were set (Urls, Kestrel:Endpoints, HTTP_PORTS; command line, environment or appsettings).
 if (options.Mode == SiloMode.Embedded)
 {
-    foreach (var url in HttpAccess.NonLoopbackUrls(builder.Configuration["urls"]))
+    foreach (var endpoint in StartupChecks.NonLoopbackEndpoints(builder.Configuration))
     {
-        problems.Add($"Urls: embedded mode serves HTTP on 127.0.0.1 only, not '{url}' (run in cluster mode, with PruneFuse:Http:Password, to serve other machines)");
+        problems.Add($"{endpoint}: embedded mode serves HTTP on 127.0.0.1 only (run in cluster mode, with PruneFuse:Http:Password, to serve other machines)");
     }
 }
 if (problems.Count > 0)
@@ -30,8 +31,20 @@ if (problems.Count > 0)
     foreach (var p in problems) Console.Error.WriteLine($"prunefuse-silo: invalid configuration: {p}");
     return 2;
 }
+var startupTimeout = TimeSpan.FromSeconds(options.StartupSeconds);
+if (options.Mode == SiloMode.Cluster)
+{
+    // Orleans would retry membership for ever with no HTTP listener; a silo that cannot reach its storage exits.
+    var unreachable = await StartupChecks.StorageProblemsAsync(options.Storage.ConnectionString, startupTimeout / 2);
+    if (unreachable.Count > 0)
+    {
+        foreach (var p in unreachable) Console.Error.WriteLine($"prunefuse-silo: {p}");
+        return 1;
+    }
+}
 builder.Services.AddOptions<SiloOptions>().Bind(builder.Configuration.GetSection("PruneFuse")).ValidateDataAnnotations().ValidateOnStart();
-builder.Services.Configure<HostOptions>(h => h.ShutdownTimeout = TimeSpan.FromSeconds(options.ShutdownSeconds));
+// The host gives up on slow stop steps a little before the process watchdog below ends the process.
+builder.Services.Configure<HostOptions>(h => h.ShutdownTimeout = TimeSpan.FromSeconds(options.ShutdownSeconds * 0.8));
 builder.UseOrleans(silo => silo.ConfigurePruneFuse(options));
 builder.Services.AddHealthChecks().AddCheck<SiloHealthCheck>("silo");
 
@@ -41,5 +54,29 @@ app.MapOrleansDashboard("/dashboard");
 app.MapHealthChecks("/health/live", new() { Predicate = _ => false });
 app.MapHealthChecks("/health/ready");
 app.MapGet("/", () => Results.Redirect("/dashboard"));
-app.Run();
+
+// Starting means joining the cluster: bounded, so a silo that cannot join exits with one line instead of idling
+// with no HTTP listener. A failed Orleans start can leave threads that keep the process up, so exit hard.
+using (var startup = new CancellationTokenSource(startupTimeout))
+using (var watchdog = new Timer(_ => ProcessExit.Now(1, $"could not start within {options.StartupSeconds} s (PruneFuse:StartupSeconds)"), null, startupTimeout + TimeSpan.FromSeconds(5), Timeout.InfiniteTimeSpan))
+{
+    try
+    {
+        await app.StartAsync(startup.Token);
+    }
+    catch (Exception e)
+    {
+        ProcessExit.Now(1, startup.IsCancellationRequested
+            ? $"could not start within {options.StartupSeconds} s (PruneFuse:StartupSeconds): {e.Message.Split('\n')[0].Trim()}"
+            : $"could not start: {e.Message.Split('\n')[0].Trim()}");
+    }
+}
+// The configured allowance is a promise to whoever sends SIGTERM (Kubernetes, the tests): keep it even if some
+// shutdown step hangs. Torch work stops within a batch, so a normal stop takes seconds.
+Timer? stopWatchdog = null;
+using var stopping = app.Lifetime.ApplicationStopping.Register(() =>
+    stopWatchdog = new Timer(_ => ProcessExit.Now(1, $"did not stop within {options.ShutdownSeconds} s (PruneFuse:ShutdownSeconds)"), null,
+        TimeSpan.FromSeconds(options.ShutdownSeconds), Timeout.InfiniteTimeSpan));
+await app.WaitForShutdownAsync();
+stopWatchdog?.Dispose();
 return 0;

@@ -47,9 +47,20 @@ public sealed class SiloOptions : IValidatableObject
     [Range(0, 1_048_576)]
     public int ShardCacheMegabytes { get; set; } = 1024;
 
-    /// <summary>Seconds Orleans gets on SIGTERM to hand its grains to other silos and leave the cluster.</summary>
+    /// <summary>
+    /// Seconds the silo gets on SIGTERM to stop its running work (torch jobs stop within a batch), hand its grains
+    /// over and leave the cluster. A stop normally takes a few seconds; this is the upper bound.
+    /// </summary>
     [Range(1, 3600)]
     public int ShutdownSeconds { get; set; } = 60;
+
+    /// <summary>Share of this silo's memory one experiment's estimated training step may need; larger specs are refused at start.</summary>
+    [Range(0.01, 1.0)]
+    public double MaxSpecMemoryShare { get; set; } = 0.5;
+
+    /// <summary>Seconds a starting silo may take to reach its storage and join the cluster before it exits with an error.</summary>
+    [Range(5, 600)]
+    public int StartupSeconds { get; set; } = 50;
 
     /// <summary>Azure Storage settings (cluster mode).</summary>
     public StorageOptions Storage { get; set; } = new();

@@ -24,7 +24,7 @@ public static class SiloSetup
         if (o.Mode == SiloMode.Embedded)
         {
             silo.UseLocalhostClustering(o.SiloPort, o.GatewayPort);
-            silo.AddPruneFuseEmbedded(Path.GetFullPath(o.DataRoot), o.Accelerator, new ComputeOptions { ShardCacheBytes = o.ShardCacheMegabytes * (1L << 20) });
+            silo.AddPruneFuseEmbedded(Path.GetFullPath(o.DataRoot), o.Accelerator, Compute(o));
             silo.UseInMemoryReminderService();
         }
         else
@@ -34,21 +34,29 @@ public static class SiloSetup
             silo.UseAzureStorageClustering(c => c.TableServiceClient = new TableServiceClient(connection));
             silo.AddAzureTableGrainStorage(GrainStorage.Name, c => c.TableServiceClient = new TableServiceClient(connection));
             silo.UseAzureTableReminderService(c => c.TableServiceClient = new TableServiceClient(connection));
-            silo.AddPruneFuseAzureArtifacts(new BlobServiceClient(connection), o.Storage.Container, o.Accelerator, new ComputeOptions { ShardCacheBytes = o.ShardCacheMegabytes * (1L << 20) });
+            silo.AddPruneFuseAzureArtifacts(new BlobServiceClient(connection), o.Storage.Container, o.Accelerator, Compute(o));
         }
         // Embedded reminders live in memory, and persisted ones tick once a minute: either way a starting silo wakes
         // running experiments itself.
         silo.Services.AddHostedService<ExperimentResumer>();
         return silo;
     }
+
+    private static ComputeOptions Compute(SiloOptions o) => new()
+    {
+        ShardCacheBytes = o.ShardCacheMegabytes * (1L << 20), MaxSpecMemoryBytes = ComputeOptions.DefaultMaxSpecMemoryBytes(o.MaxSpecMemoryShare),
+    };
 }
 
-/// <summary>Ready when the silo's compute runtime (libtorch) loads.</summary>
-public sealed class SiloHealthCheck : IHealthCheck
+/// <summary>Ready when the silo has joined its cluster (the host started and is not stopping) and libtorch loads.</summary>
+public sealed class SiloHealthCheck(IHostApplicationLifetime lifetime) : IHealthCheck
 {
     /// <inheritdoc />
     public Task<HealthCheckResult> CheckHealthAsync(HealthCheckContext context, CancellationToken cancellationToken = default)
     {
+        // Never half-up: HTTP may listen before Orleans has joined, and keeps listening while the silo stops.
+        if (!lifetime.ApplicationStarted.IsCancellationRequested) return Task.FromResult(HealthCheckResult.Unhealthy("starting"));
+        if (lifetime.ApplicationStopping.IsCancellationRequested) return Task.FromResult(HealthCheckResult.Unhealthy("stopping"));
         try
         {
             PruneFuse.Learning.Runtime.TorchRuntime.EnsureLoaded();

@@ -25,6 +25,69 @@ internal static class Processes
     public static Task<Result> SiloUntilExitAsync(Dictionary<string, string>? environment, params string[] args) =>
         RunToExitAsync("dotnet", [BuildOutput.SiloDll, .. args], TimeSpan.FromMinutes(1), environment);
 
+    /// <summary>A client process left running (for signals and kills); read it with <see cref="Running.WaitAsync"/>.</summary>
+    public static Running StartClient(int gatewayPort, params string[] args)
+    {
+        var psi = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
+        foreach (var a in new[] { BuildOutput.ClientDll }.Concat(args).Concat(["--gateway-port", gatewayPort.ToString()])) psi.ArgumentList.Add(a);
+        return new Running(Process.Start(psi)!);
+    }
+
+    /// <summary>A process still running, with its output collected as it comes.</summary>
+    public sealed class Running : IDisposable
+    {
+        private readonly Process _p;
+        private readonly Task<string> _stdout;
+        private readonly System.Text.StringBuilder _stderr = new();
+        private readonly TaskCompletionSource _stderrDone = new();
+
+        public Running(Process p)
+        {
+            _p = p;
+            _stdout = p.StandardOutput.ReadToEndAsync();
+            p.ErrorDataReceived += (_, e) =>
+            {
+                if (e.Data is null) _stderrDone.TrySetResult();
+                else lock (_stderr) _stderr.AppendLine(e.Data);
+            };
+            p.BeginErrorReadLine();
+        }
+
+        public int Pid => _p.Id;
+
+        public bool HasExited => _p.HasExited;
+
+        public string Stderr
+        {
+            get { lock (_stderr) return _stderr.ToString(); }
+        }
+
+        /// <summary>Waits for the exit (bounded); returns the result and the seconds waited.</summary>
+        public async Task<(Result Result, double Seconds)> WaitAsync(TimeSpan timeout)
+        {
+            var clock = Stopwatch.StartNew();
+            using var cts = new CancellationTokenSource(timeout);
+            try
+            {
+                await _p.WaitForExitAsync(cts.Token);
+            }
+            catch (OperationCanceledException)
+            {
+                _p.Kill(entireProcessTree: true);
+                throw new TimeoutException($"the client did not exit within {timeout}; stderr so far:\n{Stderr}");
+            }
+            var seconds = clock.Elapsed.TotalSeconds;
+            await _stderrDone.Task.WaitAsync(TimeSpan.FromSeconds(10));
+            return (new Result(_p.ExitCode, await _stdout, Stderr), seconds);
+        }
+
+        public void Dispose()
+        {
+            if (!_p.HasExited) _p.Kill(entireProcessTree: true);
+            _p.Dispose();
+        }
+    }
+
     private static async Task<Result> RunToExitAsync(string program, string[] args, TimeSpan timeout, Dictionary<string, string>? environment)
     {
         var psi = new ProcessStartInfo(program) { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };

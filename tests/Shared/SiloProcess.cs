@@ -105,25 +105,41 @@ public sealed class SiloProcess : IAsyncDisposable
         lock (_log) _log.AppendLine($"--- {Name} stopping (SIGTERM) at {DateTime.UtcNow:O}");
         if (SendSignal(process.Id, 15) != 0) throw new InvalidOperationException($"could not send SIGTERM to {Name} (pid {process.Id})");
         using var cts = new CancellationTokenSource(timeout);
+        var clock = Stopwatch.StartNew();
         try
         {
             await process.WaitForExitAsync(cts.Token);
+            LastStopSeconds = clock.Elapsed.TotalSeconds;
             lock (_log) _log.AppendLine($"--- {Name} stopped with exit code {process.ExitCode}");
             if (process.ExitCode != 0) UncleanStops++;
         }
         catch (OperationCanceledException)
         {
+            LastStopSeconds = clock.Elapsed.TotalSeconds;
             UncleanStops++;
             await KillAsync();
         }
     }
+
+    /// <summary>
+    /// How long a SIGTERM'd silo configured with <paramref name="shutdownSeconds"/> may take to exit: its own
+    /// allowance (the silo ends itself when that runs out) plus the process's own start-up of the exit, never a guess
+    /// about how fast this host is.
+    /// </summary>
+    public static TimeSpan StopAllowance(int shutdownSeconds) => TimeSpan.FromSeconds(shutdownSeconds + 5);
+
+    /// <summary>Seconds from SIGTERM to exit of the last graceful stop.</summary>
+    public double LastStopSeconds { get; private set; }
+
+    /// <summary>Exit code of the last incarnation that exited.</summary>
+    public int? LastExitCode => _process is { HasExited: true } p ? p.ExitCode : null;
 
     /// <summary>Graceful stops that ended with a non-zero exit code or had to be killed.</summary>
     public int UncleanStops { get; private set; }
 
 #pragma warning disable SYSLIB1054 // one blittable call; LibraryImport would need unsafe code in every linking project
     [DllImport("libc", EntryPoint = "kill")]
-    private static extern int SendSignal(int pid, int signal);
+    internal static extern int SendSignal(int pid, int signal);
 #pragma warning restore SYSLIB1054
 
     public async ValueTask DisposeAsync()

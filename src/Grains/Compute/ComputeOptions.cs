@@ -8,4 +8,13 @@ public sealed record ComputeOptions
     /// batch by batch for scoring, so a silo's memory does not grow with the pool. 0 = always stream.
     /// </summary>
     public long ShardCacheBytes { get; init; } = ComputeService.DefaultShardCacheBytes;
+
+    /// <summary>
+    /// The most memory an experiment's estimated training step may need; larger specs are refused at start.
+    /// Default: half of the memory this process may use.
+    /// </summary>
+    public long MaxSpecMemoryBytes { get; init; } = DefaultMaxSpecMemoryBytes(0.5);
+
+    /// <summary><paramref name="share"/> of the memory available to this process (its container limit, if any).</summary>
+    public static long DefaultMaxSpecMemoryBytes(double share) => (long)(GC.GetGCMemoryInfo().TotalAvailableMemoryBytes * share);
 }

@@ -1,4 +1,5 @@
 using System.Collections.Concurrent;
+using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
 using PruneFuse.Grains.Storage;
 using PruneFuse.Learning.Data;
@@ -31,50 +32,81 @@ public sealed class ComputeService : IDisposable
     private readonly LinkedList<string> _modelOrder = new();
     private const int MaxCachedModels = 4;
 
-    /// <summary>Starts the worker thread.</summary>
-    public ComputeService(IArtifactStore store, ILocalSiloDetails silo, ILogger<ComputeService> logger, ComputeOptions? options = null)
+    /// <summary>Starts the worker thread. Torch work stops between batches once <paramref name="lifetime"/> says the silo is stopping.</summary>
+    public ComputeService(IArtifactStore store, ILocalSiloDetails silo, ILogger<ComputeService> logger, ComputeOptions? options = null, IHostApplicationLifetime? lifetime = null)
     {
         _store = store;
+        Stopping = lifetime?.ApplicationStopping ?? CancellationToken.None;
         _shardCacheBytes = Math.Max(0, options?.ShardCacheBytes ?? DefaultShardCacheBytes);
+        MaxSpecMemoryBytes = (options ?? new ComputeOptions()).MaxSpecMemoryBytes;
         SiloName = silo.SiloAddress.ToString();
         _logger = logger;
         _worker = new Thread(Loop) { IsBackground = true, Name = "prunefuse-compute" };
         _worker.Start();
     }
 
+    /// <summary>Most memory an experiment's training step may need on this silo (admission control at start).</summary>
+    public long MaxSpecMemoryBytes { get; }
+
     /// <summary>This silo's address, reported with results so placement can be checked.</summary>
     public string SiloName { get; }
+
+    /// <summary>
+    /// Cancelled when the silo begins to stop. Every torch job observes it between batches, so a SIGTERM ends the
+    /// running step within a batch on any host instead of holding grain deactivation for the rest of the step.
+    /// </summary>
+    public CancellationToken Stopping { get; }
+
+    /// <summary>
+    /// Runs <paramref name="work"/> on the compute thread with a token that fires when <paramref name="cancellationToken"/>
+    /// does or the silo stops; long work checks it between batches.
+    /// </summary>
+    public async Task<T> Run<T>(Func<CancellationToken, T> work, CancellationToken cancellationToken = default)
+    {
+        using var linked = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken, Stopping);
+        var token = linked.Token;
+        return await Run(() => work(token), token).ConfigureAwait(false);
+    }
 
     private void Loop()
     {
         foreach (var work in _queue.GetConsumingEnumerable()) work();
     }
 
-    /// <summary>Runs <paramref name="work"/> on the compute thread.</summary>
+    /// <summary>Runs <paramref name="work"/> on the compute thread; a job cancelled while still queued never starts.</summary>
     public Task<T> Run<T>(Func<T> work, CancellationToken cancellationToken = default)
     {
         var tcs = new TaskCompletionSource<T>(TaskCreationOptions.RunContinuationsAsynchronously);
+        var started = 0;
+        // A queued job behind a long one answers its cancellation at once instead of when the worker reaches it.
+        var registration = cancellationToken.Register(() =>
+        {
+            if (Interlocked.CompareExchange(ref started, -1, 0) == 0) tcs.TrySetCanceled(cancellationToken);
+        });
         _queue.Add(() =>
         {
-            if (cancellationToken.IsCancellationRequested)
+            using (registration)
             {
-                tcs.TrySetCanceled(cancellationToken);
-                return;
+                if (Interlocked.CompareExchange(ref started, 1, 0) != 0 || cancellationToken.IsCancellationRequested)
+                {
+                    tcs.TrySetCanceled(cancellationToken);
+                    return;
+                }
+                try
+                {
+                    TorchRuntime.EnsureLoaded();
+                    tcs.TrySetResult(work());
+                }
+                catch (OperationCanceledException e)
+                {
+                    tcs.TrySetCanceled(e.CancellationToken);
+                }
+                catch (Exception e)
+                {
+                    tcs.TrySetException(e);
+                }
             }
-            try
-            {
-                TorchRuntime.EnsureLoaded();
-                tcs.TrySetResult(work());
-            }
-            catch (OperationCanceledException e)
-            {
-                tcs.TrySetCanceled(e.CancellationToken);
-            }
-            catch (Exception e)
-            {
-                tcs.TrySetException(e);
-            }
-        }, cancellationToken);
+        }, CancellationToken.None);
         return tcs.Task;
     }
 
@@ -218,6 +250,7 @@ public sealed class ComputeService : IDisposable
     {
         _queue.CompleteAdding();
         // The queue is disposed only once the worker has drained it; otherwise it is left to the process exit.
-        if (_worker.Join(TimeSpan.FromSeconds(30))) _queue.Dispose();
+        // Running jobs observe Stopping between batches, so this wait is short on any host.
+        if (_worker.Join(TimeSpan.FromSeconds(10))) _queue.Dispose();
     }
 }

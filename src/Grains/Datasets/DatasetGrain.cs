@@ -7,7 +7,7 @@ using PruneFuse.Learning.Runtime;
 namespace PruneFuse.Grains.Datasets;
 
 /// <summary>Imports a dataset into the artifact store as pool shards plus a test shard, and describes it.</summary>
-public sealed class DatasetGrain(IArtifactStore store, Experiments.ExperimentStore images, ILogger<DatasetGrain> logger) : Grain, IDatasetGrain
+public sealed class DatasetGrain(IArtifactStore store, Experiments.ExperimentStore images, Compute.ComputeService compute, ILogger<DatasetGrain> logger) : Grain, IDatasetGrain
 {
     private string DatasetId => ArtifactName.ValidateId(this.GetPrimaryKeyString(), "dataset id");
 
@@ -15,6 +15,7 @@ public sealed class DatasetGrain(IArtifactStore store, Experiments.ExperimentSto
     public async Task<DatasetInfo> ImportFashionMnist(string sourceDirectory, int shards, int poolLimit)
     {
         if (shards is < 1 or > 4096) throw new ArgumentException($"shard count must be in 1..4096, got {shards}");
+        if (poolLimit < 0) throw new ArgumentException($"pool limit must be 0 (all images) or a positive number of images, got {poolLimit}");
         var id = DatasetId;
         if (await store.GetInfoAsync(ArtifactLayout.DatasetManifest(id)) is not null)
         {
@@ -24,18 +25,21 @@ public sealed class DatasetGrain(IArtifactStore store, Experiments.ExperimentSto
             throw new InvalidOperationException(
                 $"dataset '{id}' already exists with {existing.PoolSize} pool samples in {existing.Shards.Length} shards (imported with limit {existing.ImportLimit}); import under another id");
         }
+        _progress = new ImportProgress("reading IDX files", 0, 0);
         var (train, test) = await Task.Run(() =>
         {
             var dir = FashionMnist.Locate(string.IsNullOrEmpty(sourceDirectory) ? null : sourceDirectory);
             return (FashionMnist.Load(dir, "train", 0), FashionMnist.Load(dir, "t10k", 1_000_000));
         });
         if (poolLimit > 0 && poolLimit < train.Count) train = train.Take(poolLimit);
+        _progress = new ImportProgress("writing shards", 0, shards + 1);
         var manifest = await WriteAsync(id, train, test, shards, new DatasetManifest
         {
             DatasetId = id, Channels = train.Channels, Height = train.Height, Width = train.Width, Classes = 10,
             Normalization = train.ComputeNormalization(), Shards = [], TestShard = ArtifactLayout.TestShard(id), TestCount = test.Count,
             ImportLimit = Math.Max(0, poolLimit), ClassNames = [.. FashionMnist.ClassNames],
         });
+        _progress = new ImportProgress("done", shards + 1, shards + 1);
         return manifest.ToInfo();
     }
 
@@ -73,7 +77,7 @@ public sealed class DatasetGrain(IArtifactStore store, Experiments.ExperimentSto
         }
         if (pool.Count == 0) throw new ArgumentException("no readable images left in the pool");
         if (test.Count == 0) throw new ArgumentException("no readable images left in the test set");
-        _progress = new ImportProgress("writing shards", 0, request.Shards);
+        _progress = new ImportProgress("writing shards", 0, request.Shards + 1);
         var manifest = await WriteAsync(id, pool, test, request.Shards, new DatasetManifest
         {
             DatasetId = id, Channels = pool.Channels, Height = pool.Height, Width = pool.Width, Classes = classNames.Count,
@@ -113,15 +117,51 @@ public sealed class DatasetGrain(IArtifactStore store, Experiments.ExperimentSto
         }
         var total = poolEntries.Count + testEntries.Count;
         _progress = new ImportProgress("decoding images", 0, total);
-        var pool = ImageFolder.Decode(poolScan, poolEntries, options, 0, bad, n => _progress = new ImportProgress("decoding images", n, total));
-        var testSet = ImageFolder.Decode(testScan ?? poolScan, testEntries, options, 1_000_000_000, bad, n => _progress = new ImportProgress("decoding images", poolEntries.Count + n, total));
+        void Report(long done) => _progress = new ImportProgress("decoding images", done, total);
+        // A stopping silo ends a long decode between images.
+        var pool = ImageFolder.Decode(poolScan, poolEntries, options, 0, bad, n => Report(n), compute.Stopping);
+        var testSet = ImageFolder.Decode(testScan ?? poolScan, testEntries, options, 1_000_000_000, bad, n => Report(poolEntries.Count + n), compute.Stopping);
         return (pool, testSet, classNames, poolScan.Ignored + (testScan?.Ignored ?? 0));
     }
 
     // Writes the pool shards and the test shard, then the manifest last: a dataset is visible only once complete.
+    // Artifacts of an earlier import of this id that never got its manifest are removed first, and a write that
+    // fails (a full disk, a stopping silo) removes what it wrote, so no orphan shards fill the store.
     private async Task<DatasetManifest> WriteAsync(string id, ImageSet pool, ImageSet test, int shards, DatasetManifest manifest)
     {
         if (shards > pool.Count) throw new ArgumentException($"{shards} shards for {pool.Count} pool samples: every shard needs at least one sample");
+        await RemoveIncompleteAsync(id);
+        try
+        {
+            return await WriteShardsAsync(id, pool, test, shards, manifest, compute.Stopping);
+        }
+        catch (Exception e)
+        {
+            logger.LogWarning("import of dataset {Dataset} failed ({Error}); removing its partly written shards", id, e.Message);
+            await RemoveIncompleteAsync(id);
+            throw;
+        }
+    }
+
+    private async Task RemoveIncompleteAsync(string id)
+    {
+        var removed = 0;
+        await foreach (var a in store.ListAsync($"datasets/{id}/"))
+        {
+            try
+            {
+                if (await store.DeleteAsync(a.Name)) removed++;
+            }
+            catch (Exception e) when (e is IOException or UnauthorizedAccessException or Azure.RequestFailedException)
+            {
+                logger.LogWarning("could not remove {Artifact} of an incomplete import: {Error}", a.Name, e.Message);
+            }
+        }
+        if (removed > 0) logger.LogInformation("removed {Count} artifacts of an incomplete import of dataset {Dataset}", removed, id);
+    }
+
+    private async Task<DatasetManifest> WriteShardsAsync(string id, ImageSet pool, ImageSet test, int shards, DatasetManifest manifest, CancellationToken cancellationToken)
+    {
         var entries = new List<ShardEntry>();
         var per = (pool.Count + shards - 1) / shards;
         for (var s = 0; s < shards; s++)
@@ -129,22 +169,25 @@ public sealed class DatasetGrain(IArtifactStore store, Experiments.ExperimentSto
             var start = s * per;
             var count = Math.Min(per, pool.Count - start);
             if (count <= 0) break;
+            cancellationToken.ThrowIfCancellationRequested();
             var part = pool.Subset(Enumerable.Range(start, count).ToArray());
             var name = ArtifactLayout.PoolShard(id, s);
             using var ms = new MemoryStream();
             PoolShardFormat.Write(ms, part, manifest.Classes);
             ms.Position = 0;
-            await store.PutAsync(name, ms);
+            await store.PutAsync(name, ms, cancellationToken: cancellationToken);
             entries.Add(new ShardEntry(s, name, part.Ids[0], count));
+            _progress = _progress with { Done = s + 1 };
         }
         using (var ms = new MemoryStream())
         {
             PoolShardFormat.Write(ms, test, manifest.Classes);
             ms.Position = 0;
-            await store.PutAsync(ArtifactLayout.TestShard(id), ms);
+            await store.PutAsync(ArtifactLayout.TestShard(id), ms, cancellationToken: cancellationToken);
         }
         manifest = manifest with { Shards = [.. entries] };
-        await store.PutBytesAsync(ArtifactLayout.DatasetManifest(id), manifest.ToJson());
+        cancellationToken.ThrowIfCancellationRequested();
+        await store.PutBytesAsync(ArtifactLayout.DatasetManifest(id), manifest.ToJson(), cancellationToken: CancellationToken.None);
         logger.LogInformation("imported dataset {Dataset} ({Source}): {Pool} pool samples in {Shards} shards, {Test} test samples", id, manifest.Source, pool.Count, entries.Count, test.Count);
         return manifest;
     }

@@ -19,8 +19,15 @@ public sealed record ExperimentNetworks(byte[] Theta0, byte[]? SelectorInit, lon
 /// <summary>Spec validation and the experiment's starting state; calls into the learning core, holds no math itself.</summary>
 public static class ExperimentSetup
 {
-    /// <summary>Throws <see cref="ArgumentException"/> listing every problem of <paramref name="spec"/> against the dataset.</summary>
-    public static void Validate(ExperimentSpec spec, DatasetManifest dataset)
+    /// <summary>Fewest channels a stage of the target or the selector may have unless the spec allows narrow networks.</summary>
+    public const int MinStageWidth = 4;
+
+    /// <summary>
+    /// Throws <see cref="ArgumentException"/> listing every problem of <paramref name="spec"/> against the dataset,
+    /// including networks too narrow to learn and, when <paramref name="maxMemoryBytes"/> is positive, networks whose
+    /// estimated training memory exceeds it.
+    /// </summary>
+    public static void Validate(ExperimentSpec spec, DatasetManifest dataset, long maxMemoryBytes = 0)
     {
         var problems = new List<string>();
         void Check(bool ok, string problem)
@@ -45,8 +52,51 @@ public static class ExperimentSetup
         Check(dataset.PoolLabeled || spec.LabelSource == "external", $"dataset '{dataset.DatasetId}' has an unlabeled pool: use --label-source external and import labels each round");
         var budget = (long)spec.InitialLabeled + (long)spec.Rounds * spec.RoundSize;
         Check(budget <= dataset.PoolSize, $"budget {budget} (initial {spec.InitialLabeled} + {spec.Rounds} rounds × {spec.RoundSize}) is larger than the pool of dataset '{dataset.DatasetId}' ({dataset.PoolSize} samples)");
+        if (problems.Count == 0) CheckSize(spec, dataset, maxMemoryBytes, problems);
         if (problems.Count > 0) throw new ArgumentException("invalid experiment spec: " + string.Join("; ", problems));
     }
+
+    // Admission: the shapes are known before any tensor exists, so refuse what cannot learn or cannot fit.
+    private static void CheckSize(ExperimentSpec spec, DatasetManifest dataset, long maxMemoryBytes, List<string> problems)
+    {
+        var dense = ResNetSpec.Dense(spec.Arch, dataset.Channels, dataset.Classes, spec.WidthMultiplier);
+        if (!spec.AllowNarrow)
+        {
+            if (dense.StageWidths.Min() < MinStageWidth)
+            {
+                problems.Add($"width multiplier {spec.WidthMultiplier} gives stage widths {string.Join("/", dense.StageWidths)}, under {MinStageWidth} channels; such a network trains at chance (pass --allow-narrow to run it anyway)");
+            }
+            else if (spec.Selector == SelectorKind.Pruned && dense.StageWidths.Select(w => ChannelPlan.KeepCount(w, spec.PruneRatio)).Min() is var kept && kept < MinStageWidth)
+            {
+                problems.Add($"pruning ratio {spec.PruneRatio} leaves the selector {kept} channel(s) in a stage, under {MinStageWidth} (pass --allow-narrow to run it anyway)");
+            }
+        }
+        if (maxMemoryBytes <= 0) return;
+        var target = ModelComplexity.Of(dense, dataset.Height, dataset.Width);
+        long needed;
+        try
+        {
+            // The final step trains the target with the selector as teacher; the selector never outgrows the target
+            // except as a proxy, which trains alone.
+            needed = target.TrainingBytes(spec.BatchSize) + 4L * target.Parameters;
+            if (spec.Selector == SelectorKind.Proxy)
+            {
+                var proxy = ModelComplexity.Of(ResNetSpec.Dense(spec.ProxyArch, dataset.Channels, dataset.Classes), dataset.Height, dataset.Width);
+                needed = Math.Max(needed, proxy.TrainingBytes(spec.BatchSize));
+            }
+        }
+        catch (OverflowException)
+        {
+            needed = long.MaxValue;
+        }
+        if (needed > maxMemoryBytes)
+        {
+            problems.Add($"{spec.Arch} × {spec.WidthMultiplier} at batch size {spec.BatchSize} needs about {Gib(needed)} to train ({target.Parameters:N0} parameters), " +
+                $"over this silo's limit of {Gib(maxMemoryBytes)} (PruneFuse:MaxSpecMemoryShare of its memory): use a smaller network, width multiplier or batch size");
+        }
+    }
+
+    private static string Gib(long bytes) => bytes == long.MaxValue ? "more than 8 EiB" : $"{bytes / (double)(1L << 30):0.0} GiB";
 
     private static void Try(Action check, List<string> problems, string prefix = "")
     {

@@ -39,18 +39,8 @@ public static partial class ArtifactName
     }
 
     /// <summary>Validates a single id used as one path segment (dataset id, experiment id).</summary>
-    public static string ValidateId(string id, string what)
-    {
-        if (string.IsNullOrEmpty(id) || id.Length > 64 || !IdPattern().IsMatch(id))
-        {
-            throw new ArgumentException($"{what} '{id}' must be 1-64 characters of lowercase letters, digits, '-' and '_', starting with a letter or digit");
-        }
-        return id;
-    }
+    public static string ValidateId(string id, string what) => Interfaces.Ids.Validate(id, what);
 
     [GeneratedRegex("^[A-Za-z0-9._-]{1,128}$", RegexOptions.CultureInvariant)]
     private static partial Regex SegmentPattern();
-
-    [GeneratedRegex("^[a-z0-9][a-z0-9_-]{0,63}$", RegexOptions.CultureInvariant)]
-    private static partial Regex IdPattern();
 }

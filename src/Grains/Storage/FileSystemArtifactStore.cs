@@ -18,6 +18,26 @@ public sealed class FileSystemArtifactStore : IArtifactStore
         if (string.IsNullOrWhiteSpace(root)) throw new ArgumentException("artifact store root folder is empty");
         _root = Path.GetFullPath(root);
         Directory.CreateDirectory(_root);
+        RemoveStaleTemporaryFiles();
+    }
+
+    /// <summary>Temporary files left by a process killed mid-write (one silo owns a data root, so none is in use at start).</summary>
+    public int StaleTemporaryFilesRemoved { get; private set; }
+
+    private void RemoveStaleTemporaryFiles()
+    {
+        foreach (var f in Directory.EnumerateFiles(_root, "*" + TempSuffix, SearchOption.AllDirectories))
+        {
+            try
+            {
+                File.Delete(f);
+                StaleTemporaryFilesRemoved++;
+            }
+            catch (IOException)
+            {
+                // Best effort: a file that cannot go now is ignored by every reader and retried at the next start.
+            }
+        }
     }
 
     /// <inheritdoc />

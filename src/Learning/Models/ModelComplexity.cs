@@ -5,17 +5,29 @@ namespace PruneFuse.Learning.Models;
 /// <param name="Macs">Multiply-accumulates of one forward pass of one sample, counting convolutions and the classifier (BN, ReLU, additions and pooling are not counted).</param>
 public sealed record ModelComplexity(long Parameters, long Macs)
 {
+    /// <summary>Output values of every convolution for one sample: what a training step keeps for the backward pass, per layer.</summary>
+    public long ActivationsPerSample { get; init; }
+
+    /// <summary>
+    /// A deliberately generous estimate of the bytes one training step of this network needs at
+    /// <paramref name="batchSize"/>: float32 weights, gradients and momentum (plus a spare copy), and each
+    /// convolution's output kept for backward three times over (convolution, BatchNorm, ReLU) plus its gradient.
+    /// Used to refuse specs that cannot fit before a silo tries (and swaps, or dies).
+    /// </summary>
+    public long TrainingBytes(int batchSize) => checked(4L * (4L * Parameters + 6L * ActivationsPerSample * batchSize));
+
     /// <summary>Computes the complexity of <paramref name="spec"/> analytically for <paramref name="height"/>×<paramref name="width"/> inputs.</summary>
     public static ModelComplexity Of(ResNetSpec spec, int height, int width)
     {
         ArgumentOutOfRangeException.ThrowIfLessThan(height, 1);
         ArgumentOutOfRangeException.ThrowIfLessThan(width, 1);
-        long parameters = 0, macs = 0;
+        long parameters = 0, macs = 0, activations = 0;
         var w = spec.StageWidths;
         void Conv(long inCh, long outCh, int k, int outH, int outW)
         {
             parameters += outCh * inCh * k * k;
             macs += outCh * inCh * k * k * outH * outW;
+            activations += outCh * outH * outW;
         }
         void Bn(long ch) => parameters += 2 * ch;
 
@@ -46,6 +58,6 @@ public sealed record ModelComplexity(long Parameters, long Macs)
         }
         parameters += (long)w[2] * spec.NumClasses + spec.NumClasses;
         macs += (long)w[2] * spec.NumClasses;
-        return new ModelComplexity(parameters, macs);
+        return new ModelComplexity(parameters, macs) { ActivationsPerSample = activations };
     }
 }

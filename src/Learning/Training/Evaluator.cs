@@ -9,10 +9,10 @@ namespace PruneFuse.Learning.Training;
 public static class Evaluator
 {
     /// <summary>Top-1 accuracy of <paramref name="model"/> (in eval mode) on <paramref name="set"/>.</summary>
-    public static double Accuracy(ResNet model, ImageSet set, ImageNormalization normalization, int batchSize = 256)
+    public static double Accuracy(ResNet model, ImageSet set, ImageNormalization normalization, int batchSize = 256, CancellationToken cancellationToken = default)
     {
         if (set.Count == 0) throw new ArgumentException("the evaluation set is empty");
-        var logits = Logits(model, set, normalization, batchSize);
+        var logits = Logits(model, set, normalization, batchSize, cancellationToken);
         var classes = model.Spec.NumClasses;
         var correct = 0;
         for (var i = 0; i < set.Count; i++)
@@ -29,7 +29,7 @@ public static class Evaluator
     }
 
     /// <summary>Logits of <paramref name="model"/> (eval mode) for every image of <paramref name="set"/>, row-major [count, classes].</summary>
-    public static float[] Logits(ResNet model, ImageSet set, ImageNormalization normalization, int batchSize = 256)
+    public static float[] Logits(ResNet model, ImageSet set, ImageNormalization normalization, int batchSize = 256, CancellationToken cancellationToken = default)
     {
         var classes = model.Spec.NumClasses;
         var output = new float[(long)set.Count * classes];
@@ -41,6 +41,7 @@ public static class Evaluator
             using var noGrad = no_grad();
             for (var start = 0; start < set.Count; start += batchSize)
             {
+                cancellationToken.ThrowIfCancellationRequested();
                 var n = Math.Min(batchSize, set.Count - start);
                 using var scope = NewDisposeScope();
                 var bytes = new byte[n * set.ImageBytes];

@@ -101,7 +101,7 @@ public static class Trainer
             double? acc = null;
             if (evaluation is not null && (options.EvaluateEveryEpoch || epoch == options.Epochs - 1))
             {
-                acc = Evaluator.Accuracy(model, evaluation, normalization);
+                acc = Evaluator.Accuracy(model, evaluation, normalization, cancellationToken: cancellationToken);
             }
             var result = new EpochResult(epoch, lr, seen == 0 ? double.NaN : lossSum / seen, acc, sw.Elapsed.TotalSeconds);
             if (double.IsNaN(result.TrainLoss) && seen > 0)

@@ -67,6 +67,9 @@ public sealed class ChaosCampaign : IAsyncDisposable
     /// <summary>The silos' dashboard password, which must never appear in their logs either.</summary>
     public const string HttpPassword = "pw-7d1c9e0b";
 
+    /// <summary>The silos' configured stop allowance (PruneFuse:ShutdownSeconds); graceful stops get exactly this much.</summary>
+    public const int ShutdownSeconds = 20;
+
     /// <summary>Graceful silo stops (SIGTERM) that crashed or hung instead of exiting with 0.</summary>
     public int UncleanStops => _silos.Sum(s => s.UncleanStops);
 
@@ -138,8 +141,7 @@ public sealed class ChaosCampaign : IAsyncDisposable
         {
             ["PruneFuse__Storage__ConnectionString"] = _azurite.ConnectionString,
             ["PruneFuse__Http__Password"] = HttpPassword,
-            // Graceful stops must finish well inside the campaign's patience.
-            ["PruneFuse__ShutdownSeconds"] = "20",
+            ["PruneFuse__ShutdownSeconds"] = ShutdownSeconds.ToString(System.Globalization.CultureInfo.InvariantCulture),
         };
         string[] cluster = ["--PruneFuse:Mode=Cluster", "--PruneFuse:Storage:Container=chaos"];
         _silos.Add(new SiloProcess(_root.Path, [.. cluster, "--PruneFuse:Accelerator=gpu"], env, "silo-gpu"));
@@ -265,7 +267,7 @@ public sealed class ChaosCampaign : IAsyncDisposable
         if (seen is null) return $"missed: {experiment} finished before '{stage}'";
         var line = $"injected: stop (SIGTERM) and restart of all {_silos.Count} silos while {experiment} was at '{seen.Stage}' (round {seen.Round})";
         Say(line);
-        await Task.WhenAll(_silos.Select(s => s.StopAsync(TimeSpan.FromSeconds(40))));
+        await Task.WhenAll(_silos.Select(s => s.StopAsync(SiloProcess.StopAllowance(ShutdownSeconds))));
         foreach (var s in _silos) await s.StartAsync();
         await ConnectAsync();
         return line;
