@@ -108,6 +108,13 @@ public sealed class ExternalLabelConsoleTests
             Assert.Equal(1, bad.ExitCode);
             Assert.Contains($"{broken}:2:", bad.Stderr);
 
+            // A file far larger than the round is refused while it is read, before anything reaches the silo.
+            var oversized = Path.Combine(root, "oversized.csv");
+            File.WriteAllLines(oversized, ["sample_id,label", .. Enumerable.Range(0, 200_000).Select(i => $"{i},1")]);
+            var big = await Processes.ClientAsync(port, "labels", "import", "--id", "ext", "--round", round.ToString(), "--file", oversized);
+            Assert.Equal(1, big.ExitCode);
+            Assert.Contains($"{oversized}:{ids.Count + 2}: more than {ids.Count} labels", big.Stderr);
+
             var import = await Processes.ClientAsync(port, "labels", "import", "--id", "ext", "--round", round.ToString(), "--file", labelFile);
             Assert.True(import.ExitCode == 0, import.Stderr);
         }
