@@ -138,12 +138,96 @@ public sealed class ReliabilityTests
     }
 
     [Fact]
+    public async Task Sigterm_during_an_import_exits_0_in_time_and_leaves_no_partial_dataset_and_a_left_import_completes()
+    {
+        using var dir = new TempDir("prunefuse-stopimport-");
+        await using var silo = Embedded(dir.Path);
+        await silo.StartAsync();
+        var shards = Path.Combine(dir.Path, "artifacts", "datasets", "half", "shards");
+        using (var client = Processes.StartClient(silo.GatewayPort, "dataset", "import", "--id", "half", "--shards", "4096"))
+        {
+            await WaitForFileAsync(shards, client);
+            await silo.StopAsync(SiloProcess.StopAllowance(ShutdownSeconds));
+            Assert.True(silo.UncleanStops == 0, $"SIGTERM during an import took {silo.LastStopSeconds:0.0} s (exit {silo.LastExitCode}):\n{silo.Log}");
+            Assert.Equal(1, (await client.WaitAsync(TimeSpan.FromSeconds(30))).Result.ExitCode);
+        }
+        Assert.False(Directory.Exists(shards) && Directory.EnumerateFiles(shards).Any(), "the interrupted import left shards behind");
+
+        // A console that leaves (killed) does not take the import with it: the silo finishes it, and the same
+        // command run again waits for it and reports the dataset.
+        await silo.StartAsync();
+        using (var leaving = Processes.StartClient(silo.GatewayPort, "dataset", "import", "--id", "left", "--shards", "64"))
+        {
+            await WaitForFileAsync(Path.Combine(dir.Path, "artifacts", "datasets", "left", "shards"), leaving);
+        }
+        var again = await Processes.ClientAsync(silo.GatewayPort, "dataset", "import", "--id", "left", "--shards", "64", "--json");
+        Assert.True(again.ExitCode == 0, again.Stderr + again.Stdout);
+        Assert.Equal(60000, JsonDocument.Parse(again.LastLine).RootElement.GetProperty("PoolSize").GetInt32());
+    }
+
+    private static async Task WaitForFileAsync(string folder, Processes.Running client)
+    {
+        var deadline = DateTime.UtcNow.AddMinutes(2);
+        while (!(Directory.Exists(folder) && Directory.EnumerateFiles(folder).Any()))
+        {
+            Assert.False(client.HasExited, $"the import ended before the test could act on it: {client.Stderr}");
+            Assert.True(DateTime.UtcNow < deadline, $"nothing was written to {folder} within 2 minutes");
+            await Task.Delay(20);
+        }
+    }
+
+    [Fact]
+    public async Task Health_ready_answers_only_once_the_silo_serves_clients()
+    {
+        using var dir = new TempDir("prunefuse-ready-");
+        var (http, gateway) = (Ports.Free(), Ports.Free());
+        var psi = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
+        foreach (var a in new[] { BuildOutput.SiloDll, $"--PruneFuse:DataRoot={dir.Path}", $"--PruneFuse:GatewayPort={gateway}", $"--PruneFuse:SiloPort={Ports.Free()}", $"--Urls=http://127.0.0.1:{http}" })
+        {
+            psi.ArgumentList.Add(a);
+        }
+        using var silo = Process.Start(psi)!;
+        silo.OutputDataReceived += (_, _) => { };
+        silo.ErrorDataReceived += (_, _) => { };
+        silo.BeginOutputReadLine();
+        silo.BeginErrorReadLine();
+        try
+        {
+            using var client = new HttpClient { Timeout = TimeSpan.FromSeconds(5) };
+            var deadline = DateTime.UtcNow.AddSeconds(90);
+            while (true)
+            {
+                Assert.True(DateTime.UtcNow < deadline, "the silo was not ready within 90 s");
+                Assert.False(silo.HasExited, "the silo exited");
+                try
+                {
+                    var r = await client.GetAsync($"http://127.0.0.1:{http}/health/ready");
+                    if (r.IsSuccessStatusCode) break;
+                }
+                catch (HttpRequestException)
+                {
+                }
+                await Task.Delay(20);
+            }
+            // The moment ready says yes, a console can connect.
+            using var probe = new TcpClient();
+            await probe.ConnectAsync("127.0.0.1", gateway);
+            var status = await Processes.ClientAsync(gateway, "dataset", "list", "--json");
+            Assert.True(status.ExitCode == 0, status.Stderr);
+        }
+        finally
+        {
+            silo.Kill(entireProcessTree: true);
+        }
+    }
+
+    [Fact]
     public async Task Ctrl_c_stops_a_watching_console_with_exit_130_and_leaves_the_experiment_running()
     {
         using var dir = new TempDir("prunefuse-ctrlc-");
         await using var silo = Embedded(dir.Path);
         await silo.StartAsync();
-        Assert.Equal(0, (await Processes.ClientAsync(silo.GatewayPort, "dataset", "import", "--id", "cc", "--shards", "2", "--limit", "2000")).ExitCode);
+        Assert.Equal(0, (await Processes.ClientAsync(silo.GatewayPort, "dataset", "import", "--id", "cc", "--shards", "2", "--limit", "5000")).ExitCode);
         Assert.Equal(0, (await Processes.ClientAsync(silo.GatewayPort, LongExperiment("watched", "cc"))).ExitCode);
         using var watch = Processes.StartClient(silo.GatewayPort, "experiment", "status", "--id", "watched", "--watch");
         var deadline = DateTime.UtcNow.AddMinutes(1);

@@ -14,11 +14,15 @@ public static class TorchRuntime
     /// <summary>The device torch work runs on: CUDA when available, otherwise CPU.</summary>
     public static torch.Device Device => LazyDevice.Value;
 
+    /// <summary>True when this process hands libtorch zero-filled heap blocks (see <see cref="AllocatorGuard"/>).</summary>
+    public static bool ZeroFilledAllocations => AllocatorGuard.Active;
+
     /// <summary>Ensures libtorch is loaded; throws <see cref="TorchUnavailableException"/> with the real cause otherwise.</summary>
     public static void EnsureLoaded() => _ = LazyDevice.Value;
 
     private static torch.Device Initialize()
     {
+        AllocatorGuard.Apply();
         try
         {
             torch.InitializeDeviceType(DeviceType.CPU);
