@@ -61,8 +61,7 @@ public sealed class FoldedResNet : IDisposable
         _owned.Add(_fcBias);
     }
 
-    private static Tensor Apply(Conv c, Tensor x) =>
-        nn.functional.conv2d(x, c.Weight, c.Bias, strides: [c.Stride, c.Stride], padding: [c.Padding, c.Padding]);
+    private static Tensor Apply(Conv c, Tensor x) => Convolution.Apply(x, c.Weight, c.Bias, c.Stride, c.Padding);
 
     /// <summary>Penultimate features [batch, width].</summary>
     public Tensor Features(Tensor input)

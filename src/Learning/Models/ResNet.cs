@@ -16,10 +16,15 @@ public sealed class BasicBlock : nn.Module<Tensor, Tensor>
     private readonly Conv2d conv2;
     private readonly BatchNorm2d bn2;
     private readonly Sequential? downsample;
+    // The projection's parts, also registered through downsample so state-dict keys stay downsample.0/1.
+    private readonly Conv2d? projection;
+    private readonly BatchNorm2d? projectionBn;
+    private readonly int stride;
 
     /// <summary>Creates a block with <paramref name="inner"/> internal channels.</summary>
     public BasicBlock(int inChannels, int inner, int outChannels, int stride, bool projection) : base(nameof(BasicBlock))
     {
+        this.stride = stride;
         conv1 = nn.Conv2d(inChannels, inner, 3, stride: stride, padding: 1, bias: false);
         bn1 = nn.BatchNorm2d(inner);
         conv2 = nn.Conv2d(inner, outChannels, 3, stride: 1, padding: 1, bias: false);
@@ -30,7 +35,9 @@ public sealed class BasicBlock : nn.Module<Tensor, Tensor>
         register_module(nameof(bn2), bn2);
         if (projection)
         {
-            downsample = nn.Sequential(nn.Conv2d(inChannels, outChannels, 1, stride: stride, bias: false), nn.BatchNorm2d(outChannels));
+            this.projection = nn.Conv2d(inChannels, outChannels, 1, stride: stride, bias: false);
+            projectionBn = nn.BatchNorm2d(outChannels);
+            downsample = nn.Sequential(this.projection, projectionBn);
             register_module(nameof(downsample), downsample);
         }
     }
@@ -38,9 +45,9 @@ public sealed class BasicBlock : nn.Module<Tensor, Tensor>
     /// <inheritdoc />
     public override Tensor forward(Tensor input)
     {
-        var h = nn.functional.relu(bn1.forward(conv1.forward(input)));
-        var o = bn2.forward(conv2.forward(h));
-        var shortcut = downsample is null ? input : downsample.forward(input);
+        var h = nn.functional.relu(bn1.forward(Convolution.Apply(input, conv1.weight!, null, stride, 1)));
+        var o = bn2.forward(Convolution.Apply(h, conv2.weight!, null, 1, 1));
+        var shortcut = projection is null ? input : projectionBn!.forward(Convolution.Apply(input, projection.weight!, null, stride, 0));
         return nn.functional.relu(o.add_(shortcut));
     }
 }
@@ -107,7 +114,7 @@ public sealed class ResNet : nn.Module<Tensor, Tensor>
     /// <summary>Penultimate features (global-average-pooled stage-3 output), shape [batch, stage-3 width].</summary>
     public Tensor Features(Tensor input)
     {
-        var x = nn.functional.relu(bn1.forward(conv1.forward(input)));
+        var x = nn.functional.relu(bn1.forward(Convolution.Apply(input, conv1.weight!, null, 1, 1)));
         x = layer1.forward(x);
         x = layer2.forward(x);
         x = layer3.forward(x);

@@ -14,19 +14,22 @@ public static class TorchRuntime
     /// <summary>The device torch work runs on: CUDA when available, otherwise CPU.</summary>
     public static torch.Device Device => LazyDevice.Value;
 
-    /// <summary>True when this process hands libtorch zero-filled heap blocks (see <see cref="AllocatorGuard"/>).</summary>
-    public static bool ZeroFilledAllocations => AllocatorGuard.Active;
+    /// <summary>How this process works around oneDNN convolutions that are wrong on this CPU, or null when they are right.</summary>
+    public static string? OneDnnWorkaround => OneDnnCheck.Workaround;
+
+    /// <summary>True when convolutions pad channel counts to multiples of 16 (see <see cref="Models.Convolution"/>).</summary>
+    public static bool PadConvolutionChannels => OneDnnCheck.PadChannels;
 
     /// <summary>Ensures libtorch is loaded; throws <see cref="TorchUnavailableException"/> with the real cause otherwise.</summary>
     public static void EnsureLoaded() => _ = LazyDevice.Value;
 
     private static torch.Device Initialize()
     {
-        AllocatorGuard.Apply();
         try
         {
             torch.InitializeDeviceType(DeviceType.CPU);
             using var probe = torch.ones(1);
+            OneDnnCheck.Apply();
             return torch.cuda.is_available() ? torch.CUDA : torch.CPU;
         }
         catch (Exception e) when (e is NotSupportedException or TypeInitializationException or DllNotFoundException)
