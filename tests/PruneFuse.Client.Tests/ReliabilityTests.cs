@@ -23,6 +23,17 @@ public sealed class ReliabilityTests
 
     private static SiloProcess Embedded(string root) => new(root, [$"--PruneFuse:ShutdownSeconds={ShutdownSeconds}"]);
 
+    /// <summary>A started embedded silo with a Fashion-MNIST dataset imported under <paramref name="dataset"/>.</summary>
+    private static async Task<SiloProcess> SiloWithDatasetAsync(TempDir dir, string dataset, string shards, string limit)
+    {
+        var silo = Embedded(dir.Path);
+        await silo.StartAsync();
+        var import = await Processes.ClientAsync(silo.GatewayPort, "dataset", "import", "--id", dataset, "--shards", shards, "--limit", limit);
+        if (import.ExitCode == 0) return silo;
+        await silo.DisposeAsync();
+        throw new InvalidOperationException($"import of '{dataset}' failed: {import.Stderr}");
+    }
+
     [Fact]
     public async Task Sigterm_in_any_stage_exits_0_within_the_configured_allowance_and_the_interrupted_step_resumes()
     {
@@ -225,9 +236,7 @@ public sealed class ReliabilityTests
     public async Task Ctrl_c_stops_a_watching_console_with_exit_130_and_leaves_the_experiment_running()
     {
         using var dir = new TempDir("prunefuse-ctrlc-");
-        await using var silo = Embedded(dir.Path);
-        await silo.StartAsync();
-        Assert.Equal(0, (await Processes.ClientAsync(silo.GatewayPort, "dataset", "import", "--id", "cc", "--shards", "2", "--limit", "5000")).ExitCode);
+        await using var silo = await SiloWithDatasetAsync(dir, "cc", "2", "5000");
         Assert.Equal(0, (await Processes.ClientAsync(silo.GatewayPort, LongExperiment("watched", "cc"))).ExitCode);
         using var watch = Processes.StartClient(silo.GatewayPort, "experiment", "status", "--id", "watched", "--watch");
         var deadline = DateTime.UtcNow.AddMinutes(1);
@@ -310,9 +319,7 @@ public sealed class ReliabilityTests
     public async Task Specs_too_large_for_the_silo_or_too_narrow_to_learn_are_refused_at_start()
     {
         using var dir = new TempDir("prunefuse-admission-");
-        await using var silo = Embedded(dir.Path);
-        await silo.StartAsync();
-        Assert.Equal(0, (await Processes.ClientAsync(silo.GatewayPort, "dataset", "import", "--id", "adm", "--shards", "1", "--limit", "1000")).ExitCode);
+        await using var silo = await SiloWithDatasetAsync(dir, "adm", "1", "1000");
         string[] Small(string id) => ["experiment", "start", "--id", id, "--dataset", "adm", "--initial", "100", "--round-size", "100", "--rounds", "1"];
         var huge = await Processes.ClientAsync(silo.GatewayPort, [.. Small("huge"), "--arch", "resnet110", "--width-multiplier", "16"]);
         Assert.Equal(1, huge.ExitCode);
