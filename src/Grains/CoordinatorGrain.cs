@@ -62,6 +62,7 @@ public sealed class CoordinatorGrain(
     [PersistentState("experiment", GrainStorage.Name)] IPersistentState<CoordinatorState> state,
     ExperimentStore experiments,
     ComputeService compute,
+    ComputeOptions computeOptions,
     ILogger<CoordinatorGrain> logger) : Grain, ICoordinatorGrain, IRemindable
 {
     private const string ResumeReminder = "resume";
@@ -131,7 +132,7 @@ public sealed class CoordinatorGrain(
     private async Task<ExperimentStatus> StartAsync(string id, ExperimentSpec spec)
     {
         var manifest = await experiments.ManifestAsync(spec.DatasetId);
-        ExperimentSetup.Validate(spec, manifest, compute.MaxSpecMemoryBytes);
+        ExperimentSetup.Validate(spec, manifest, computeOptions.MaxSpecMemoryBytes);
         await experiments.Store.PutBytesAsync(ArtifactLayout.Spec(id), JsonSerializer.SerializeToUtf8Bytes(spec, ExperimentSetup.JsonOptions));
         state.State.Spec = spec;
         state.State.State = ExperimentState.Running;

@@ -26,24 +26,30 @@ internal static class Processes
         RunToExitAsync("dotnet", [BuildOutput.SiloDll, .. args], TimeSpan.FromMinutes(1), environment);
 
     /// <summary>A client process left running (for signals and kills); read it with <see cref="Running.WaitAsync"/>.</summary>
-    public static Running StartClient(int gatewayPort, params string[] args)
+    public static Running StartClient(int gatewayPort, params string[] args) =>
+        Start("dotnet", [BuildOutput.ClientDll, .. args, "--gateway-port", gatewayPort.ToString()], null);
+
+    private static Running Start(string program, string[] args, Dictionary<string, string>? environment)
     {
-        var psi = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
-        foreach (var a in new[] { BuildOutput.ClientDll }.Concat(args).Concat(["--gateway-port", gatewayPort.ToString()])) psi.ArgumentList.Add(a);
-        return new Running(Process.Start(psi)!);
+        var psi = new ProcessStartInfo(program) { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
+        foreach (var a in args) psi.ArgumentList.Add(a);
+        foreach (var (k, v) in environment ?? []) psi.Environment[k] = v;
+        return new Running(Process.Start(psi)!, $"{Path.GetFileName(program)} {string.Join(' ', args)}");
     }
 
     /// <summary>A process still running, with its output collected as it comes.</summary>
     public sealed class Running : IDisposable
     {
         private readonly Process _p;
+        private readonly string _command;
         private readonly Task<string> _stdout;
         private readonly System.Text.StringBuilder _stderr = new();
         private readonly TaskCompletionSource _stderrDone = new();
 
-        public Running(Process p)
+        public Running(Process p, string command)
         {
             _p = p;
+            _command = command;
             _stdout = p.StandardOutput.ReadToEndAsync();
             p.ErrorDataReceived += (_, e) =>
             {
@@ -74,7 +80,7 @@ internal static class Processes
             catch (OperationCanceledException)
             {
                 _p.Kill(entireProcessTree: true);
-                throw new TimeoutException($"the client did not exit within {timeout}; stderr so far:\n{Stderr}");
+                throw new TimeoutException($"{_command} did not exit within {timeout}; stderr so far:\n{Stderr}");
             }
             var seconds = clock.Elapsed.TotalSeconds;
             await _stderrDone.Task.WaitAsync(TimeSpan.FromSeconds(10));
@@ -90,22 +96,7 @@ internal static class Processes
 
     private static async Task<Result> RunToExitAsync(string program, string[] args, TimeSpan timeout, Dictionary<string, string>? environment)
     {
-        var psi = new ProcessStartInfo(program) { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
-        foreach (var a in args) psi.ArgumentList.Add(a);
-        foreach (var (k, v) in environment ?? []) psi.Environment[k] = v;
-        using var p = Process.Start(psi)!;
-        var stdout = p.StandardOutput.ReadToEndAsync();
-        var stderr = p.StandardError.ReadToEndAsync();
-        using var cts = new CancellationTokenSource(timeout);
-        try
-        {
-            await p.WaitForExitAsync(cts.Token);
-        }
-        catch (OperationCanceledException)
-        {
-            p.Kill(entireProcessTree: true);
-            throw new TimeoutException($"{Path.GetFileName(program)} {string.Join(' ', args)} did not exit within {timeout}");
-        }
-        return new Result(p.ExitCode, await stdout, await stderr);
+        using var running = Start(program, args, environment);
+        return (await running.WaitAsync(timeout)).Result;
     }
 }

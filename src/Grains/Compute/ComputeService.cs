@@ -38,15 +38,11 @@ public sealed class ComputeService : IDisposable
         _store = store;
         Stopping = lifetime?.ApplicationStopping ?? CancellationToken.None;
         _shardCacheBytes = Math.Max(0, options?.ShardCacheBytes ?? DefaultShardCacheBytes);
-        MaxSpecMemoryBytes = (options ?? new ComputeOptions()).MaxSpecMemoryBytes;
         SiloName = silo.SiloAddress.ToString();
         _logger = logger;
         _worker = new Thread(Loop) { IsBackground = true, Name = "prunefuse-compute" };
         _worker.Start();
     }
-
-    /// <summary>Most memory an experiment's training step may need on this silo (admission control at start).</summary>
-    public long MaxSpecMemoryBytes { get; }
 
     /// <summary>This silo's address, reported with results so placement can be checked.</summary>
     public string SiloName { get; }
@@ -70,6 +66,16 @@ public sealed class ComputeService : IDisposable
 
     private void Loop()
     {
+        try
+        {
+            // Load libtorch once up front so a host fault it works around is in the silo log, not only in a test.
+            TorchRuntime.EnsureLoaded();
+            if (TorchRuntime.OneDnnWorkaround is { } workaround) _logger.LogWarning("libtorch: {Workaround}", workaround);
+        }
+        catch (TorchUnavailableException)
+        {
+            // Every job reports it with the loader's reason.
+        }
         foreach (var work in _queue.GetConsumingEnumerable()) work();
     }
 

@@ -21,9 +21,7 @@ public sealed class FileSystemArtifactStore : IArtifactStore
         RemoveStaleTemporaryFiles();
     }
 
-    /// <summary>Temporary files left by a process killed mid-write (one silo owns a data root, so none is in use at start).</summary>
-    public int StaleTemporaryFilesRemoved { get; private set; }
-
+    // Temporary files left by a process killed mid-write (one silo owns a data root, so none is in use at start).
     private void RemoveStaleTemporaryFiles()
     {
         foreach (var f in Directory.EnumerateFiles(_root, "*" + TempSuffix, SearchOption.AllDirectories))
@@ -31,7 +29,6 @@ public sealed class FileSystemArtifactStore : IArtifactStore
             try
             {
                 File.Delete(f);
-                StaleTemporaryFilesRemoved++;
             }
             catch (IOException)
             {

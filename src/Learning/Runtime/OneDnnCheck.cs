@@ -55,7 +55,7 @@ internal static class OneDnnCheck
     public static double ConvolutionError(int channels, bool padded)
     {
         using var scope = NewDisposeScope();
-        var generator = new TorchSharp.torch.Generator(7);
+        using var generator = new TorchSharp.torch.Generator(7);
         var x = randn([8, channels, 16, 16], generator: generator);
         var w = randn([channels, channels, 3, 3], generator: generator) * 0.1;
         var y = (padded ? Models.Convolution.Apply(x, w, null, 1, 1) : nn.functional.conv2d(x, w, padding: [1, 1])).to_type(ScalarType.Float64);
