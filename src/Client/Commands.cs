@@ -304,7 +304,7 @@ public static class Commands
         cancel.SetAction((p, ct) => Run(p, async (c, json) =>
         {
             var st = await c.GetGrain<ICoordinatorGrain>(p.GetValue(cancelId)!).Cancel();
-            Print(json, Reports.Summary(st), $"cancelled '{st.ExperimentId}' at round {st.Round}");
+            Print(json, Reports.Summary(st), $"cancelled '{st.ExperimentId}' after {Reports.Count(st.Rounds.Length, "round")} of {st.Spec?.Rounds ?? 0}");
             return 0;
         }, ct));
 
@@ -482,7 +482,7 @@ public static class Commands
         if (json || Console.IsOutputRedirected)
         {
             var last = "";
-            while (st.State == ExperimentState.Running && !st.Stage.StartsWith("waiting for labels", StringComparison.Ordinal))
+            while (st.State == ExperimentState.Running && st.AwaitingLabelsRound is null)
             {
                 var line = $"{Phase(st)}: {st.Stage} ({st.Labeled} labeled)";
                 if (line != last) Console.Error.WriteLine(line);
@@ -494,7 +494,7 @@ public static class Commands
         }
         await AnsiConsole.Status().StartAsync("starting", async ctx =>
         {
-            while (st.State == ExperimentState.Running && !st.Stage.StartsWith("waiting for labels", StringComparison.Ordinal))
+            while (st.State == ExperimentState.Running && st.AwaitingLabelsRound is null)
             {
                 var lastRound = st.Rounds.LastOrDefault();
                 var rate = lastRound is { ScoringSeconds: > 0 } ? $", last scoring {lastRound.Scored / lastRound.ScoringSeconds:N0} samples/s" : "";

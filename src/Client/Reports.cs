@@ -38,6 +38,8 @@ public static class Reports
             ["state"] = st.State.ToString().ToLowerInvariant(),
             ["stage"] = st.Stage,
             ["currentRound"] = st.Round,
+            ["awaitingLabelsRound"] = st.AwaitingLabelsRound,
+            ["next"] = NextCommand(st),
             ["labeled"] = st.Labeled,
             ["rounds"] = new JsonArray([.. st.Rounds.Select(r => (JsonNode)new JsonObject
             {
@@ -71,14 +73,36 @@ public static class Reports
             t.AddRow(r.Round.ToString(), r.Labeled.ToString(), r.SelectorAccuracy is { } a ? $"{a:P1}" : "-", $"{r.SelectorTrainSeconds:F1}", $"{r.ScoringSeconds:F1}", r.Scored.ToString());
         }
         AnsiConsole.Write(t);
+        AnsiConsole.MarkupLine(Markup.Escape(StateLine(st)));
+        if (NextCommand(st) is { } next) AnsiConsole.MarkupLine($"next: [bold]{Markup.Escape(next)}[/]");
         if (st.Final is { } f)
         {
             AnsiConsole.MarkupLine($"final network ({(f.Fused ? "fused" : "from θ0")}): accuracy [bold]{f.Accuracy:P2}[/] (best {f.BestAccuracy:P2}), trained {f.TrainSeconds:F1} s on {st.Spec!.Budget} labels");
         }
         if (st.Warning is not null) AnsiConsole.MarkupLine($"[yellow]warning:[/] {Markup.Escape(st.Warning)}");
-        AnsiConsole.MarkupLine($"selection cost: {st.Rounds.Sum(r => r.SelectionSeconds):F1} s over {st.Rounds.Length} rounds (+{st.FinalSelectorSeconds:F1} s final selector); selector {st.SelectorParams:N0} params, {st.SelectorMacs / 1e6:F2} MMACs/image");
+        AnsiConsole.MarkupLine($"selection cost: {st.Rounds.Sum(r => r.SelectionSeconds):F1} s over {Count(st.Rounds.Length, "round")} (+{st.FinalSelectorSeconds:F1} s final selector); selector {st.SelectorParams:N0} params, {st.SelectorMacs / 1e6:F2} MMACs/image");
         if (st.Error is not null) AnsiConsole.MarkupLine($"[red]error:[/] {Markup.Escape(st.Error)}");
     }
+
+    /// <summary>"1 round", "2 rounds".</summary>
+    public static string Count(int n, string noun) => n == 1 ? $"1 {noun}" : $"{n} {noun}s";
+
+    /// <summary>One line: state, and while running the stage, the round out of the planned rounds and the labeled count.</summary>
+    public static string StateLine(ExperimentStatus st)
+    {
+        var state = st.State.ToString().ToLowerInvariant();
+        if (st.State != ExperimentState.Running) return $"state: {state}, {st.Labeled} labeled";
+        var rounds = st.Spec?.Rounds ?? 0;
+        // While labels are awaited the coordinator has already moved Round on to the next round.
+        var where = st.AwaitingLabelsRound is { } awaited ? $"{awaited} of {rounds} rounds selected"
+            : st.Round > rounds ? "final training" : $"round {st.Round} of {rounds}";
+        return $"state: {state} — {st.Stage} ({where}, {st.Labeled} labeled)";
+    }
+
+    /// <summary>The commands that move an experiment on when it waits for external labels; null otherwise.</summary>
+    public static string? NextCommand(ExperimentStatus st) => st.AwaitingLabelsRound is not { } round ? null :
+        $"prunefuse selections export --id {st.ExperimentId} --round {round} --out round{round}.csv, label it, then " +
+        $"prunefuse labels import --id {st.ExperimentId} --round {round} --file round{round}-labels.csv";
 
     /// <summary>Writes result.json and learning-curve.png into <paramref name="folder"/>; returns their paths.</summary>
     public static (string Json, string Png) Save(ExperimentStatus st, string folder)

@@ -131,4 +131,10 @@ public sealed record ExperimentStatus
 
     /// <summary>Set while the coordinator retries a step after a transient failure.</summary>
     [Id(15)] public string? Warning { get; init; }
+
+    /// <summary>
+    /// The round whose selection waits for external labels (label source "external"), or null when the experiment is
+    /// not waiting: the typed form of the "waiting for labels" stage, for callers that must not parse display text.
+    /// </summary>
+    [Id(16)] public int? AwaitingLabelsRound { get; init; }
 }

@@ -243,6 +243,7 @@ public sealed class CoordinatorGrain(
             Labeled = s.Labeled, Rounds = [.. s.Rounds], Final = s.Final, Error = s.Error, SelectorParams = s.SelectorParams,
             SelectorMacs = s.SelectorMacs, StartedAt = s.StartedAt, EndedAt = s.EndedAt,
             FinalSelectorAccuracy = s.FinalSelector?.Accuracy, FinalSelectorSeconds = s.FinalSelector?.Seconds ?? 0,
+            AwaitingLabelsRound = s.State == ExperimentState.Running && s.Step == CoordinatorStep.AwaitLabels ? s.AwaitingRound : null,
             Warning = s.TransientFailures > 0 ? $"retrying after transient failure {s.TransientFailures}/{MaxTransientFailures}: {s.LastTransientError}" : null,
         };
     }
@@ -460,9 +461,7 @@ public sealed class CoordinatorGrain(
             {
                 var (model, _) = compute.GetModel(selectorRef.Name, selectorRef.ETag, selectorBytes);
                 using var scorer = new PoolScorer(model, manifest.Normalization);
-                var all = new HashSet<long>(labeledIds);
-                var (_, centers) = scorer.Features(PoolScorer.Batches(labeledImages, 128), labeledImages.Channels, labeledImages.Height, labeledImages.Width, all, ct);
-                return KCenterGreedy.Select(candidates, centers, spec.RoundSize);
+                return KCenterGreedy.Select(candidates, scorer.Centers(labeledImages, ct), spec.RoundSize);
             }, cancellationToken);
             return [.. picks.Select((p, i) => new SampleScore(p.SampleId, picks.Count - i, shardOf[p.SampleId]))];
         }

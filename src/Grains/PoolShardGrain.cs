@@ -32,7 +32,8 @@ public sealed class PoolShardGrain(ExperimentStore experiments, ComputeService c
         var manifest = await experiments.ManifestAsync(datasetId);
         var entry = manifest.Shards.FirstOrDefault(s => s.Index == index)
             ?? throw new ArgumentException($"dataset '{datasetId}' has no shard {index} (it has {manifest.Shards.Length})");
-        var labeled = new HashSet<long>((await experiments.LabeledAsync(request.Labeled)).Where(id => id >= entry.FirstId && id < entry.FirstId + entry.Count));
+        var allLabeled = await experiments.LabeledAsync(request.Labeled);
+        var labeled = new HashSet<long>(allLabeled.Where(id => id >= entry.FirstId && id < entry.FirstId + entry.Count));
         var info = await experiments.Store.GetInfoAsync(entry.Artifact, cancellationToken) ?? throw new ArtifactNotFoundException(entry.Artifact, experiments.Store.Description);
         // A cached shard is scored from memory; a shard beyond the silo's cache budget is streamed batch by batch.
         // Either way a corrupted shard fails with a DataFormatException naming it (streamed: at its last batch).
@@ -48,6 +49,9 @@ public sealed class PoolShardGrain(ExperimentStore experiments, ComputeService c
             return new ShardScoreResult { TopK = [.. r.TopK.Select(s => new SampleScore(s.SampleId, s.Score, index))], Scored = r.Scored, Seconds = r.Seconds, Silo = silo };
         }
         var selectorBytes = await experiments.Store.ReadBytesAsync(request.Selector.Name, cancellationToken);
+        // k-center's local stage measures distance to the whole labeled set, not only this shard's part of it:
+        // otherwise a shard picks samples that sit next to another shard's labeled samples.
+        var labeledImages = metric == SelectionMetric.KCenter ? await experiments.LabeledImagesAsync(manifest, allLabeled) : null;
         return await compute.Run(ct =>
         {
             var (model, _) = compute.GetModel(request.Selector.Name, request.Selector.ETag, selectorBytes);
@@ -56,8 +60,8 @@ public sealed class PoolShardGrain(ExperimentStore experiments, ComputeService c
             if (metric == SelectionMetric.KCenter)
             {
                 var sw = System.Diagnostics.Stopwatch.StartNew();
-                var (candidates, centers) = scorer.Features(batches, channels, height, width, labeled, ct);
-                var picks = KCenterGreedy.Select(candidates, centers, request.K);
+                var (candidates, _) = scorer.Features(batches, channels, height, width, labeled, ct);
+                var picks = KCenterGreedy.Select(candidates, scorer.Centers(labeledImages!, ct), request.K);
                 return new ShardScoreResult
                 {
                     // Score = pick order (earlier = better), so the list is sorted best-first like the others.

@@ -74,7 +74,18 @@ public sealed class ExternalLabelConsoleTests
         for (var round = 0; round <= 2; round++)
         {
             var waiting = await Processes.ClientAsync(port, "experiment", "status", "--id", "ext", "--watch", "--json");
-            Assert.Equal("running", JsonDocument.Parse(waiting.LastLine).RootElement.GetProperty("state").GetString());
+            var waitingJson = JsonDocument.Parse(waiting.LastLine).RootElement;
+            Assert.Equal("running", waitingJson.GetProperty("state").GetString());
+            Assert.Equal(round, waitingJson.GetProperty("awaitingLabelsRound").GetInt32());
+            Assert.Contains($"labels import --id ext --round {round}", waitingJson.GetProperty("next").GetString());
+            if (round == 1)
+            {
+                // The plain status names the state, the stage and the command that moves the experiment on.
+                var plain = await Processes.ClientAsync(port, "experiment", "status", "--id", "ext");
+                Assert.True(plain.ExitCode == 0, plain.Stderr);
+                Assert.Contains("state: running — waiting for labels of round 1 (1 of 2 rounds selected", plain.Stdout);
+                Assert.Contains("next: prunefuse selections export --id ext --round 1", plain.Stdout);
+            }
             if (round == 2)
             {
                 await LabelStudioRoundAsync(port, root, truth);

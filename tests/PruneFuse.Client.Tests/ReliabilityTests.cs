@@ -55,6 +55,7 @@ public sealed class ReliabilityTests
         // Cancel stops the running step itself, not only the experiment's state.
         var cancel = await Processes.ClientAsync(silo.GatewayPort, "experiment", "cancel", "--id", "stop");
         Assert.True(cancel.ExitCode == 0, cancel.Stderr);
+        Assert.Contains("cancelled 'stop' after 0 rounds of", cancel.Stdout);
         await WaitForLogAsync(silo, "step TrainSelector ended after cancellation", TimeSpan.FromSeconds(ShutdownSeconds));
 
         // Scoring and fusion: a dense selector scores slowly enough to be caught in the act; one epoch each keeps

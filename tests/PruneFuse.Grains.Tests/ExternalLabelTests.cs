@@ -55,12 +55,16 @@ public sealed class ExternalLabelTests(ClusterFixture fx)
             Assert.Contains("outside 0..9", outOfRange.Message);
             var extra = await Assert.ThrowsAsync<ArgumentException>(() => grain.ImportLabels(round, [.. labels, new SampleLabel(999_999, 1)]));
             Assert.Contains("not selected", extra.Message);
-            Assert.Equal($"waiting for labels of round {round}", (await grain.GetStatus()).Stage);
+            var waiting = await grain.GetStatus();
+            Assert.Equal($"waiting for labels of round {round}", waiting.Stage);
+            Assert.Equal(round, waiting.AwaitingLabelsRound);
 
             await grain.ImportLabels(round, labels);
+            Assert.NotEqual(round, (await grain.GetStatus()).AwaitingLabelsRound);
         }
         var done = await fx.WaitAsync("external-1");
         Assert.True(done.State == ExperimentState.Completed, done.Error);
+        Assert.Null(done.AwaitingLabelsRound);
         Assert.Equal(2, done.Rounds.Length);
         var store = new FileSystemArtifactStore(Path.Combine(fx.DataRoot, "artifacts"));
         for (var r = 0; r <= 2; r++) Assert.NotNull(await store.GetInfoAsync(ArtifactLayout.Labels("external-1", r)));

@@ -5,12 +5,12 @@ namespace PruneFuse.Learning.Runtime;
 
 /// <summary>
 /// Checks once per process that libtorch's oneDNN convolutions compute correct float32 results. Measured on an AMD
-/// EPYC (Zen 4) host with libtorch 2.10: every convolution whose input channel count is above 16 and not a multiple
-/// of 16 (17-24, 35, …: widths pruning produces, e.g. 19 at p = 0.7) was wrong by up to 3 (4e-6 in float64) and not
-/// even deterministic, and the first backward pass of such networks gave NaN gradients, whatever ISA oneDNN was
-/// limited to; 16, 32 and 64 channels were right, and so was Debian's PyTorch 1.13 on the same host. Turning oneDNN
-/// off fixes it but made scoring 18× slower, so the check first tries zero-padding those channel counts to a multiple
-/// of 16 (<see cref="Models.Convolution"/>) and turns oneDNN off only if that is still wrong.
+/// EPYC (Zen 4) host with libtorch 2.10: the forward pass of every convolution whose input channel count is above 16
+/// and not a multiple of 16 (widths pruning produces, e.g. 19 at p = 0.7), and the input gradient of every one whose
+/// output channel count is not a multiple of 16, were wrong (up to 0.5 relative, or NaN) and not even deterministic,
+/// whatever ISA oneDNN was limited to; Debian's PyTorch 1.13 was right on the same host. Turning oneDNN off fixes it
+/// but made scoring 18× slower, so the check first tries zero-padding those channel counts to a multiple of 16
+/// (<see cref="Models.Convolution"/>) and turns oneDNN off only if that is still wrong.
 /// PRUNEFUSE_ONEDNN=on (no workaround), pad or off overrides the check.
 /// </summary>
 internal static class OneDnnCheck

@@ -94,6 +94,13 @@ public sealed class PoolScorer : IDisposable
         return (candidates, centers);
     }
 
+    /// <summary>
+    /// Penultimate features of every image in <paramref name="labeled"/>: the k-center centers. Both stages of the
+    /// distributed selection (each pool shard and the merge) use the whole labeled set, computed this one way.
+    /// </summary>
+    public List<float[]> Centers(ImageSet labeled, CancellationToken cancellationToken = default) =>
+        Features(Batches(labeled, 128), labeled.Channels, labeled.Height, labeled.Width, new HashSet<long>(labeled.Ids), cancellationToken).LabeledCenters;
+
     private static (long[] Ids, byte[] Pixels) Unlabeled(ShardBatch batch, IReadOnlySet<long> labeled, int imageBytes)
     {
         if (labeled.Count == 0) return (batch.Ids, batch.Pixels);
