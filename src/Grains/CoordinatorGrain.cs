@@ -5,27 +5,35 @@ using PruneFuse.Grains.Compute;
 using PruneFuse.Grains.Datasets;
 using PruneFuse.Grains.Experiments;
 using PruneFuse.Grains.Interfaces;
+using PruneFuse.Grains.Rounds;
 using PruneFuse.Grains.Storage;
 using PruneFuse.Learning.Scoring;
 using Orleans.Concurrency;
 
 namespace PruneFuse.Grains;
 
-/// <summary>Where the round loop is; persisted after every step so a restarted coordinator resumes there.</summary>
+/// <summary>
+/// Where the round loop is; persisted after every step so a restarted coordinator resumes there. The values are
+/// stored: never renumber them. <see cref="Rounds.RoundTable"/> says which class runs each one and what follows.
+/// </summary>
 public enum CoordinatorStep
 {
     /// <summary>Create θ0, the plan, the selector's start and the initial labeled set.</summary>
-    Setup,
+    Setup = 0,
     /// <summary>Train the selector of <see cref="CoordinatorState.Round"/>.</summary>
-    TrainSelector,
-    /// <summary>Score the pool and select <see cref="CoordinatorState.Round"/>'s samples.</summary>
-    Score,
+    TrainSelector = 1,
+    /// <summary>Score the pool with <see cref="CoordinatorState.Round"/>'s selector.</summary>
+    Score = 2,
     /// <summary>Fuse and train the final network.</summary>
-    Fuse,
+    Fuse = 3,
     /// <summary>Wait for externally imported labels of <see cref="CoordinatorState.AwaitingRound"/>'s selection.</summary>
-    AwaitLabels,
+    AwaitLabels = 4,
     /// <summary>Nothing left to do.</summary>
-    Done,
+    Done = 5,
+    /// <summary>Merge the shards' scores into <see cref="CoordinatorState.Round"/>'s selection and commit it.</summary>
+    Commit = 6,
+    /// <summary>Train the selector on the final labeled set (fusion source and teacher).</summary>
+    FinalSelector = 7,
 }
 
 /// <summary>The coordinator's persisted state.</summary>
@@ -227,7 +235,7 @@ public sealed class CoordinatorGrain(
         if (problems.Count > 0) throw new ArgumentException("labels refused: " + string.Join("; ", problems));
         await experiments.Store.PutBytesAsync(ArtifactLayout.Labels(Id, round), JsonSerializer.SerializeToUtf8Bytes(labels.OrderBy(l => l.SampleId).ToArray(), ExperimentSetup.JsonOptions));
         if (!Running || s.Step != CoordinatorStep.AwaitLabels) throw new InvalidOperationException($"experiment '{Id}' stopped waiting for labels during the import");
-        s.Step = CoordinatorStep.TrainSelector;
+        s.Step = RoundTable.Next(CoordinatorStep.AwaitLabels, s);
         await WriteAsync();
         EnsureLoop();
         return Status();
@@ -261,13 +269,24 @@ public sealed class CoordinatorGrain(
         var id = Id;
         try
         {
+            var context = new RoundContext(id, state.State, experiments, compute, GrainFactory, () => Running, text => _stage = text);
             while (Running && state.State.Step is not (CoordinatorStep.Done or CoordinatorStep.AwaitLabels))
             {
                 // Keep the activation while the loop runs; a reminder brings it back if the silo dies.
                 DelayDeactivation(TimeSpan.FromMinutes(30));
-                await StepAsync(id, cancellationToken);
-                if (!Running) break; // cancelled while the step ran: keep the cancellation
-                state.State.TransientFailures = 0;
+                var s = state.State;
+                s.Step = RoundTable.Resume(s.Step, s);
+                var step = RoundTable.Runner(s.Step) ?? throw new InvalidOperationException($"no step runs {s.Step}");
+                // Cancelled while the step ran: keep the cancellation and the state as it was.
+                if (!await step.RunAsync(context, cancellationToken) || !Running) break;
+                s.Step = RoundTable.Next(s.Step, s);
+                s.TransientFailures = 0;
+                if (s.Step == CoordinatorStep.Done)
+                {
+                    s.State = ExperimentState.Completed;
+                    s.EndedAt = DateTimeOffset.UtcNow;
+                    await experiments.Store.PutBytesAsync(ArtifactLayout.Report(id), JsonSerializer.SerializeToUtf8Bytes(Status(), ExperimentSetup.JsonOptions), cancellationToken: CancellationToken.None);
+                }
                 await WriteAsync();
             }
         }
@@ -333,139 +352,4 @@ public sealed class CoordinatorGrain(
         AggregateException a => a.InnerExceptions.All(IsTransient),
         _ => false,
     };
-
-    private async Task StepAsync(string id, CancellationToken cancellationToken)
-    {
-        var s = state.State;
-        var spec = s.Spec!;
-        switch (s.Step)
-        {
-            case CoordinatorStep.Setup:
-            {
-                _stage = "creating θ0 and channel plan";
-                var manifest = await experiments.ManifestAsync(spec.DatasetId);
-                var networks = await compute.Run(_ => ExperimentSetup.CreateNetworks(spec, manifest), cancellationToken);
-                await experiments.Store.PutBytesAsync(ArtifactLayout.Theta0(id), networks.Theta0, cancellationToken: cancellationToken);
-                if (networks.SelectorInit is not null) await experiments.Store.PutBytesAsync(ArtifactLayout.SelectorInit(id), networks.SelectorInit, cancellationToken: cancellationToken);
-                if (!Running) return;
-                var initial = ExperimentSetup.InitialLabeled(spec, manifest);
-                var labeled = await experiments.Store.PutBytesAsync(ArtifactLayout.Labeled(id, 1), ExperimentSetup.LabeledToJson(initial), cancellationToken: cancellationToken);
-                await experiments.Store.PutBytesAsync(ArtifactLayout.InitialSelection(id),
-                    ExperimentSetup.SelectionToJson(initial.Select(x => new SampleScore(x, 0, manifest.Shards.First(sh => x >= sh.FirstId && x < sh.FirstId + sh.Count).Index))), cancellationToken: cancellationToken);
-                s.SelectorParams = networks.SelectorParams;
-                s.SelectorMacs = networks.SelectorMacs;
-                s.CurrentLabeled = new ArtifactRef(labeled.Name, labeled.ETag);
-                s.Labeled = initial.Length;
-                s.Round = 1;
-                s.Step = spec.LabelSource == "external" ? CoordinatorStep.AwaitLabels : CoordinatorStep.TrainSelector;
-                s.AwaitingRound = 0;
-                break;
-            }
-            case CoordinatorStep.TrainSelector:
-            {
-                var finalRound = s.Round > spec.Rounds;
-                var needed = spec.Selector != SelectorKind.Random &&
-                             (!finalRound || (spec.Selector == SelectorKind.Pruned && (spec.Fusion || spec.DistillationAlpha > 0)));
-                if (needed)
-                {
-                    _stage = finalRound ? "training the final selector" : "training selector";
-                    var trained = await GrainFactory.GetGrain<ISelectorGrain>(id)
-                        .Train(new SelectorTrainRequest { ExperimentId = id, Round = s.Round, Labeled = s.CurrentLabeled! }, cancellationToken);
-                    if (!Running) return;
-                    s.CurrentSelector = trained;
-                }
-                else if (!finalRound || spec.Selector == SelectorKind.Random)
-                {
-                    s.CurrentSelector = null;
-                }
-                s.Step = finalRound ? CoordinatorStep.Fuse : CoordinatorStep.Score;
-                break;
-            }
-            case CoordinatorStep.Score:
-            {
-                var sw = Stopwatch.StartNew();
-                var manifest = await experiments.ManifestAsync(spec.DatasetId);
-                var request = new ScoreRequest
-                {
-                    ExperimentId = id, Round = s.Round, Selector = s.CurrentSelector?.Checkpoint, Labeled = s.CurrentLabeled!,
-                    Metric = spec.Metric, K = spec.RoundSize, Seed = ExperimentSetup.SeedFor(spec, "random-metric"),
-                };
-                var done = 0;
-                long scored = 0;
-                _stage = $"scoring pool (0/{manifest.Shards.Length} shards)";
-                async Task<ShardScoreResult> ScoreShard(ShardEntry sh)
-                {
-                    var r = await GrainFactory.GetGrain<IPoolShardGrain>($"{spec.DatasetId}/{sh.Index}").Score(request, cancellationToken);
-                    // Runs on the activation's scheduler: no concurrent writers of these counters.
-                    done++;
-                    scored += r.Scored;
-                    _stage = $"scoring pool ({done}/{manifest.Shards.Length} shards, {scored / Math.Max(sw.Elapsed.TotalSeconds, 1e-3):N0} samples/s)";
-                    return r;
-                }
-                var results = await Task.WhenAll(manifest.Shards.Select(ScoreShard));
-                _stage = "merging";
-                var selection = await MergeAsync(spec, manifest, results, cancellationToken);
-                if (!Running) return;
-                var previous = await experiments.LabeledAsync(s.CurrentLabeled!);
-                var next = previous.Concat(selection.Select(x => x.SampleId)).ToArray();
-                if (next.Distinct().Count() != next.Length) throw new InvalidOperationException("a selected sample was already labeled");
-                var selectionInfo = await experiments.Store.PutBytesAsync(ArtifactLayout.Selection(id, s.Round), ExperimentSetup.SelectionToJson(selection), cancellationToken: cancellationToken);
-                var labeledInfo = await experiments.Store.PutBytesAsync(ArtifactLayout.Labeled(id, s.Round + 1), ExperimentSetup.LabeledToJson(next), cancellationToken: cancellationToken);
-                if (!Running) return;
-                s.Rounds.Add(new RoundRecord
-                {
-                    Round = s.Round, Labeled = next.Length, SelectorAccuracy = s.CurrentSelector?.Accuracy,
-                    SelectorTrainSeconds = s.CurrentSelector?.Seconds ?? 0, ScoringSeconds = sw.Elapsed.TotalSeconds,
-                    Scored = results.Sum(r => r.Scored), SelectionArtifact = selectionInfo.Name,
-                    SelectorSilo = s.CurrentSelector?.Silo, ScoredOn = [.. results.Select(r => r.Silo).Distinct().Order()],
-                });
-                s.CurrentLabeled = new ArtifactRef(labeledInfo.Name, labeledInfo.ETag);
-                s.Labeled = next.Length;
-                s.AwaitingRound = s.Round;
-                s.Round++;
-                s.Step = spec.LabelSource == "external" ? CoordinatorStep.AwaitLabels : CoordinatorStep.TrainSelector;
-                break;
-            }
-            case CoordinatorStep.Fuse:
-            {
-                _stage = spec.Selector == SelectorKind.Pruned && spec.Fusion ? "fusing and training the full network" : "training the full network";
-                var final = await GrainFactory.GetGrain<IFusionGrain>(id)
-                    .FuseAndTrain(new FusionRequest { ExperimentId = id, Labeled = s.CurrentLabeled!, Selector = s.CurrentSelector?.Checkpoint }, cancellationToken);
-                if (!Running) return;
-                s.Final = final;
-                s.FinalSelector = s.CurrentSelector;
-                s.State = ExperimentState.Completed;
-                s.Step = CoordinatorStep.Done;
-                s.EndedAt = DateTimeOffset.UtcNow;
-                await experiments.Store.PutBytesAsync(ArtifactLayout.Report(id), JsonSerializer.SerializeToUtf8Bytes(Status(), ExperimentSetup.JsonOptions), cancellationToken: CancellationToken.None);
-                await WriteAsync();
-                break;
-            }
-        }
-    }
-
-    private async Task<List<SampleScore>> MergeAsync(ExperimentSpec spec, DatasetManifest manifest, ShardScoreResult[] results, CancellationToken cancellationToken)
-    {
-        var shardOf = results.SelectMany(r => r.TopK).ToDictionary(x => x.SampleId, x => x.Shard);
-        if (UncertaintyScores.Parse(spec.Metric) == SelectionMetric.KCenter && spec.Selector != SelectorKind.Random)
-        {
-            // Second stage of distributed k-center: greedy over the union of the shards' k candidates, with the whole
-            // labeled set as centers. The coordinator's silo embeds the labeled samples itself, so shard messages
-            // stay O(k) instead of carrying every labeled sample's features.
-            var candidates = results.SelectMany(r => r.TopK.Zip(r.Features, (t, f) => new KCenterCandidate(t.SampleId, f))).ToList();
-            var labeledIds = await experiments.LabeledAsync(state.State.CurrentLabeled!);
-            var labeledImages = await experiments.LabeledImagesAsync(manifest, labeledIds);
-            var selectorRef = state.State.CurrentSelector!.Checkpoint;
-            var selectorBytes = await experiments.Store.ReadBytesAsync(selectorRef.Name, cancellationToken);
-            var picks = await compute.Run(ct =>
-            {
-                var (model, _) = compute.GetModel(selectorRef.Name, selectorRef.ETag, selectorBytes);
-                using var scorer = new PoolScorer(model, manifest.Normalization);
-                return KCenterGreedy.Select(candidates, scorer.Centers(labeledImages, ct), spec.RoundSize);
-            }, cancellationToken);
-            return [.. picks.Select((p, i) => new SampleScore(p.SampleId, picks.Count - i, shardOf[p.SampleId]))];
-        }
-        var merged = TopKMerge.Merge([.. results.Select(r => (IReadOnlyList<ScoredSample>)r.TopK.Select(x => new ScoredSample(x.SampleId, x.Score, x.Predicted)).ToList())], spec.RoundSize);
-        return [.. merged.Select(m => new SampleScore(m.SampleId, m.Score, shardOf[m.SampleId], m.Predicted))];
-    }
 }

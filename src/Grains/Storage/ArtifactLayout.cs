@@ -37,6 +37,9 @@ public static class ArtifactLayout
     /// <summary>Samples selected in <paramref name="round"/>.</summary>
     public static string Selection(string experimentId, int round) => $"{Experiment(experimentId)}/rounds/{R(round)}/selection.json";
 
+    /// <summary>Every shard's local top-k of <paramref name="round"/>, written by scoring and read by the merge.</summary>
+    public static string ShardScores(string experimentId, int round) => $"{Experiment(experimentId)}/rounds/{R(round)}/shard-scores.json";
+
     /// <summary>Externally imported labels of <paramref name="round"/>'s selection (round 0 = the initial set).</summary>
     public static string Labels(string experimentId, int round) => $"{Experiment(experimentId)}/labels/round-{R(round)}.json";
 

@@ -1,0 +1,49 @@
+using PruneFuse.Grains.Compute;
+using PruneFuse.Grains.Experiments;
+using PruneFuse.Grains.Interfaces;
+
+namespace PruneFuse.Grains.Rounds;
+
+/// <summary>
+/// What a round step may use: the experiment's persisted state (which it updates in place), the stores and the
+/// grain factory. The coordinator builds one per loop run and persists the state after every step.
+/// </summary>
+public sealed class RoundContext(
+    string experimentId, CoordinatorState state, ExperimentStore experiments, ComputeService compute, IGrainFactory grains,
+    Func<bool> running, Action<string> reportStage)
+{
+    /// <summary>The experiment id (validated).</summary>
+    public string ExperimentId { get; } = experimentId;
+
+    /// <summary>The persisted state; a step changes it only once its work is done and stored.</summary>
+    public CoordinatorState State { get; } = state;
+
+    /// <summary>The experiment's spec.</summary>
+    public ExperimentSpec Spec => State.Spec!;
+
+    /// <summary>Typed access to the experiment's and dataset's artifacts.</summary>
+    public ExperimentStore Experiments { get; } = experiments;
+
+    /// <summary>This silo's torch worker and caches.</summary>
+    public ComputeService Compute { get; } = compute;
+
+    /// <summary>For calls to selector, pool-shard and fusion grains.</summary>
+    public IGrainFactory Grains { get; } = grains;
+
+    /// <summary>False once the experiment was cancelled: a step then returns without changing the state.</summary>
+    public bool Running => running();
+
+    /// <summary>Shows what the step is doing now in the experiment's status (display text only).</summary>
+    public void Stage(string text) => reportStage(text);
+}
+
+/// <summary>One step of the round loop, persisted as a <see cref="CoordinatorStep"/> value.</summary>
+public interface IRoundStep
+{
+    /// <summary>
+    /// Does the step's work and records its results in <see cref="RoundContext.State"/>. Returns false when the
+    /// experiment was cancelled meanwhile (the state is then left as it was). Must be idempotent: a step cut short
+    /// by a crash runs again from the same persisted state.
+    /// </summary>
+    Task<bool> RunAsync(RoundContext context, CancellationToken cancellationToken);
+}
