@@ -52,6 +52,11 @@ try
         _ => throw new BenchUsageException($"unknown command '{args[0]}'"),
     };
 }
+catch (PruneFuse.Tests.Shared.MissingPrerequisiteException e)
+{
+    Console.Error.WriteLine($"error: {e.Message}");
+    return 1;
+}
 catch (BenchUsageException e)
 {
     Console.Error.WriteLine($"error: {e.Message}");

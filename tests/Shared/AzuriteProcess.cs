@@ -39,7 +39,7 @@ public class AzuriteProcess : IAsyncDisposable
         var env = Environment.GetEnvironmentVariable("PRUNEFUSE_AZURITE");
         if (!string.IsNullOrEmpty(env))
         {
-            return File.Exists(env) ? env : throw new InvalidOperationException($"PRUNEFUSE_AZURITE={env} does not exist");
+            return File.Exists(env) ? env : throw new MissingPrerequisiteException($"PRUNEFUSE_AZURITE={env} does not exist");
         }
         for (var dir = new DirectoryInfo(AppContext.BaseDirectory); dir is not null; dir = dir.Parent)
         {
@@ -47,11 +47,11 @@ public class AzuriteProcess : IAsyncDisposable
             {
                 var bin = Path.Combine(dir.FullName, ".tools", "azurite", "node_modules", ".bin", "azurite");
                 if (File.Exists(bin)) return bin;
-                throw new InvalidOperationException(
-                    $"Azurite is not installed at {bin}. Run `bash scripts/test.sh` (it installs Azurite with npm) or `npm install --prefix .tools/azurite azurite`.");
+                throw new MissingPrerequisiteException(
+                    $"Azurite is not installed at {bin}. Install it with `bash -c 'source scripts/prerequisites.sh && ensure_azurite'` (npm), or run `bash scripts/test.sh`, which installs it.");
             }
         }
-        throw new InvalidOperationException("cannot find the repository root (PruneFuse.sln) to locate Azurite; set PRUNEFUSE_AZURITE");
+        throw new MissingPrerequisiteException("cannot find the repository root (PruneFuse.sln) to locate Azurite; set PRUNEFUSE_AZURITE");
     }
 
     public async ValueTask InitializeAsync()
@@ -116,3 +116,6 @@ public class AzuriteProcess : IAsyncDisposable
         }
     }
 }
+
+/// <summary>Something a test or benchmark needs is not installed; the message says what and how to install it.</summary>
+public sealed class MissingPrerequisiteException(string message) : InvalidOperationException(message);
