@@ -2,6 +2,11 @@ using Orleans.Dashboard;
 using Microsoft.Extensions.Options;
 using PruneFuse.Silo;
 
+if (Usage.Requested(args))
+{
+    Console.WriteLine(Usage.Text);
+    return 0;
+}
 // appsettings.json ships next to the binary; the silo may be started from any folder.
 var builder = WebApplication.CreateBuilder(new WebApplicationOptions { Args = args, ContentRootPath = AppContext.BaseDirectory });
 SiloOptions options;
@@ -12,7 +17,7 @@ try
 catch (InvalidOperationException e)
 {
     // A value that does not convert (Mode=Clusterr, GatewayPort=abc) names the key in the binder's message.
-    Console.Error.WriteLine($"prunefuse-silo: invalid configuration: {e.Message}");
+    Console.Error.WriteLine($"prunefuse-silo: invalid configuration: {Usage.ConversionError(e)}");
     return 2;
 }
 // Orleans is configured from these options before the host starts, so validate them here and fail fast.

@@ -35,7 +35,17 @@ public sealed class ConsoleTests
         await using var typo = new SiloProcess(root, ["--PruneFuse:Mode=Clusterr"]);
         var t = await Assert.ThrowsAsync<InvalidOperationException>(typo.StartAsync);
         Assert.Contains("silo exited with 2", t.Message);
-        Assert.Contains("'Clusterr' at 'PruneFuse:Mode'", t.Message);
+        Assert.Contains("'Clusterr' at 'PruneFuse:Mode' is not one of Embedded, Cluster", t.Message);
+        var port = await Processes.SiloUntilExitAsync(null, "--PruneFuse:GatewayPort=abc");
+        Assert.Equal(2, port.ExitCode);
+        Assert.Contains("'abc' at 'PruneFuse:GatewayPort' is not a whole number", port.Stderr);
+        Assert.DoesNotContain("System.", port.Stderr);
+
+        // --help describes the settings and exits (a started silo never exits by itself).
+        var help = await Processes.SiloUntilExitAsync(null, "--help");
+        Assert.Equal(0, help.ExitCode);
+        Assert.Contains("PruneFuse:GatewayPort", help.Stdout);
+        Assert.Contains("PruneFuse:Storage:ConnectionString", help.Stdout);
     }
 
     [Fact]

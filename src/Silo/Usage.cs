@@ -1,0 +1,60 @@
+using System.Text.RegularExpressions;
+
+namespace PruneFuse.Silo;
+
+/// <summary>The silo's <c>--help</c> text and readable configuration errors.</summary>
+internal static partial class Usage
+{
+    /// <summary>True when the arguments ask for help instead of a silo.</summary>
+    public static bool Requested(string[] args) => args.Any(a => a is "--help" or "-h" or "-?" or "help");
+
+    /// <summary>What can be set, and how.</summary>
+    public const string Text = """
+        prunefuse-silo: hosts PruneFuse's grains, the Orleans dashboard and /health.
+
+        Every setting is a configuration key, given as --Key=value, as an environment variable (':' becomes '__',
+        e.g. PruneFuse__Mode=Cluster) or in appsettings.json next to the binary:
+
+          PruneFuse:Mode                        Embedded (default: one machine, local folder) or Cluster (Azure Storage)
+          PruneFuse:DataRoot                    embedded mode's folder for artifacts and grain state (.data/embedded)
+          PruneFuse:GatewayPort                 port clients connect to (30000)
+          PruneFuse:SiloPort                    silo-to-silo port (11111)
+          PruneFuse:AdvertisedAddress           address other silos reach this one at (cluster mode; 127.0.0.1)
+          PruneFuse:Storage:ConnectionString    Azure Storage or Azurite (cluster mode; never logged)
+          PruneFuse:Storage:Container           blob container for artifacts (prunefuse)
+          PruneFuse:Http:Password               dashboard and HTTP password (cluster mode needs one, or
+          PruneFuse:Http:AllowAnonymous=true      behind your own authenticating proxy)
+          PruneFuse:Accelerator                 auto (default), cpu or gpu: where pool shards, selectors and fusion go
+          PruneFuse:ShardCacheMegabytes         pool shards kept in memory before scoring streams them (1024)
+          PruneFuse:MaxSpecMemoryShare          share of memory one experiment's training step may need (0.5)
+          PruneFuse:StartupSeconds              time to reach storage and join the cluster before exiting 1 (50)
+          PruneFuse:ShutdownSeconds             time a stop may take before the process ends itself (60)
+          Urls                                  dashboard address (http://127.0.0.1:8080; embedded mode: loopback only)
+
+        The dashboard is at the Urls address; GET /health/ready answers 200 once the silo serves clients.
+        """;
+
+    /// <summary>
+    /// The configuration binder's conversion error in the user's words: the key, the value, and what it accepts
+    /// (the allowed names of an enum) instead of a .NET type name.
+    /// </summary>
+    public static string ConversionError(InvalidOperationException e)
+    {
+        var m = BinderMessage().Match(e.Message);
+        if (!m.Success) return e.Message;
+        var (value, key, typeName) = (m.Groups[1].Value, m.Groups[2].Value, m.Groups[3].Value);
+        var type = typeof(Usage).Assembly.GetType(typeName) ?? Type.GetType(typeName);
+        var expected = type switch
+        {
+            { IsEnum: true } => "one of " + string.Join(", ", Enum.GetNames(type)),
+            _ when type == typeof(int) => "a whole number",
+            _ when type == typeof(double) => "a number",
+            _ when type == typeof(bool) => "true or false",
+            _ => $"a {type?.Name ?? typeName}",
+        };
+        return $"'{value}' at '{key}' is not {expected}";
+    }
+
+    [GeneratedRegex("value '(.*)' at '(.*)' to type '([^']*)'")]
+    private static partial Regex BinderMessage();
+}
