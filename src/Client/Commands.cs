@@ -228,6 +228,16 @@ public static class Commands
         else Console.WriteLine(text);
     }
 
+    /// <summary>An enum option's value by its lower-case name (any case accepted); anything else is an error listing the names.</summary>
+    private static T EnumValue<T>(System.CommandLine.Parsing.ArgumentResult r, string option, T fallback) where T : struct, Enum
+    {
+        if (r.Tokens.Count == 0) return fallback;
+        var text = r.Tokens[^1].Value;
+        if (!int.TryParse(text, out _) && Enum.TryParse<T>(text, ignoreCase: true, out var value)) return value;
+        r.AddError($"{option} must be one of {string.Join(", ", Enum.GetNames<T>().Select(n => n.ToLowerInvariant()))}, got '{text}'");
+        return fallback;
+    }
+
     /// <summary>Every spec field as an option, defaulting to <see cref="ExperimentSpec"/>'s defaults.</summary>
     private sealed class SpecOptions
     {
@@ -235,7 +245,12 @@ public static class Commands
         public Option<string> Dataset { get; } = new("--dataset") { Description = "Dataset id", DefaultValueFactory = _ => D.DatasetId };
         public Option<string> Arch { get; } = new("--arch") { Description = "Target network: resnet8/14/20/32/56/110", DefaultValueFactory = _ => D.Arch };
         public Option<double> Width { get; } = new("--width-multiplier") { Description = "Width multiplier of the target (stage widths 16/32/64 × m)", DefaultValueFactory = _ => D.WidthMultiplier };
-        public Option<SelectorKind> Selector { get; } = new("--selector") { Description = "pruned (PruneFuse), dense, proxy (SVP) or random", DefaultValueFactory = _ => D.Selector };
+        public Option<SelectorKind> Selector { get; } = new("--selector")
+        {
+            Description = "pruned (PruneFuse), dense, proxy (SVP) or random", DefaultValueFactory = _ => D.Selector,
+            HelpName = string.Join("|", Enum.GetNames<SelectorKind>().Select(n => n.ToLowerInvariant())),
+            CustomParser = r => EnumValue(r, "--selector", D.Selector),
+        };
         public Option<double> Prune { get; } = new("--prune") { Description = "Pruning ratio p in [0, 1)", DefaultValueFactory = _ => D.PruneRatio };
         public Option<string> Pruning { get; } = new("--pruning") { Description = "Channel importance: l2 or random", DefaultValueFactory = _ => D.PruningMethod };
         public Option<string> Proxy { get; } = new("--proxy-arch") { Description = "Proxy architecture for --selector proxy", DefaultValueFactory = _ => D.ProxyArch };

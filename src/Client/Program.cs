@@ -12,4 +12,14 @@ root.Subcommands.Add(Commands.Labels());
 root.Subcommands.Add(Commands.Model());
 root.Subcommands.Add(ClusterCommands.Cluster());
 root.Subcommands.Add(Commands.Demo());
-return await root.Parse(args).InvokeAsync();
+var parsed = root.Parse(args);
+if (parsed.Errors.Count > 0)
+{
+    // The errors and where to look, not the whole help page the default action prints after them.
+    foreach (var error in parsed.Errors) Console.Error.WriteLine(error.Message);
+    var path = new List<string>();
+    for (System.CommandLine.Parsing.SymbolResult? r = parsed.CommandResult; r is System.CommandLine.Parsing.CommandResult c; r = c.Parent) path.Insert(0, c.Command.Name);
+    Console.Error.WriteLine($"see: {string.Join(" ", path)} --help");
+    return 1;
+}
+return await parsed.InvokeAsync();

@@ -44,6 +44,8 @@ public sealed class BadInputCorpusTests
             ("alpha above 1", Start("x", "--kd-alpha", "1.5"), "distillation alpha must be in [0, 1], got 1.5"),
             ("unknown arch", Start("x", "--arch", "resnet9"), "unknown architecture 'resnet9'"),
             ("unknown metric", Start("x", "--metric", "badge"), "unknown selection metric 'badge'"),
+            ("selector typo", Start("x", "--selector", "prunned"), "--selector must be one of pruned, dense, proxy, random, got 'prunned'"),
+            ("selector by number", Start("x", "--selector", "2"), "--selector must be one of"),
             ("unknown dataset", Start("x", "--dataset", "nope"), "unknown dataset 'nope'"),
             ("same id, other spec", Start("kept", "--seed", "6"), "already exists with a different spec"),
             // Oversize requests.
@@ -83,6 +85,7 @@ public sealed class BadInputCorpusTests
             if (r.ExitCode == 0) failures.Add($"{name}: accepted (exit 0): {r.Stdout}");
             else if (!r.Stderr.Contains(expected, StringComparison.Ordinal)) failures.Add($"{name}: message lacks \"{expected}\": {r.Stderr.Trim()}");
             else if (r.Stderr.Contains("   at ", StringComparison.Ordinal)) failures.Add($"{name}: a stack trace instead of one line: {r.Stderr}");
+            else if (r.Stderr.Contains("Description:", StringComparison.Ordinal)) failures.Add($"{name}: the whole help page after the error: {r.Stderr}");
             var changed = Diff(before, Snapshot(silo.DataRoot));
             if (changed.Count > 0) failures.Add($"{name}: the store changed: {string.Join(", ", changed)}");
         }
