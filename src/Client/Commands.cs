@@ -458,7 +458,7 @@ public static class Commands
     /// <summary><c>model export</c>.</summary>
     public static Command Model()
     {
-        var id = WithIdRule(new Option<string>("--experiment", "--id") { Description = "Experiment id", Required = true }, "experiment id");
+        var id = WithIdRule(new Option<string>("--id", "--experiment") { Description = "Experiment id", Required = true }, "experiment id");
         var format = new Option<string>("--format") { Description = "pytorch (torch.load state dict) or safetensors", DefaultValueFactory = _ => "pytorch" };
         format.AcceptOnlyFromAmong("pytorch", "safetensors");
         var network = new Option<string>("--network") { Description = "final (the fused, trained target) or selector (the last trained selector)", DefaultValueFactory = _ => "final" };

@@ -50,7 +50,7 @@ public sealed class TakeHomeConsoleTests
         var selectorAccuracy = summary.GetProperty("finalSelectorAccuracy").GetDouble();
 
         var exports = Path.Combine(root, "exports");
-        var final = await Processes.ClientAsync(port, "model", "export", "--experiment", "home", "--format", "pytorch", "--out", exports, "--json");
+        var final = await Processes.ClientAsync(port, "model", "export", "--id", "home", "--format", "pytorch", "--out", exports, "--json");
         Assert.True(final.ExitCode == 0, final.Stderr + final.Stdout);
         var selector = await Processes.ClientAsync(port, "model", "export", "--experiment", "home", "--network", "selector", "--format", "safetensors", "--out", exports, "--json");
         Assert.True(selector.ExitCode == 0, selector.Stderr + selector.Stdout);
