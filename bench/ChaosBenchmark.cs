@@ -24,17 +24,17 @@ internal static class ChaosBenchmark
         foreach (var f in result.Faults) Console.Error.WriteLine($"  {f}");
         foreach (var p in result.Problems) Console.Error.WriteLine($"  problem: {p}");
         Console.Error.WriteLine($"{result.Runs} runs, {result.FaultsInjected} faults injected, {result.Completed}/{result.Experiments} experiments completed, " +
-                                $"{result.IdenticalSelections} with identical selections, {result.LostRounds} lost rounds, in {sw.Elapsed.TotalMinutes:F1} min");
+                                $"{result.IdenticalSelections} with identical selections, {result.LostRounds} lost rounds, {campaign.UncleanStops} unclean graceful stops, in {sw.Elapsed.TotalMinutes:F1} min");
         if (json)
         {
             Console.WriteLine(JsonSerializer.Serialize(new
             {
                 runs = result.Runs, faultsInjected = result.FaultsInjected, completed = result.Completed,
-                identicalSelections = result.IdenticalSelections, lostRounds = result.LostRounds,
+                identicalSelections = result.IdenticalSelections, lostRounds = result.LostRounds, uncleanStops = campaign.UncleanStops,
                 experiments = result.Experiments, minutes = Math.Round(sw.Elapsed.TotalMinutes, 1),
             }));
         }
-        var clean = result.Completed == result.Experiments && result.IdenticalSelections == result.Experiments && result.LostRounds == 0;
+        var clean = result.Completed == result.Experiments && result.IdenticalSelections == result.Experiments && result.LostRounds == 0 && campaign.UncleanStops == 0;
         return clean ? 0 : 1;
     }
 }
