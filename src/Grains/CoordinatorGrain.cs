@@ -148,7 +148,8 @@ public sealed class CoordinatorGrain(
         state.State.StartedAt = DateTimeOffset.UtcNow;
         await this.RegisterOrUpdateReminder(ResumeReminder, TimeSpan.FromMinutes(1), TimeSpan.FromMinutes(1));
         await WriteAsync();
-        logger.LogInformation("experiment {Experiment} started: {Spec}", id, spec);
+        logger.LogInformation("experiment {Experiment} started: {Selector} selector on {Dataset}, {Arch}, budget {Budget} over {Rounds} rounds, metric {Metric}, seed {Seed}",
+            id, spec.Selector, spec.DatasetId, spec.Arch, spec.Budget, spec.Rounds, spec.Metric, spec.Seed);
         EnsureLoop();
         return Status();
     }
@@ -170,7 +171,7 @@ public sealed class CoordinatorGrain(
         await WriteAsync();
         // Stop the step already running (selector training, scoring, fusion) instead of letting it finish unseen.
         _step?.Cancel();
-        logger.LogInformation("experiment {Experiment} cancelled at round {Round} ({Step})", Id, state.State.Round, state.State.Step);
+        logger.LogInformation("experiment {Experiment} cancelled after {Rounds} of {Planned} rounds, in {Step}", Id, state.State.Rounds.Count, state.State.Spec!.Rounds, state.State.Step);
         return Status();
     }
 
@@ -277,15 +278,26 @@ public sealed class CoordinatorGrain(
                 var s = state.State;
                 s.Step = RoundTable.Resume(s.Step, s);
                 var step = RoundTable.Runner(s.Step) ?? throw new InvalidOperationException($"no step runs {s.Step}");
+                var started = System.Diagnostics.Stopwatch.StartNew();
+                var (finished, round) = (s.Step, s.Round);
                 // Cancelled while the step ran: keep the cancellation and the state as it was.
                 if (!await step.RunAsync(context, cancellationToken) || !Running) break;
                 s.Step = RoundTable.Next(s.Step, s);
+                // One structured line per step, so the silo's log stream follows every experiment.
+                logger.LogInformation("experiment {Experiment}: {Step} (round {Round}) done in {Seconds:F1} s, {Labeled} labeled; next {Next}",
+                    id, finished, round, started.Elapsed.TotalSeconds, s.Labeled, s.Step);
+                if (s.Step == CoordinatorStep.AwaitLabels)
+                {
+                    logger.LogInformation("experiment {Experiment} waits for the labels of round {Round}", id, s.AwaitingRound);
+                }
                 s.TransientFailures = 0;
                 if (s.Step == CoordinatorStep.Done)
                 {
                     s.State = ExperimentState.Completed;
                     s.EndedAt = DateTimeOffset.UtcNow;
                     await experiments.Store.PutBytesAsync(ArtifactLayout.Report(id), JsonSerializer.SerializeToUtf8Bytes(Status(), ExperimentSetup.JsonOptions), cancellationToken: CancellationToken.None);
+                    logger.LogInformation("experiment {Experiment} completed: final accuracy {Accuracy:P2} on {Labeled} labels",
+                        id, s.Final?.Accuracy ?? 0, s.Labeled);
                 }
                 await WriteAsync();
             }

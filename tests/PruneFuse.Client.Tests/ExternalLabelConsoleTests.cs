@@ -131,6 +131,15 @@ public sealed class ExternalLabelConsoleTests
         }
         var done = await Processes.ClientAsync(port, "experiment", "status", "--id", "ext", "--watch", "--json");
         Assert.Equal("completed", JsonDocument.Parse(done.LastLine).RootElement.GetProperty("state").GetString());
+
+        // The silo's log follows the experiment step by step, without dumping the spec.
+        Assert.Contains("experiment ext started: Pruned selector on lab, resnet8, budget 200 over 2 rounds", silo.Log);
+        Assert.Contains("experiment ext waits for the labels of round 0", silo.Log);
+        Assert.Contains("experiment ext: Commit (round 2) done in", silo.Log);
+        Assert.Contains("experiment ext waits for the labels of round 2", silo.Log);
+        Assert.Contains("experiment ext: Fuse (round 3) done in", silo.Log);
+        Assert.Contains("experiment ext completed: final accuracy", silo.Log);
+        Assert.DoesNotContain("ExperimentSpec {", silo.Log);
     }
 
     private static async Task LabelStudioRoundAsync(int port, string root, Dictionary<long, int> truth)
