@@ -40,6 +40,16 @@ public static class Reports
             ["currentRound"] = st.Round,
             ["awaitingLabelsRound"] = st.AwaitingLabelsRound,
             ["next"] = NextCommand(st),
+            ["training"] = st.Training is not { } t ? null : new JsonObject
+            {
+                ["network"] = t.Network,
+                ["epoch"] = t.Epoch,
+                ["epochs"] = t.Epochs,
+                ["trainLoss"] = t.TrainLoss is { } l ? Math.Round(l, 4) : null,
+                ["testAccuracy"] = t.TestAccuracy is { } a ? Math.Round(a, 4) : null,
+                ["seconds"] = Math.Round(t.Seconds, 1),
+                ["etaSeconds"] = t.EtaSeconds is { } e ? Math.Round(e, 1) : null,
+            },
             ["labeled"] = st.Labeled,
             ["rounds"] = new JsonArray([.. st.Rounds.Select(r => (JsonNode)new JsonObject
             {

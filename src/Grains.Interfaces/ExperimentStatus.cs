@@ -137,4 +137,7 @@ public sealed record ExperimentStatus
     /// not waiting: the typed form of the "waiting for labels" stage, for callers that must not parse display text.
     /// </summary>
     [Id(16)] public int? AwaitingLabelsRound { get; init; }
+
+    /// <summary>The selector's or final network's training progress while one trains, else null.</summary>
+    [Id(17)] public TrainingProgress? Training { get; init; }
 }

@@ -250,6 +250,10 @@ public interface ISelectorGrain : IGrainWithStringKey
     /// <summary>Trains the selector from its θ0 slice on the labeled set and stores the checkpoint. Cancellation ends it within a batch.</summary>
     [ResponseTimeout("02:00:00")]
     Task<SelectorTrainResult> Train(SelectorTrainRequest request, CancellationToken cancellationToken = default);
+
+    /// <summary>Progress of the training running on this grain, or null when none ran yet (answers while it runs).</summary>
+    [Orleans.Concurrency.AlwaysInterleave]
+    Task<TrainingProgress?> GetTrainingProgress();
 }
 
 /// <summary>A final-training request.</summary>
@@ -273,6 +277,10 @@ public interface IFusionGrain : IGrainWithStringKey
     /// <summary>Builds the final network (fused or from θ0), trains it with distillation, evaluates and stores it.</summary>
     [ResponseTimeout("04:00:00")]
     Task<FinalResult> FuseAndTrain(FusionRequest request, CancellationToken cancellationToken = default);
+
+    /// <summary>Progress of the final training running on this grain, or null when none ran yet (answers while it runs).</summary>
+    [Orleans.Concurrency.AlwaysInterleave]
+    Task<TrainingProgress?> GetTrainingProgress();
 }
 
 /// <summary>Lists what the store holds (key: any; stateless).</summary>

@@ -86,6 +86,7 @@ public sealed class CoordinatorGrain(
     private Task? _loop;
     private IGrainTimer? _retry;
     private string? _stage;
+    private TrainingProgress? _training;
     // Cancels the running step: an experiment cancel or this silo stopping. Grain calls carry it, so the step's torch
     // work ends within a batch wherever it runs.
     private CancellationTokenSource? _step;
@@ -252,6 +253,7 @@ public sealed class CoordinatorGrain(
             Labeled = s.Labeled, Rounds = [.. s.Rounds], Final = s.Final, Error = s.Error, SelectorParams = s.SelectorParams,
             SelectorMacs = s.SelectorMacs, StartedAt = s.StartedAt, EndedAt = s.EndedAt,
             FinalSelectorAccuracy = s.FinalSelector?.Accuracy, FinalSelectorSeconds = s.FinalSelector?.Seconds ?? 0,
+            Training = _training,
             AwaitingLabelsRound = s.State == ExperimentState.Running && s.Step == CoordinatorStep.AwaitLabels ? s.AwaitingRound : null,
             Warning = s.TransientFailures > 0 ? $"retrying after transient failure {s.TransientFailures}/{MaxTransientFailures}: {s.LastTransientError}" : null,
         };
@@ -270,7 +272,7 @@ public sealed class CoordinatorGrain(
         var id = Id;
         try
         {
-            var context = new RoundContext(id, state.State, experiments, compute, GrainFactory, () => Running, text => _stage = text);
+            var context = new RoundContext(id, state.State, experiments, compute, GrainFactory, () => Running, text => _stage = text, p => _training = p);
             while (Running && state.State.Step is not (CoordinatorStep.Done or CoordinatorStep.AwaitLabels))
             {
                 // Keep the activation while the loop runs; a reminder brings it back if the silo dies.
@@ -345,6 +347,7 @@ public sealed class CoordinatorGrain(
         finally
         {
             _stage = null;
+            _training = null;
         }
     }
 

@@ -15,10 +15,17 @@ namespace PruneFuse.Grains;
 [Placement.PreferGpuSilo]
 public sealed class FusionGrain(ExperimentStore experiments, ComputeService compute) : Grain, IFusionGrain
 {
+    // Written by the compute thread after each epoch, read by interleaved progress queries.
+    private TrainingProgress? _progress;
+
+    /// <inheritdoc />
+    public Task<TrainingProgress?> GetTrainingProgress() => Task.FromResult(Volatile.Read(ref _progress));
+
     /// <inheritdoc />
     public async Task<FinalResult> FuseAndTrain(FusionRequest request, CancellationToken cancellationToken = default)
     {
         var id = this.GetPrimaryKeyString();
+        Volatile.Write(ref _progress, null); // not the previous run's last epoch
         var (spec, manifest, train, test) = await experiments.TrainingInputsAsync(id, request.Labeled);
         var thetaName = ArtifactLayout.Theta0(id);
         var thetaBytes = await experiments.Store.ReadBytesAsync(thetaName, cancellationToken);
@@ -45,7 +52,12 @@ public sealed class FusionGrain(ExperimentStore experiments, ComputeService comp
                     Epochs = spec.FinalEpochs, BatchSize = spec.BatchSize, Seed = ExperimentSetup.SeedFor(spec, "final"),
                     Distillation = distill ? new DistillationOptions(spec.DistillationAlpha, spec.DistillationTemperature) : null,
                 };
-                var r = Trainer.Train(model, train, options, manifest.Normalization, test, distill ? selector : null, cancellationToken: ct);
+                var sw = System.Diagnostics.Stopwatch.StartNew();
+                Volatile.Write(ref _progress, new TrainingProgress { Network = "final network", Epochs = options.Epochs });
+                var r = Trainer.Train(model, train, options, manifest.Normalization, test, distill ? selector : null, e => Volatile.Write(ref _progress, new TrainingProgress
+                {
+                    Network = "final network", Epoch = e.Epoch + 1, Epochs = options.Epochs, TrainLoss = e.TrainLoss, TestAccuracy = e.TestAccuracy, Seconds = sw.Elapsed.TotalSeconds,
+                }), ct);
                 var final = new FinalResult
                 {
                     Accuracy = r.LastAccuracy ?? 0, BestAccuracy = r.BestAccuracy ?? 0, TrainSeconds = r.TrainSeconds,

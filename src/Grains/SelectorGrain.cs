@@ -13,10 +13,17 @@ namespace PruneFuse.Grains;
 [Placement.PreferGpuSilo]
 public sealed class SelectorGrain(ExperimentStore experiments, ComputeService compute) : Grain, ISelectorGrain
 {
+    // Written by the compute thread after each epoch, read by interleaved progress queries.
+    private TrainingProgress? _progress;
+
+    /// <inheritdoc />
+    public Task<TrainingProgress?> GetTrainingProgress() => Task.FromResult(Volatile.Read(ref _progress));
+
     /// <inheritdoc />
     public async Task<SelectorTrainResult> Train(SelectorTrainRequest request, CancellationToken cancellationToken = default)
     {
         var id = this.GetPrimaryKeyString();
+        Volatile.Write(ref _progress, null); // not the previous run's last epoch
         var (spec, manifest, train, test) = await experiments.TrainingInputsAsync(id, request.Labeled);
         var initName = ArtifactLayout.SelectorInit(id);
         var init = await experiments.Store.ReadBytesAsync(initName, cancellationToken);
@@ -33,7 +40,11 @@ public sealed class SelectorGrain(ExperimentStore experiments, ComputeService co
                     EvaluateEveryEpoch = false,
                 };
                 var sw = Stopwatch.StartNew();
-                Trainer.Train(model, train, options, manifest.Normalization, cancellationToken: ct);
+                Volatile.Write(ref _progress, new TrainingProgress { Network = "selector", Epochs = options.Epochs });
+                Trainer.Train(model, train, options, manifest.Normalization, progress: e => Volatile.Write(ref _progress, new TrainingProgress
+                {
+                    Network = "selector", Epoch = e.Epoch + 1, Epochs = options.Epochs, TrainLoss = e.TrainLoss, TestAccuracy = e.TestAccuracy, Seconds = sw.Elapsed.TotalSeconds,
+                }), cancellationToken: ct);
                 var secs = sw.Elapsed.TotalSeconds;
                 var acc = Evaluator.Accuracy(model, test, manifest.Normalization, cancellationToken: ct);
                 var tags = new Dictionary<string, string> { ["experiment"] = id, ["round"] = request.Round.ToString(System.Globalization.CultureInfo.InvariantCulture), ["role"] = "selector" };

@@ -46,8 +46,14 @@ public sealed class ReliabilityTests
 
         // Selector training: stop mid-epoch, restart, and the same step runs again (state persisted before it).
         await StopDuringAsync(silo, "stop", "training selector", round: 1);
-        var resumed = await WaitForStageAsync(silo.GatewayPort, "stop", "training selector", TimeSpan.FromMinutes(2));
+        // The status follows the training epoch by epoch (stage text and a typed progress object).
+        var resumed = await WaitForStageAsync(silo.GatewayPort, "stop", "training selector: epoch ", TimeSpan.FromMinutes(2));
         Assert.Equal("running", resumed.GetProperty("state").GetString());
+        var training = resumed.GetProperty("training");
+        Assert.Equal("selector", training.GetProperty("network").GetString());
+        Assert.Equal(200, training.GetProperty("epochs").GetInt32());
+        Assert.InRange(training.GetProperty("epoch").GetInt32(), 1, 199);
+        Assert.True(training.GetProperty("etaSeconds").GetDouble() > 0);
         Assert.Equal(1, resumed.GetProperty("currentRound").GetInt32());
         Assert.Equal(0, resumed.GetProperty("rounds").GetArrayLength());
         Assert.Contains("interrupted by silo shutdown", silo.Log);

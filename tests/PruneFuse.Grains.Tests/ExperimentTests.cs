@@ -35,6 +35,27 @@ public sealed class ExperimentTests(ClusterFixture fx)
         {
             Assert.NotNull(await Store.GetInfoAsync(name));
         }
+        Assert.Null(done.Training);
+
+        // The training grains keep their last run's progress: every epoch reported, with loss (and accuracy for the
+        // final network, which evaluates every epoch).
+        var selector = fx.Client.GetGrain<ISelectorGrain>("small-1");
+        var selectorProgress = await selector.GetTrainingProgress();
+        Assert.NotNull(selectorProgress);
+        Assert.Equal(("selector", spec.SelectorEpochs, spec.SelectorEpochs), (selectorProgress!.Network, selectorProgress.Epoch, selectorProgress.Epochs));
+        Assert.True(double.IsFinite(selectorProgress.TrainLoss!.Value) && selectorProgress.Seconds > 0);
+        Assert.Equal(0, selectorProgress.EtaSeconds);
+        var finalProgress = await fx.Client.GetGrain<IFusionGrain>("small-1").GetTrainingProgress();
+        Assert.Equal(("final network", spec.FinalEpochs), (finalProgress!.Network, finalProgress.Epoch));
+        Assert.Equal(done.Final.Accuracy, finalProgress.TestAccuracy);
+        Assert.StartsWith($"epoch {spec.FinalEpochs}/{spec.FinalEpochs}, loss ", finalProgress.ToString());
+
+        // Progress answers while a training runs (it interleaves): train round 1's selector again (idempotent).
+        var labeled = await Store.GetInfoAsync(ArtifactLayout.Labeled("small-1", 1));
+        var again = selector.Train(new SelectorTrainRequest { ExperimentId = "small-1", Round = 1, Labeled = new ArtifactRef(labeled!.Name, labeled.ETag) });
+        await selector.GetTrainingProgress();
+        Assert.False(again.IsCompleted, "the progress query waited for the training to end");
+        await again;
     }
 
     [Fact]

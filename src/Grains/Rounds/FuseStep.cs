@@ -12,9 +12,10 @@ public sealed class FuseStep : IRoundStep
     public async Task<bool> RunAsync(RoundContext c, CancellationToken cancellationToken)
     {
         var (s, spec) = (c.State, c.Spec);
-        c.Stage(spec.Selector == SelectorKind.Pruned && spec.Fusion ? "fusing and training the full network" : "training the full network");
-        var final = await c.Grains.GetGrain<IFusionGrain>(c.ExperimentId)
-            .FuseAndTrain(new FusionRequest { ExperimentId = c.ExperimentId, Labeled = s.CurrentLabeled!, Selector = s.CurrentSelector?.Checkpoint }, cancellationToken);
+        var grain = c.Grains.GetGrain<IFusionGrain>(c.ExperimentId);
+        var final = await c.TrainingAsync(spec.Selector == SelectorKind.Pruned && spec.Fusion ? "fusing and training the full network" : "training the full network",
+            grain.FuseAndTrain(new FusionRequest { ExperimentId = c.ExperimentId, Labeled = s.CurrentLabeled!, Selector = s.CurrentSelector?.Checkpoint }, cancellationToken),
+            grain.GetTrainingProgress);
         if (!c.Running) return false;
         s.Final = final;
         s.FinalSelector = s.CurrentSelector;

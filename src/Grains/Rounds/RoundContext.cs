@@ -10,8 +10,11 @@ namespace PruneFuse.Grains.Rounds;
 /// </summary>
 public sealed class RoundContext(
     string experimentId, CoordinatorState state, ExperimentStore experiments, ComputeService compute, IGrainFactory grains,
-    Func<bool> running, Action<string> reportStage)
+    Func<bool> running, Action<string> reportStage, Action<TrainingProgress?> reportTraining)
 {
+    /// <summary>How often a running training's progress is fetched for the status.</summary>
+    public static readonly TimeSpan ProgressInterval = TimeSpan.FromSeconds(1);
+
     /// <summary>The experiment id (validated).</summary>
     public string ExperimentId { get; } = experimentId;
 
@@ -35,6 +38,58 @@ public sealed class RoundContext(
 
     /// <summary>Shows what the step is doing now in the experiment's status (display text only).</summary>
     public void Stage(string text) => reportStage(text);
+
+    /// <summary>
+    /// Awaits a training call while showing its progress (epoch, loss, accuracy, time left) in the status, fetched
+    /// with <paramref name="progress"/> every <see cref="ProgressInterval"/>. A failed or slow fetch only skips an
+    /// update: progress is display, never part of the step.
+    /// </summary>
+    public async Task<T> TrainingAsync<T>(string stage, Task<T> training, Func<Task<TrainingProgress?>> progress)
+    {
+        Stage(stage);
+        var done = new CancellationTokenSource();
+        _ = WatchAsync(stage, progress, done);
+        try
+        {
+            return await training;
+        }
+        finally
+        {
+            done.Cancel();
+            reportTraining(null);
+        }
+    }
+
+    private async Task WatchAsync(string stage, Func<Task<TrainingProgress?>> progress, CancellationTokenSource done)
+    {
+        try
+        {
+            while (!done.IsCancellationRequested)
+            {
+                await Task.Delay(ProgressInterval, done.Token);
+                TrainingProgress? p;
+                try
+                {
+                    p = await progress();
+                }
+                catch (Exception)
+                {
+                    continue; // the training's silo may be going away; the step itself reports that
+                }
+                if (done.IsCancellationRequested || p is null || p.Epoch == 0) continue; // nothing to show before the first epoch ends
+                reportTraining(p);
+                Stage($"{stage}: {p}");
+            }
+        }
+        catch (OperationCanceledException)
+        {
+            // the training ended
+        }
+        finally
+        {
+            done.Dispose();
+        }
+    }
 }
 
 /// <summary>One step of the round loop, persisted as a <see cref="CoordinatorStep"/> value.</summary>

@@ -17,9 +17,10 @@ public sealed class TrainSelectorStep : IRoundStep
             s.CurrentSelector = null;
             return true;
         }
-        c.Stage("training selector");
-        var trained = await c.Grains.GetGrain<ISelectorGrain>(c.ExperimentId)
-            .Train(new SelectorTrainRequest { ExperimentId = c.ExperimentId, Round = s.Round, Labeled = s.CurrentLabeled! }, cancellationToken);
+        var grain = c.Grains.GetGrain<ISelectorGrain>(c.ExperimentId);
+        var trained = await c.TrainingAsync("training selector",
+            grain.Train(new SelectorTrainRequest { ExperimentId = c.ExperimentId, Round = s.Round, Labeled = s.CurrentLabeled! }, cancellationToken),
+            grain.GetTrainingProgress);
         if (!c.Running) return false;
         s.CurrentSelector = trained;
         return true;
