@@ -26,6 +26,8 @@ public static class Commands
 
     private static Option<string> Id(string description, string? fallback = null)
     {
+        // The id may also come first, as a bare argument (PositionalIds rewrites it to --id).
+        description += " (or give it first, without --id)";
         var option = fallback is null ? new Option<string>("--id") { Description = description, Required = true } : new Option<string>("--id") { Description = description, DefaultValueFactory = _ => fallback };
         return WithIdRule(option, description.StartsWith("Dataset", StringComparison.Ordinal) ? "dataset id" : "experiment id");
     }

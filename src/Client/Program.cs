@@ -12,7 +12,7 @@ root.Subcommands.Add(Commands.Labels());
 root.Subcommands.Add(Commands.Model());
 root.Subcommands.Add(ClusterCommands.Cluster());
 root.Subcommands.Add(Commands.Demo());
-var parsed = root.Parse(args);
+var parsed = root.Parse(PositionalIds.Rewrite(args));
 if (parsed.Errors.Count > 0)
 {
     // The errors and where to look, not the whole help page the default action prints after them.

@@ -65,6 +65,9 @@ public sealed class BadInputCorpusTests
             // Unknown ids.
             ("unknown experiment", ["experiment", "status", "--id", "ghost"], "unknown experiment 'ghost'"),
             ("cancel unknown", ["experiment", "cancel", "--id", "ghost"], "unknown experiment 'ghost'"),
+            ("unknown experiment, id first", ["experiment", "status", "ghost"], "unknown experiment 'ghost'"),
+            ("two ids", ["experiment", "status", "ghost", "other"], "'other'"),
+            ("hostile id first", ["experiment", "report", "../x"], "'../x'"),
             ("labels for a dataset-labeled experiment", ["labels", "import", "--id", "kept", "--round", "1", "--file", WriteFile(dir.Path, "l.csv", "sample_id,label\n1,2\n")], "takes labels from the dataset"),
             // Files that are wrong.
             ("IDX with a wrong magic", ["dataset", "import", "--id", "bad-magic", "--data", idx["magic"]], "magic"),

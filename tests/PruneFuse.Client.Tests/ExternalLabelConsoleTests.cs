@@ -81,7 +81,7 @@ public sealed class ExternalLabelConsoleTests
             if (round == 1)
             {
                 // The plain status names the state, the stage and the command that moves the experiment on.
-                var plain = await Processes.ClientAsync(port, "experiment", "status", "--id", "ext");
+                var plain = await Processes.ClientAsync(port, "experiment", "status", "ext"); // the id may come first
                 Assert.True(plain.ExitCode == 0, plain.Stderr);
                 Assert.Contains("state: running — waiting for labels of round 1 (1 of 2 rounds selected", plain.Stdout);
                 Assert.Contains("next: prunefuse selections export --id ext --round 1", plain.Stdout);
