@@ -22,12 +22,6 @@ public sealed class FinalSelectorStep : IRoundStep
             return true;
         }
         if (spec.Selector != SelectorKind.Pruned || !(spec.Fusion || spec.DistillationAlpha > 0)) return true;
-        var grain = c.Grains.GetGrain<ISelectorGrain>(c.ExperimentId);
-        var trained = await c.TrainingAsync("training the final selector",
-            grain.Train(new SelectorTrainRequest { ExperimentId = c.ExperimentId, Round = s.Round, Labeled = s.CurrentLabeled! }, cancellationToken),
-            grain.GetTrainingProgress);
-        if (!c.Running) return false;
-        s.CurrentSelector = trained;
-        return true;
+        return await c.TrainSelectorAsync("training the final selector", cancellationToken);
     }
 }

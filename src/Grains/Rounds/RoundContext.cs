@@ -40,6 +40,21 @@ public sealed class RoundContext(
     public void Stage(string text) => reportStage(text);
 
     /// <summary>
+    /// Trains the selector on the current labeled set for <see cref="CoordinatorState.Round"/>, showing its progress
+    /// under <paramref name="stage"/>, and makes it the current selector. False when the experiment was cancelled meanwhile.
+    /// </summary>
+    public async Task<bool> TrainSelectorAsync(string stage, CancellationToken cancellationToken)
+    {
+        var grain = Grains.GetGrain<ISelectorGrain>(ExperimentId);
+        var trained = await TrainingAsync(stage,
+            grain.Train(new SelectorTrainRequest { ExperimentId = ExperimentId, Round = State.Round, Labeled = State.CurrentLabeled! }, cancellationToken),
+            grain.GetTrainingProgress);
+        if (!Running) return false;
+        State.CurrentSelector = trained;
+        return true;
+    }
+
+    /// <summary>
     /// Awaits a training call while showing its progress (epoch, loss, accuracy, time left) in the status, fetched
     /// with <paramref name="progress"/> every <see cref="ProgressInterval"/>. A failed or slow fetch only skips an
     /// update: progress is display, never part of the step.

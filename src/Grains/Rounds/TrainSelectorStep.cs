@@ -17,12 +17,6 @@ public sealed class TrainSelectorStep : IRoundStep
             s.CurrentSelector = null;
             return true;
         }
-        var grain = c.Grains.GetGrain<ISelectorGrain>(c.ExperimentId);
-        var trained = await c.TrainingAsync("training selector",
-            grain.Train(new SelectorTrainRequest { ExperimentId = c.ExperimentId, Round = s.Round, Labeled = s.CurrentLabeled! }, cancellationToken),
-            grain.GetTrainingProgress);
-        if (!c.Running) return false;
-        s.CurrentSelector = trained;
-        return true;
+        return await c.TrainSelectorAsync("training selector", cancellationToken);
     }
 }
