@@ -3,10 +3,19 @@
 #   bash scripts/demo.sh --quick          (a few minutes on 2 cores)
 #   bash scripts/demo.sh                  (longer: 4 rounds, 30 final epochs)
 #   bash scripts/demo.sh --quick --json   (last line: one JSON object)
+#   bash scripts/demo.sh --quick --stop-silo   (stop the silo this script started once the demo ends)
 # Installs what is missing (Debian's dataset-fashion-mnist), builds, starts an embedded silo on 127.0.0.1
-# (dashboard http://127.0.0.1:8080/dashboard) unless one is already running, runs `prunefuse demo`, stops the silo.
+# (dashboard http://127.0.0.1:8080/dashboard, experiments page http://127.0.0.1:8080/prunefuse) unless one is already
+# running, and runs `prunefuse demo`. The silo it started keeps running afterwards, so the dashboard stays up with the
+# results; the last lines say how to stop it.
 set -uo pipefail
 cd "$(dirname "$0")/.."
+
+stop_silo=0
+demo_args=()
+for a in "$@"; do
+    if [ "$a" = "--stop-silo" ]; then stop_silo=1; else demo_args+=("$a"); fi
+done
 source scripts/prerequisites.sh
 require_dotnet
 ensure_fashion_mnist
@@ -25,7 +34,8 @@ else
     echo "==> starting the embedded silo (log: .data/silo.log)" >&2
     dotnet src/Silo/bin/Release/net10.0/prunefuse-silo.dll --PruneFuse:DataRoot="$(pwd)/.data/embedded" > .data/silo.log 2>&1 &
     silo_pid=$!
-    trap '[ -n "$silo_pid" ] && kill "$silo_pid" 2>/dev/null && wait "$silo_pid" 2>/dev/null' EXIT
+    # Stopped at exit only when asked, or when the demo never got going.
+    trap '[ -n "$silo_pid" ] && [ "$stop_silo" = 1 ] && kill "$silo_pid" 2>/dev/null && wait "$silo_pid" 2>/dev/null' EXIT
     for _ in $(seq 1 120); do
         port_open 30000 && port_open 8080 && break
         if ! kill -0 "$silo_pid" 2>/dev/null; then
@@ -35,7 +45,16 @@ else
         fi
         sleep 0.5
     done
-    port_open 30000 || { echo "error: the silo did not open its gateway within 60 s (see .data/silo.log)" >&2; exit 1; }
+    if ! port_open 30000; then
+        stop_silo=1
+        echo "error: the silo did not open its gateway within 60 s (see .data/silo.log)" >&2
+        exit 1
+    fi
 fi
 
-dotnet src/Client/bin/Release/net10.0/prunefuse.dll demo "$@"
+dotnet src/Client/bin/Release/net10.0/prunefuse.dll demo "${demo_args[@]}"
+status=$?
+if [ -n "$silo_pid" ] && [ "$stop_silo" = 0 ]; then
+    echo "==> the silo keeps running (pid $silo_pid) so the dashboard stays up: http://127.0.0.1:8080/prunefuse; stop it with: kill $silo_pid" >&2
+fi
+exit $status

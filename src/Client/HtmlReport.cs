@@ -1,7 +1,6 @@
 using System.Globalization;
 using System.Net;
 using System.Text;
-using System.Text.Json;
 using PruneFuse.Grains.Interfaces;
 
 namespace PruneFuse.Client;
@@ -35,6 +34,7 @@ public static class HtmlReport
         Fact(h, "budget", (FormattableString)$"{spec.Budget:N0} labels ({spec.InitialLabeled:N0} initial + {spec.Rounds} × {spec.RoundSize:N0})");
         if (st.Final is { } f) Fact(h, "final accuracy", (FormattableString)$"{f.Accuracy:P2} (best {f.BestAccuracy:P2}, {(f.Fused ? "fused" : "from θ0")})");
         Fact(h, "selector", (FormattableString)$"{st.SelectorParams:N0} params, {st.SelectorMacs / 1e6:F2} MMACs/image");
+        if (st.FinalSelectorAccuracy is { } fsa) Fact(h, "final selector", (FormattableString)$"{fsa:P2} test accuracy on the final labeled set, trained {st.FinalSelectorSeconds:F1} s");
         Fact(h, "started", st.StartedAt.ToString("u", CultureInfo.InvariantCulture));
         if (st.EndedAt is { } end) Fact(h, "ended", (FormattableString)$"{end.ToString("u", CultureInfo.InvariantCulture)} ({(end - st.StartedAt).TotalMinutes:F1} min)");
         h.Append("</dl>\n");
@@ -72,12 +72,11 @@ public static class HtmlReport
         if (st.Final is { } ft) h.Append(CultureInfo.InvariantCulture, $"<tr><td>final training</td><td colspan=\"3\">{ft.TrainSeconds:F1} s</td></tr>");
         h.Append("</tfoot></table><p class=\"legend\"><span class=\"train\"></span> selector training <span class=\"score\"></span> scoring</p>\n");
 
+        // The spec as the options that start it, and the whole command: what a reader needs to run it again.
         h.Append("<h2>Spec</h2><table id=\"spec\"><tbody>\n");
-        using (var doc = JsonDocument.Parse(JsonSerializer.Serialize(spec, Reports.JsonOut)))
-        {
-            foreach (var p in doc.RootElement.EnumerateObject()) h.Append($"<tr><th>{E(p.Name)}</th><td>{E(p.Value.ToString())}</td></tr>\n");
-        }
+        foreach (var (option, value) in SpecArguments.Of(spec)) h.Append($"<tr><th>{E(option)}</th><td>{E(value ?? "yes")}</td></tr>\n");
         h.Append("</tbody></table>\n");
+        h.Append($"<p>Reproduce: <code id=\"reproduce\">{E(SpecArguments.Reproduce(st.ExperimentId, spec))}</code></p>\n");
         h.Append($"<footer>PruneFuse · generated {DateTimeOffset.UtcNow.ToString("u", CultureInfo.InvariantCulture)}</footer>\n");
         // Marks the page as rendered once every plot has decoded; headless checks read this attribute.
         h.Append("<script>addEventListener('load',()=>{const ok=[...document.images].every(i=>i.complete&&i.naturalWidth>0);document.body.dataset.rendered=ok?'ok':'broken-image';});</script>\n");
@@ -92,6 +91,8 @@ public static class HtmlReport
         s.LegendText = f.Fused ? "fused network" : "network from θ0";
         plot.Title($"{st.ExperimentId}: final training");
         plot.XLabel("epoch");
+        // Epochs are whole numbers: no 0.9, 1.1 ticks when there are few.
+        plot.Axes.Bottom.TickGenerator = new ScottPlot.TickGenerators.NumericAutomatic { IntegerTicksOnly = true };
         plot.YLabel("test accuracy (%)");
         plot.ShowLegend();
         return plot.GetImageBytes(900, 450, ScottPlot.ImageFormat.Png);

@@ -8,18 +8,37 @@ namespace PruneFuse.Client;
 /// <summary>Reads and writes the files users exchange with their labeling tools: CSV and JSON Lines.</summary>
 public static class LabelFiles
 {
-    /// <summary>Writes a selection as CSV (<c>sample_id,shard,score</c>) or JSONL (<c>{"sampleId","shard","score"}</c>).</summary>
+    /// <summary>
+    /// Writes a selection as CSV (<c>sample_id,shard,score,predicted</c>) or JSONL
+    /// (<c>{"sampleId","shard","score","predicted"}</c>). <c>predicted</c> is the selector's class for the sample, empty
+    /// (CSV) or null (JSONL) when there is none (random, k-center, the initial set).
+    /// </summary>
     public static void WriteSelection(string path, IEnumerable<SampleScore> selection, string format)
     {
         var sb = new StringBuilder();
-        if (format == "csv") sb.Append("sample_id,shard,score\n");
+        if (format == "csv") sb.Append("sample_id,shard,score,predicted\n");
         foreach (var s in selection)
         {
+            int? predicted = s.Predicted >= 0 ? s.Predicted : null;
             sb.Append(format == "csv"
-                ? string.Create(CultureInfo.InvariantCulture, $"{s.SampleId},{s.Shard},{s.Score:R}\n")
-                : JsonSerializer.Serialize(new { sampleId = s.SampleId, shard = s.Shard, score = s.Score }) + "\n");
+                ? string.Create(CultureInfo.InvariantCulture, $"{s.SampleId},{s.Shard},{s.Score:R},{predicted}\n")
+                : JsonSerializer.Serialize(new { sampleId = s.SampleId, shard = s.Shard, score = s.Score, predicted }) + "\n");
         }
         File.WriteAllText(path, sb.ToString());
+    }
+
+    /// <summary>True when <paramref name="path"/> holds a JSON array (how Label Studio exports), judged by its first non-blank character.</summary>
+    public static bool LooksLikeLabelStudio(string path)
+    {
+        if (!File.Exists(path)) return false; // the reader names the missing file
+        using var reader = new StreamReader(path);
+        int c;
+        while ((c = reader.Read()) >= 0)
+        {
+            if (c == '\uFEFF' || char.IsWhiteSpace((char)c)) continue;
+            return c == '[';
+        }
+        return false;
     }
 
     /// <summary>

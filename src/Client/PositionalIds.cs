@@ -9,8 +9,8 @@ internal static class PositionalIds
 {
     private static readonly HashSet<(string, string)> Commands =
     [
-        ("dataset", "import"), ("dataset", "show"),
-        ("experiment", "start"), ("experiment", "status"), ("experiment", "cancel"), ("experiment", "report"),
+        ("dataset", "import"), ("dataset", "show"), ("dataset", "delete"),
+        ("experiment", "start"), ("experiment", "status"), ("experiment", "cancel"), ("experiment", "report"), ("experiment", "delete"),
         ("selections", "export"), ("labels", "import"), ("model", "export"),
     ];
 

@@ -1,17 +1,18 @@
 using System.CommandLine;
 using PruneFuse.Client;
+using PruneFuse.Client.Commands;
 
 var root = new RootCommand("prunefuse: distributed active learning with PruneFuse (prune at init, select, fuse)");
-root.Options.Add(Commands.GatewayPort);
-root.Options.Add(Commands.GatewayHost);
-root.Options.Add(Commands.Json);
-root.Subcommands.Add(Commands.Dataset());
-root.Subcommands.Add(Commands.Experiment());
-root.Subcommands.Add(Commands.Selections());
-root.Subcommands.Add(Commands.Labels());
-root.Subcommands.Add(Commands.Model());
+root.Options.Add(Common.GatewayPort);
+root.Options.Add(Common.GatewayHost);
+root.Options.Add(Common.Json);
+root.Subcommands.Add(DatasetCommands.Dataset());
+root.Subcommands.Add(ExperimentCommands.Experiment());
+root.Subcommands.Add(SelectionCommands.Selections());
+root.Subcommands.Add(LabelCommands.Labels());
+root.Subcommands.Add(ModelCommands.Model());
 root.Subcommands.Add(ClusterCommands.Cluster());
-root.Subcommands.Add(Commands.Demo());
+root.Subcommands.Add(DemoCommand.Demo());
 var parsed = root.Parse(PositionalIds.Rewrite(args));
 if (parsed.Errors.Count > 0)
 {

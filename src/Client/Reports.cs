@@ -11,6 +11,13 @@ public static class Reports
     /// <summary>JSON output options: readable non-ASCII (α, θ), no indentation.</summary>
     public static readonly JsonSerializerOptions JsonOut = new() { Encoder = System.Text.Encodings.Web.JavaScriptEncoder.UnsafeRelaxedJsonEscaping };
 
+    /// <summary>Records as <c>--json</c> prints them: camelCase names, enums as lower-case names (what every command uses).</summary>
+    public static readonly JsonSerializerOptions Camel = new(JsonOut)
+    {
+        PropertyNamingPolicy = JsonNamingPolicy.CamelCase, DictionaryKeyPolicy = null,
+        Converters = { new System.Text.Json.Serialization.JsonStringEnumConverter(JsonNamingPolicy.CamelCase) },
+    };
+
     /// <summary>One-line method description of a spec.</summary>
     public static string Method(ExperimentSpec s) => s.Selector switch
     {
@@ -50,13 +57,32 @@ public static class Reports
                 ["seconds"] = Math.Round(t.Seconds, 1),
                 ["etaSeconds"] = t.EtaSeconds is { } e ? Math.Round(e, 1) : null,
             },
+            ["scoring"] = st.Scoring is not { } sc ? null : new JsonObject
+            {
+                ["round"] = sc.Round,
+                ["shards"] = sc.Shards,
+                ["shardsDone"] = sc.ShardsDone,
+                ["scored"] = sc.Scored,
+                ["seconds"] = Math.Round(sc.Seconds, 1),
+                ["silos"] = new JsonArray([.. sc.Silos.Select(x => (JsonNode)new JsonObject
+                {
+                    ["silo"] = x.Silo, ["shards"] = x.Shards, ["scored"] = x.Scored, ["samplesPerSecond"] = Math.Round(x.SamplesPerSecond, 1),
+                })]),
+            },
             ["labeled"] = st.Labeled,
+            ["startedAt"] = st.StartedAt,
+            ["endedAt"] = st.EndedAt,
             ["rounds"] = new JsonArray([.. st.Rounds.Select(r => (JsonNode)new JsonObject
             {
                 ["round"] = r.Round,
                 ["labeled"] = r.Labeled,
                 ["selectorAccuracy"] = r.SelectorAccuracy is { } a ? Math.Round(a, 4) : null,
+                ["selectorTrainSeconds"] = Math.Round(r.SelectorTrainSeconds, 2),
+                ["scoringSeconds"] = Math.Round(r.ScoringSeconds, 2),
                 ["selectionSeconds"] = Math.Round(r.SelectionSeconds, 2),
+                ["scored"] = r.Scored,
+                ["selectorSilo"] = r.SelectorSilo,
+                ["scoredOn"] = new JsonArray([.. r.ScoredOn.Select(x => (JsonNode)x)]),
             })]),
             ["final"] = st.Final is null ? null : new JsonObject
             {
@@ -70,6 +96,8 @@ public static class Reports
             ["warning"] = st.Warning,
             ["totalSeconds"] = Math.Round(total, 2),
             ["error"] = st.Error,
+            ["spec"] = JsonSerializer.SerializeToNode(spec, Camel),
+            ["reproduce"] = SpecArguments.Reproduce(st.ExperimentId, spec),
         };
     }
 
@@ -92,7 +120,12 @@ public static class Reports
         if (st.Warning is not null) AnsiConsole.MarkupLine($"[yellow]warning:[/] {Markup.Escape(st.Warning)}");
         AnsiConsole.MarkupLine($"selection cost: {st.Rounds.Sum(r => r.SelectionSeconds):F1} s over {Count(st.Rounds.Length, "round")} (+{st.FinalSelectorSeconds:F1} s final selector); selector {st.SelectorParams:N0} params, {st.SelectorMacs / 1e6:F2} MMACs/image");
         if (st.Error is not null) AnsiConsole.MarkupLine($"[red]error:[/] {Markup.Escape(st.Error)}");
+        AnsiConsole.MarkupLine($"reproduce: {Markup.Escape(SpecArguments.Reproduce(st.ExperimentId, st.Spec!))}");
     }
+
+    /// <summary>"scoring round 2: 3/4 shards; 127.0.0.1:11111@… 2 shards at 7,400 samples/s; …", or null when not scoring.</summary>
+    public static string? ScoringLine(ExperimentStatus st) => st.Scoring is not { } sc ? null :
+        $"scoring round {sc.Round}: {sc.ShardsDone}/{sc.Shards} shards" + string.Concat(sc.Silos.Select(x => $"; {x.Silo} {Count(x.Shards, "shard")} at {x.SamplesPerSecond:N0} samples/s"));
 
     /// <summary>"1 round", "2 rounds".</summary>
     public static string Count(int n, string noun) => n == 1 ? $"1 {noun}" : $"{n} {noun}s";

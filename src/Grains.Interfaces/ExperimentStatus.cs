@@ -140,4 +140,7 @@ public sealed record ExperimentStatus
 
     /// <summary>The selector's or final network's training progress while one trains, else null.</summary>
     [Id(17)] public TrainingProgress? Training { get; init; }
+
+    /// <summary>The current round's pool scoring, per silo, while the pool is scored; else null.</summary>
+    [Id(18)] public ScoringProgress? Scoring { get; init; }
 }

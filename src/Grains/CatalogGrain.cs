@@ -7,7 +7,7 @@ namespace PruneFuse.Grains;
 
 /// <summary>Lists datasets and experiments by reading the artifact store's manifests and specs.</summary>
 [StatelessWorker]
-public sealed class CatalogGrain(IArtifactStore store) : Grain, ICatalogGrain
+public sealed class CatalogGrain(IArtifactStore store, Hosting.SiloWebAddress web) : Grain, ICatalogGrain
 {
     /// <inheritdoc />
     public async Task<DatasetInfo[]> ListDatasets()
@@ -35,4 +35,7 @@ public sealed class CatalogGrain(IArtifactStore store) : Grain, ICatalogGrain
         }
         return await Task.WhenAll(ids.Select(id => GrainFactory.GetGrain<ICoordinatorGrain>(id).GetStatus()));
     }
+
+    /// <inheritdoc />
+    public Task<string?> GetDashboardUrl() => Task.FromResult(web.Dashboard);
 }

@@ -4,6 +4,7 @@ using Microsoft.Extensions.Logging;
 using PruneFuse.Grains.Compute;
 using PruneFuse.Grains.Datasets;
 using PruneFuse.Grains.Experiments;
+using PruneFuse.Grains.Hosting;
 using PruneFuse.Grains.Interfaces;
 using PruneFuse.Grains.Rounds;
 using PruneFuse.Grains.Storage;
@@ -87,6 +88,8 @@ public sealed class CoordinatorGrain(
     private IGrainTimer? _retry;
     private string? _stage;
     private TrainingProgress? _training;
+    private ScoringProgress? _scoring;
+    private bool _deleting;
     // Cancels the running step: an experiment cancel or this silo stopping. Grain calls carry it, so the step's torch
     // work ends within a batch wherever it runs.
     private CancellationTokenSource? _step;
@@ -127,6 +130,7 @@ public sealed class CoordinatorGrain(
             throw new InvalidOperationException($"experiment '{id}' already exists with a different spec; choose another id");
         }
         if (_starting) throw new InvalidOperationException($"experiment '{id}' is being started by another request");
+        if (_deleting) throw new InvalidOperationException($"experiment '{id}' is being deleted; start it again once the delete is done");
         _starting = true;
         try
         {
@@ -243,6 +247,41 @@ public sealed class CoordinatorGrain(
         return Status();
     }
 
+    /// <inheritdoc />
+    public async Task<Deletion> Delete()
+    {
+        var id = Id;
+        var s = state.State;
+        if (s.State == ExperimentState.Running)
+        {
+            throw new InvalidOperationException($"experiment '{id}' is running ({s.Step}, round {s.Round} of {s.Spec!.Rounds}); cancel it first: prunefuse experiment cancel {id}");
+        }
+        if (_starting || _importing || _deleting) throw new InvalidOperationException($"experiment '{id}' is busy with another request; try again");
+        _deleting = true;
+        try
+        {
+            // A cancelled step ends within a batch; let it finish writing before its folder goes.
+            if (_loop is { IsCompleted: false } loop) await loop;
+            var artifacts = new List<ArtifactInfo>();
+            await foreach (var a in experiments.Store.ListAsync(ArtifactLayout.Experiment(id) + "/")) artifacts.Add(a);
+            if (s.Spec is null && artifacts.Count == 0) throw new ArgumentException($"unknown experiment '{id}'");
+            // The spec first: the catalog lists experiments by their spec, so a delete cut short is no longer listed,
+            // and deleting again removes the rest.
+            var spec = ArtifactLayout.Spec(id);
+            foreach (var a in artifacts.OrderBy(a => a.Name == spec ? 0 : 1)) await experiments.Store.DeleteAsync(a.Name);
+            if (await this.GetReminder(ResumeReminder) is { } reminder) await this.UnregisterReminder(reminder);
+            await state.ClearStateAsync();
+            state.State = new CoordinatorState();
+            logger.LogInformation("experiment {Experiment} deleted: {Artifacts} artifacts, {Bytes} bytes", id, artifacts.Count, artifacts.Sum(a => a.Length));
+            DeactivateOnIdle();
+            return new Deletion(id, artifacts.Count, artifacts.Sum(a => a.Length));
+        }
+        finally
+        {
+            _deleting = false;
+        }
+    }
+
     private ExperimentStatus Status()
     {
         var s = state.State;
@@ -252,12 +291,15 @@ public sealed class CoordinatorGrain(
             Stage = _stage ?? (s.Step == CoordinatorStep.AwaitLabels ? $"waiting for labels of round {s.AwaitingRound}" : s.Step.ToString()),
             Labeled = s.Labeled, Rounds = [.. s.Rounds], Final = s.Final, Error = s.Error, SelectorParams = s.SelectorParams,
             SelectorMacs = s.SelectorMacs, StartedAt = s.StartedAt, EndedAt = s.EndedAt,
-            FinalSelectorAccuracy = s.FinalSelector?.Accuracy, FinalSelectorSeconds = s.FinalSelector?.Seconds ?? 0,
-            Training = _training,
+            // While the full network trains, the selector it fuses is the current one.
+            FinalSelectorAccuracy = FinalSelectorOf(s)?.Accuracy, FinalSelectorSeconds = FinalSelectorOf(s)?.Seconds ?? 0,
+            Training = _training, Scoring = _scoring,
             AwaitingLabelsRound = s.State == ExperimentState.Running && s.Step == CoordinatorStep.AwaitLabels ? s.AwaitingRound : null,
             Warning = s.TransientFailures > 0 ? $"retrying after transient failure {s.TransientFailures}/{MaxTransientFailures}: {s.LastTransientError}" : null,
         };
     }
+
+    private static SelectorTrainResult? FinalSelectorOf(CoordinatorState s) => s.FinalSelector ?? (s.Step == CoordinatorStep.Fuse ? s.CurrentSelector : null);
 
     private void EnsureLoop()
     {
@@ -272,7 +314,7 @@ public sealed class CoordinatorGrain(
         var id = Id;
         try
         {
-            var context = new RoundContext(id, state.State, experiments, compute, GrainFactory, () => Running, text => _stage = text, p => _training = p);
+            var context = new RoundContext(id, state.State, experiments, compute, GrainFactory, () => Running, text => _stage = text, p => _training = p, p => _scoring = p);
             while (Running && state.State.Step is not (CoordinatorStep.Done or CoordinatorStep.AwaitLabels))
             {
                 // Keep the activation while the loop runs; a reminder brings it back if the silo dies.
@@ -348,6 +390,7 @@ public sealed class CoordinatorGrain(
         {
             _stage = null;
             _training = null;
+            _scoring = null;
         }
     }
 

@@ -1,6 +1,7 @@
 using Orleans.Dashboard;
 using Microsoft.Extensions.Options;
 using PruneFuse.Silo;
+using PruneFuse.Silo.Monitoring;
 
 if (Usage.Requested(args))
 {
@@ -36,6 +37,12 @@ if (problems.Count > 0)
     foreach (var p in problems) Console.Error.WriteLine($"prunefuse-silo: invalid configuration: {p}");
     return 2;
 }
+var busy = StartupChecks.PortsInUse(options, builder.Configuration);
+if (busy.Count > 0)
+{
+    foreach (var p in busy) Console.Error.WriteLine($"prunefuse-silo: {p}");
+    return 2;
+}
 var startupTimeout = TimeSpan.FromSeconds(options.StartupSeconds);
 if (options.Mode == SiloMode.Cluster)
 {
@@ -55,7 +62,9 @@ builder.Services.AddHealthChecks().AddCheck<SiloHealthCheck>("silo");
 
 var app = builder.Build();
 app.UseBasicAuthentication(options.Http);
+app.UseDashboardLink("/dashboard");
 app.MapOrleansDashboard("/dashboard");
+app.MapExperimentsPage();
 app.MapHealthChecks("/health/live", new() { Predicate = _ => false });
 app.MapHealthChecks("/health/ready");
 app.MapGet("/", () => Results.Redirect("/dashboard"));
@@ -76,6 +85,13 @@ using (var watchdog = new Timer(_ => ProcessExit.Now(1, $"could not start within
             : $"could not start: {e.Message.Split('\n')[0].Trim()}");
     }
 }
+// One line that says where everything is: the log is often the first thing a user reads.
+var dashboard = Addresses.Dashboard(app.Urls, options.AdvertisedAddress);
+app.Services.GetRequiredService<PruneFuse.Grains.Hosting.SiloWebAddress>().Dashboard = dashboard;
+app.Logger.LogInformation("PruneFuse silo ready: mode {Mode}, {Storage}, silo port {SiloPort}, gateway port {GatewayPort}, dashboard {Dashboard}, experiments page {Page}",
+    options.Mode.ToString().ToLowerInvariant(),
+    options.Mode == SiloMode.Embedded ? $"data root {Path.GetFullPath(options.DataRoot)}" : $"storage container {options.Storage.Container}",
+    options.SiloPort, options.GatewayPort, dashboard ?? "(no HTTP)", dashboard is null ? "(no HTTP)" : dashboard[..^"/dashboard".Length] + ExperimentsPage.Path);
 // The configured allowance is a promise to whoever sends SIGTERM (Kubernetes, the tests): keep it even if some
 // shutdown step hangs. Torch work stops within a batch, so a normal stop takes seconds.
 Timer? stopWatchdog = null;

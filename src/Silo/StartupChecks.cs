@@ -91,4 +91,45 @@ public static class StartupChecks
         }
         return problems;
     }
+
+    /// <summary>
+    /// The configured ports another process already listens on: the silo and gateway ports and the ports of
+    /// <c>Urls</c>. Orleans binds its ports with address reuse, so without this check a second silo on the same
+    /// machine would share a port with the first instead of failing.
+    /// </summary>
+    public static List<string> PortsInUse(SiloOptions options, IConfiguration configuration)
+    {
+        var ports = new List<(string Key, int Port)> { ("PruneFuse:SiloPort", options.SiloPort), ("PruneFuse:GatewayPort", options.GatewayPort) };
+        foreach (var url in (configuration["urls"] ?? "").Split(';', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries))
+        {
+            if (Uri.TryCreate(url.Replace("://*", "://0.0.0.0", StringComparison.Ordinal).Replace("://+", "://0.0.0.0", StringComparison.Ordinal), UriKind.Absolute, out var uri) && uri.Port > 0)
+            {
+                ports.Add(("Urls", uri.Port));
+            }
+        }
+        var problems = new List<string>();
+        foreach (var (key, port) in ports.Distinct())
+        {
+            if (Listening(port)) problems.Add($"port {port} ({key}) is already in use by another process; stop it or choose another port");
+        }
+        return problems;
+    }
+
+    private static bool Listening(int port)
+    {
+        using var socket = new System.Net.Sockets.Socket(System.Net.Sockets.AddressFamily.InterNetwork, System.Net.Sockets.SocketType.Stream, System.Net.Sockets.ProtocolType.Tcp);
+        // SO_REUSEADDR alone (not .NET's ReuseAddress, which adds SO_REUSEPORT on Linux): connections of an earlier
+        // run in TIME_WAIT do not count, a listening socket does.
+        if (OperatingSystem.IsLinux()) socket.SetRawSocketOption(1 /* SOL_SOCKET */, 2 /* SO_REUSEADDR */, BitConverter.GetBytes(1));
+        try
+        {
+            socket.Bind(new System.Net.IPEndPoint(System.Net.IPAddress.Any, port));
+            socket.Listen(1);
+            return false;
+        }
+        catch (System.Net.Sockets.SocketException e) when (e.SocketErrorCode == System.Net.Sockets.SocketError.AddressAlreadyInUse)
+        {
+            return true;
+        }
+    }
 }

@@ -31,7 +31,8 @@ internal static partial class Usage
           PruneFuse:ShutdownSeconds             time a stop may take before the process ends itself (60)
           Urls                                  dashboard address (http://127.0.0.1:8080; embedded mode: loopback only)
 
-        The dashboard is at the Urls address; GET /health/ready answers 200 once the silo serves clients.
+        The Orleans dashboard is at <Urls>/dashboard and PruneFuse's experiments page at <Urls>/prunefuse;
+        GET /health/ready answers 200 once the silo serves clients. Ports already in use are refused at start (exit 2).
         """;
 
     /// <summary>

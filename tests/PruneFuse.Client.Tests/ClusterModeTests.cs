@@ -54,7 +54,7 @@ public sealed class ClusterModeTests
         // Both silos are members, each a gateway; the experiment's grains are placed on them.
         var members = await Processes.ClientAsync(cpu.GatewayPort, "cluster", "status", "--json");
         Assert.True(members.ExitCode == 0, members.Stderr);
-        var silos = JsonDocument.Parse(members.LastLine).RootElement.EnumerateArray().ToList();
+        var silos = JsonDocument.Parse(members.LastLine).RootElement.GetProperty("silos").EnumerateArray().ToList();
         Assert.Equal(2, silos.Count);
         Assert.All(silos, s => Assert.Equal("Active", s.GetProperty("status").GetString()));
         Assert.Equal(new[] { gpu.GatewayPort, cpu.GatewayPort }.Order(), silos.Select(s => s.GetProperty("gatewayPort").GetInt32()).Order());

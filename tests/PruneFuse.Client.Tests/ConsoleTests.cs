@@ -57,7 +57,7 @@ public sealed class ConsoleTests
         await silo.StartAsync();
         var import = await Processes.ClientAsync(silo.GatewayPort, "dataset", "import", "--id", "fm", "--shards", "2", "--limit", "2000", "--json");
         Assert.True(import.ExitCode == 0, import.Stderr + import.Stdout);
-        Assert.Equal(2000, JsonDocument.Parse(import.LastLine).RootElement.GetProperty("PoolSize").GetInt32());
+        Assert.Equal(2000, JsonDocument.Parse(import.LastLine).RootElement.GetProperty("poolSize").GetInt32());
 
         // Bad input through the console: refused with the reason, nothing started.
         var bad = await Processes.ClientAsync(silo.GatewayPort, [.. SmallExperiment("bad", "fm"), "--prune", "1.0"]);
@@ -104,10 +104,10 @@ public sealed class ConsoleTests
 
         // Lists show what the store holds.
         var experiments = await Processes.ClientAsync(again.GatewayPort, "experiment", "list", "--json");
-        var ids = JsonDocument.Parse(experiments.LastLine).RootElement.EnumerateArray().Select(e => e.GetProperty("experiment").GetString()).Order().ToList();
+        var ids = JsonDocument.Parse(experiments.LastLine).RootElement.GetProperty("experiments").EnumerateArray().Select(e => e.GetProperty("experiment").GetString()).Order().ToList();
         Assert.Equal(["calm", "stormy"], ids);
         var datasets = await Processes.ClientAsync(again.GatewayPort, "dataset", "list", "--json");
-        Assert.Equal("fm", JsonDocument.Parse(datasets.LastLine).RootElement[0].GetProperty("DatasetId").GetString());
+        Assert.Equal("fm", JsonDocument.Parse(datasets.LastLine).RootElement.GetProperty("datasets")[0].GetProperty("datasetId").GetString());
 
         // The report command writes the JSON and the learning-curve PNG.
         var outDir = Path.Combine(root, "reports");

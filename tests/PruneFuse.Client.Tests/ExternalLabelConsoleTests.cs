@@ -92,7 +92,8 @@ public sealed class ExternalLabelConsoleTests
                 continue;
             }
             var format = round == 0 ? "csv" : "jsonl";
-            var exported = Path.Combine(root, $"selection-{round}.{format}");
+            // Into a folder that does not exist yet: the export makes it.
+            var exported = Path.Combine(root, "exports", $"round-{round}", $"selection.{format}");
             var export = await Processes.ClientAsync(port, "selections", "export", "--id", "ext", "--round", round.ToString(), "--format", format, "--out", exported);
             Assert.True(export.ExitCode == 0, export.Stderr);
             var lines = File.ReadAllLines(exported);
@@ -100,7 +101,9 @@ public sealed class ExternalLabelConsoleTests
             string labelFile;
             if (format == "csv")
             {
-                Assert.Equal("sample_id,shard,score", lines[0]);
+                Assert.Equal("sample_id,shard,score,predicted", lines[0]);
+                // Round 0 is the random initial set: no selector, so no predicted class.
+                Assert.All(lines.Skip(1), l => Assert.Equal("", l.Split(',')[3]));
                 ids = lines.Skip(1).Select(l => long.Parse(l.Split(',')[0])).ToList();
                 labelFile = Path.Combine(root, "labels-0.csv");
                 File.WriteAllLines(labelFile, ["sample_id,label", .. ids.Select(id => $"{id},{truth[id]}")]);
@@ -108,6 +111,8 @@ public sealed class ExternalLabelConsoleTests
             else
             {
                 ids = lines.Select(l => JsonDocument.Parse(l).RootElement.GetProperty("sampleId").GetInt64()).ToList();
+                // Round 1 was scored by the pruned selector: every sample carries its predicted class.
+                Assert.All(lines, l => Assert.InRange(JsonDocument.Parse(l).RootElement.GetProperty("predicted").GetInt32(), 0, 9));
                 labelFile = Path.Combine(root, "labels-1.jsonl");
                 File.WriteAllLines(labelFile, ids.Select(id => JsonSerializer.Serialize(new { sampleId = id, label = truth[id] })));
             }
@@ -182,7 +187,8 @@ public sealed class ExternalLabelConsoleTests
 
         var labels = Path.Combine(root, "ls", "export.json");
         File.WriteAllText(labels, LabelStudioExport(tasksFile, truth, FashionClasses));
-        var import = await Processes.ClientAsync(port, "labels", "import", "--id", "ext", "--round", "2", "--format", "label-studio", "--file", labels);
+        // The default format recognises a Label Studio export (a JSON array) by its content.
+        var import = await Processes.ClientAsync(port, "labels", "import", "--id", "ext", "--round", "2", "--file", labels);
         Assert.True(import.ExitCode == 0, import.Stderr);
     }
 }

@@ -65,16 +65,16 @@ public sealed class ImageImportConsoleTests
         Assert.True(imported.ExitCode == 0, imported.Stderr);
         Assert.Contains($"skipped unreadable image {corrupt}", imported.Stderr);
         var result = JsonDocument.Parse(imported.LastLine).RootElement;
-        var info = result.GetProperty("Dataset");
-        Assert.Equal(600, info.GetProperty("PoolSize").GetInt32() + info.GetProperty("TestSize").GetInt32());
-        Assert.Equal(120, info.GetProperty("TestSize").GetInt32());
-        Assert.Equal(Classes.Order(StringComparer.Ordinal), info.GetProperty("ClassNames").EnumerateArray().Select(e => e.GetString()!));
-        Assert.Equal([1, 28, 28], info.GetProperty("Shape").EnumerateArray().Select(e => e.GetInt32()));
-        Assert.Equal(1, result.GetProperty("Ignored").GetInt32());
+        var info = result.GetProperty("dataset");
+        Assert.Equal(600, info.GetProperty("poolSize").GetInt32() + info.GetProperty("testSize").GetInt32());
+        Assert.Equal(120, info.GetProperty("testSize").GetInt32());
+        Assert.Equal(Classes.Order(StringComparer.Ordinal), info.GetProperty("classNames").EnumerateArray().Select(e => e.GetString()!));
+        Assert.Equal([1, 28, 28], info.GetProperty("shape").EnumerateArray().Select(e => e.GetInt32()));
+        Assert.Equal(1, result.GetProperty("ignored").GetInt32());
 
         // The same import again is a no-op; a different one under the same id is refused.
         var again = await Processes.ClientAsync(port, "dataset", "import", "--id", "shop", "--from", "images", pool, "--channels", "1", "--size", "28x28", "--shards", "2", "--skip-bad", "--json");
-        Assert.True(JsonDocument.Parse(again.LastLine).RootElement.GetProperty("AlreadyImported").GetBoolean(), again.Stdout + again.Stderr);
+        Assert.True(JsonDocument.Parse(again.LastLine).RootElement.GetProperty("alreadyImported").GetBoolean(), again.Stdout + again.Stderr);
         var different = await Processes.ClientAsync(port, "dataset", "import", "--id", "shop", "--from", "images", pool, "--channels", "3", "--skip-bad");
         Assert.Equal(1, different.ExitCode);
         Assert.Contains("already exists", different.Stderr);
@@ -95,7 +95,7 @@ public sealed class ImageImportConsoleTests
         for (var i = 100; i < 200; i++) Write(Path.Combine(test, Classes[labels[i]], $"t{i:D3}.png"), images[i], false);
         var raw = await Processes.ClientAsync(port, "dataset", "import", "--id", "raw", "--from", "images", unlabeled, "--test", test, "--channels", "1", "--size", "28x28", "--shards", "1", "--json");
         Assert.True(raw.ExitCode == 0, raw.Stderr);
-        Assert.False(JsonDocument.Parse(raw.LastLine).RootElement.GetProperty("Dataset").GetProperty("PoolLabeled").GetBoolean());
+        Assert.False(JsonDocument.Parse(raw.LastLine).RootElement.GetProperty("dataset").GetProperty("poolLabeled").GetBoolean());
         var simulated = await Processes.ClientAsync(port, "experiment", "start", "--id", "raw-run", "--dataset", "raw", "--arch", "resnet8", "--initial", "20", "--round-size", "10", "--rounds", "1");
         Assert.Equal(1, simulated.ExitCode);
         Assert.Contains("unlabeled pool", simulated.Stderr);

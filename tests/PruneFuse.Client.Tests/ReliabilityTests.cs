@@ -180,7 +180,7 @@ public sealed class ReliabilityTests
         }
         var again = await Processes.ClientAsync(silo.GatewayPort, "dataset", "import", "--id", "left", "--shards", "64", "--json");
         Assert.True(again.ExitCode == 0, again.Stderr + again.Stdout);
-        Assert.Equal(60000, JsonDocument.Parse(again.LastLine).RootElement.GetProperty("PoolSize").GetInt32());
+        Assert.Equal(60000, JsonDocument.Parse(again.LastLine).RootElement.GetProperty("poolSize").GetInt32());
     }
 
     private static async Task WaitForFileAsync(string folder, Processes.Running client)

@@ -86,6 +86,11 @@ public sealed class TakeHomeConsoleTests
         var html = File.ReadAllText(page);
         Assert.DoesNotContain("http://", html.Replace("http://www.w3.org", ""));
         Assert.DoesNotContain("https://", html);
+        // The spec reads as the options that start it, and the page names the final selector's accuracy.
+        Assert.Contains("<tr><th>--selector</th><td>pruned</td></tr>", html);
+        Assert.Contains("<tr><th>--arch</th><td>resnet8</td></tr>", html);
+        Assert.Contains("<code id=\"reproduce\">prunefuse experiment start home --dataset home --arch resnet8", html);
+        Assert.Contains($"<dt>final selector</dt><dd>{selectorAccuracy.ToString("P2", System.Globalization.CultureInfo.InvariantCulture)}", html);
         var profile = Path.Combine(root, "chromium-profile");
         string[] flags = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
             "--disable-component-update", "--disable-sync", $"--user-data-dir={profile}", "--virtual-time-budget=5000"];

@@ -21,10 +21,10 @@ public sealed class ClusterFixture : IAsyncLifetime
     private string? _gpuSiloName;
 
     /// <summary>Address of the silo tagged accelerator=gpu.</summary>
-    public string GpuSilo => Cluster.Silos.Single(s => s.Name == _gpuSiloName).SiloAddress.ToString();
+    public string GpuSilo => Cluster.Silos.Single(s => s.Name == _gpuSiloName).SiloAddress.ToParsableString();
 
     /// <summary>Address of the cpu silo.</summary>
-    public string CpuSilo => Cluster.Silos.Single(s => s.Name != _gpuSiloName).SiloAddress.ToString();
+    public string CpuSilo => Cluster.Silos.Single(s => s.Name != _gpuSiloName).SiloAddress.ToParsableString();
 
     public async ValueTask InitializeAsync()
     {

@@ -38,7 +38,7 @@ public sealed class ComputeService : IDisposable
         _store = store;
         Stopping = lifetime?.ApplicationStopping ?? CancellationToken.None;
         _shardCacheBytes = Math.Max(0, options?.ShardCacheBytes ?? DefaultShardCacheBytes);
-        SiloName = silo.SiloAddress.ToString();
+        SiloName = silo.SiloAddress.ToParsableString(); // the form `cluster status` shows
         _logger = logger;
         _worker = new Thread(Loop) { IsBackground = true, Name = "prunefuse-compute" };
         _worker.Start();

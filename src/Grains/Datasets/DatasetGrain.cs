@@ -11,8 +11,24 @@ public sealed class DatasetGrain(IArtifactStore store, Experiments.ExperimentSto
 {
     private string DatasetId => ArtifactName.ValidateId(this.GetPrimaryKeyString(), "dataset id");
 
+    // Set while an import runs on this activation: a delete then is refused (it interleaves with the import).
+    private bool _importing;
+
     /// <inheritdoc />
     public async Task<DatasetInfo> ImportFashionMnist(string sourceDirectory, int shards, int poolLimit)
+    {
+        _importing = true;
+        try
+        {
+            return await ImportFashionMnistAsync(sourceDirectory, shards, poolLimit);
+        }
+        finally
+        {
+            _importing = false;
+        }
+    }
+
+    private async Task<DatasetInfo> ImportFashionMnistAsync(string sourceDirectory, int shards, int poolLimit)
     {
         if (shards is < 1 or > 4096) throw new ArgumentException($"shard count must be in 1..4096, got {shards}");
         if (poolLimit < 0) throw new ArgumentException($"pool limit must be 0 (all images) or a positive number of images, got {poolLimit}");
@@ -21,9 +37,9 @@ public sealed class DatasetGrain(IArtifactStore store, Experiments.ExperimentSto
         {
             // Importing again must not change the shards under running experiments.
             var existing = await LoadAsync(store, id);
-            if (existing.Shards.Length == shards && existing.ImportLimit == Math.Max(0, poolLimit)) return existing.ToInfo();
+            if (existing.Shards.Length == shards && existing.ImportLimit == Math.Max(0, poolLimit)) return existing.ToInfo() with { AlreadyImported = true };
             throw new InvalidOperationException(
-                $"dataset '{id}' already exists with {existing.PoolSize} pool samples in {existing.Shards.Length} shards (imported with limit {existing.ImportLimit}); import under another id");
+                $"dataset '{id}' already exists with {existing.PoolSize} pool samples in {existing.Shards.Length} shards (imported with limit {existing.ImportLimit}); import under another id, or delete it first: prunefuse dataset delete {id}");
         }
         _progress = new ImportProgress("reading IDX files", 0, 0);
         var (train, test) = await Task.Run(() =>
@@ -51,6 +67,40 @@ public sealed class DatasetGrain(IArtifactStore store, Experiments.ExperimentSto
     /// <inheritdoc />
     public async Task<ImageImportResult> ImportImages(ImageImportRequest request)
     {
+        _importing = true;
+        try
+        {
+            return await ImportImagesAsync(request);
+        }
+        finally
+        {
+            _importing = false;
+        }
+    }
+
+    /// <inheritdoc />
+    public async Task<Deletion> Delete()
+    {
+        var id = DatasetId;
+        if (_importing) throw new InvalidOperationException($"dataset '{id}' is being imported; delete it once the import has finished");
+        var users = (await GrainFactory.GetGrain<ICatalogGrain>(0).ListExperiments())
+            .Where(e => e.State == ExperimentState.Running && e.Spec?.DatasetId == id).Select(e => e.ExperimentId).Order(StringComparer.Ordinal).ToList();
+        if (users.Count > 0)
+        {
+            throw new InvalidOperationException($"dataset '{id}' is used by running experiment(s) {string.Join(", ", users.Select(u => $"'{u}'"))}; cancel them first");
+        }
+        var artifacts = new List<ArtifactInfo>();
+        await foreach (var a in store.ListAsync($"datasets/{id}/")) artifacts.Add(a);
+        if (artifacts.Count == 0) throw new ArgumentException($"unknown dataset '{id}'");
+        // The manifest first: without it the dataset is not imported any more, and a new import removes leftovers.
+        var manifest = ArtifactLayout.DatasetManifest(id);
+        foreach (var a in artifacts.OrderBy(a => a.Name == manifest ? 0 : 1)) await store.DeleteAsync(a.Name);
+        logger.LogInformation("dataset {Dataset} deleted: {Artifacts} artifacts, {Bytes} bytes", id, artifacts.Count, artifacts.Sum(a => a.Length));
+        return new Deletion(id, artifacts.Count, artifacts.Sum(a => a.Length));
+    }
+
+    private async Task<ImageImportResult> ImportImagesAsync(ImageImportRequest request)
+    {
         ArgumentNullException.ThrowIfNull(request);
         var id = DatasetId;
         var options = new ImageFolderOptions(request.Channels, request.Height, request.Width);
@@ -65,7 +115,7 @@ public sealed class DatasetGrain(IArtifactStore store, Experiments.ExperimentSto
         {
             var existing = await LoadAsync(store, id);
             if (existing.ImportRequest == fingerprint) return new ImageImportResult { Dataset = existing.ToInfo(), AlreadyImported = true };
-            throw new InvalidOperationException($"dataset '{id}' already exists ({existing.Source}, {existing.PoolSize} pool samples) and was imported differently; import under another id");
+            throw new InvalidOperationException($"dataset '{id}' already exists ({existing.Source}, {existing.PoolSize} pool samples) and was imported differently; import under another id, or delete it first: prunefuse dataset delete {id}");
         }
         var bad = new List<BadImage>();
         var (pool, test, classNames, ignored) = await Task.Run(() => DecodeFolders(request, options, bad));

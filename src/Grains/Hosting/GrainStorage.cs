@@ -1,4 +1,4 @@
-namespace PruneFuse.Grains;
+namespace PruneFuse.Grains.Hosting;
 
 /// <summary>Names of the storage providers the grains use.</summary>
 public static class GrainStorage

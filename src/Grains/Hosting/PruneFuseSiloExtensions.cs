@@ -32,6 +32,7 @@ public static class PruneFuseSiloExtensions
         builder.Services.AddSingleton(compute ?? new ComputeOptions());
         builder.Services.AddSingleton<ComputeService>();
         builder.Services.AddSingleton<ExperimentStore>();
+        builder.Services.AddSingleton<SiloWebAddress>();
         return builder;
     }
 

@@ -10,7 +10,7 @@ namespace PruneFuse.Grains.Rounds;
 /// </summary>
 public sealed class RoundContext(
     string experimentId, CoordinatorState state, ExperimentStore experiments, ComputeService compute, IGrainFactory grains,
-    Func<bool> running, Action<string> reportStage, Action<TrainingProgress?> reportTraining)
+    Func<bool> running, Action<string> reportStage, Action<TrainingProgress?> reportTraining, Action<ScoringProgress?> reportScoring)
 {
     /// <summary>How often a running training's progress is fetched for the status.</summary>
     public static readonly TimeSpan ProgressInterval = TimeSpan.FromSeconds(1);
@@ -38,6 +38,9 @@ public sealed class RoundContext(
 
     /// <summary>Shows what the step is doing now in the experiment's status (display text only).</summary>
     public void Stage(string text) => reportStage(text);
+
+    /// <summary>Shows the pool scoring's per-silo progress in the status (null when scoring ends).</summary>
+    public void Scoring(ScoringProgress? progress) => reportScoring(progress);
 
     /// <summary>
     /// Trains the selector on the current labeled set for <see cref="CoordinatorState.Round"/>, showing its progress

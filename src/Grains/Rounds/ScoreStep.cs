@@ -27,24 +27,41 @@ public sealed class ScoreStep : IRoundStep
             ExperimentId = id, Round = s.Round, Selector = s.CurrentSelector?.Checkpoint, Labeled = s.CurrentLabeled!,
             Metric = spec.Metric, K = spec.RoundSize, Seed = ExperimentSetup.SeedFor(spec, "random-metric"),
         };
-        var done = 0;
-        long scored = 0;
+        var done = new List<ShardScoreResult>();
         c.Stage($"scoring pool (0/{manifest.Shards.Length} shards)");
+        c.Scoring(Progress(s.Round, manifest.Shards.Length, sw.Elapsed.TotalSeconds, done));
         async Task<ShardScoreResult> ScoreShard(ShardEntry sh)
         {
             var r = await c.Grains.GetGrain<IPoolShardGrain>($"{spec.DatasetId}/{sh.Index}").Score(request, cancellationToken);
-            // Runs on the coordinator's scheduler: no concurrent writers of these counters.
-            done++;
-            scored += r.Scored;
-            c.Stage($"scoring pool ({done}/{manifest.Shards.Length} shards, {scored / Math.Max(sw.Elapsed.TotalSeconds, 1e-3):N0} samples/s)");
+            // Runs on the coordinator's scheduler: no concurrent writers of this list.
+            done.Add(r);
+            var progress = Progress(s.Round, manifest.Shards.Length, sw.Elapsed.TotalSeconds, done);
+            c.Scoring(progress);
+            c.Stage($"scoring pool ({done.Count}/{manifest.Shards.Length} shards, {progress.Scored / Math.Max(sw.Elapsed.TotalSeconds, 1e-3):N0} samples/s)");
             return r;
         }
-        var results = await Task.WhenAll(manifest.Shards.Select(ScoreShard));
+        ShardScoreResult[] results;
+        try
+        {
+            results = await Task.WhenAll(manifest.Shards.Select(ScoreShard));
+        }
+        finally
+        {
+            c.Scoring(null);
+        }
         if (!c.Running) return false;
         await c.Experiments.Store.PutBytesAsync(ArtifactLayout.ShardScores(id, s.Round),
             JsonSerializer.SerializeToUtf8Bytes(ShardScores.From(results, sw.Elapsed.TotalSeconds), ExperimentSetup.JsonOptions), cancellationToken: cancellationToken);
         return true;
     }
+
+    /// <summary>The shards' answers so far, grouped by the silo that scored them.</summary>
+    public static ScoringProgress Progress(int round, int shards, double seconds, IEnumerable<ShardScoreResult> answered) => new()
+    {
+        Round = round, Shards = shards, Seconds = seconds,
+        Silos = [.. answered.GroupBy(r => r.Silo).OrderBy(g => g.Key, StringComparer.Ordinal)
+            .Select(g => new SiloScoring(g.Key, g.Count(), g.Sum(r => r.Scored), g.Sum(r => r.Seconds)))],
+    };
 }
 
 /// <summary>A round's stored shard answers: what scoring hands to the merge.</summary>

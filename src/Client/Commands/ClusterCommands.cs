@@ -2,7 +2,7 @@ using System.CommandLine;
 using System.Text.Json;
 using Spectre.Console;
 
-namespace PruneFuse.Client;
+namespace PruneFuse.Client.Commands;
 
 /// <summary>One silo as <c>cluster status</c> shows it.</summary>
 /// <param name="Address">Silo address (ip:port@generation).</param>
@@ -16,14 +16,12 @@ public sealed record ClusterSilo(string Address, string Name, string Status, int
 /// <summary><c>prunefuse cluster …</c>: what the cluster is made of, from Orleans' membership and management grain.</summary>
 public static class ClusterCommands
 {
-    private static readonly JsonSerializerOptions CamelCase = new(Reports.JsonOut) { PropertyNamingPolicy = JsonNamingPolicy.CamelCase, DictionaryKeyPolicy = null };
-
     /// <summary>The <c>cluster</c> command.</summary>
     public static Command Cluster()
     {
         var all = new Option<bool>("--all") { Description = "Include silos that are dead or shut down (kept in the membership table for a while)" };
         var status = new Command("status", "Silos of the cluster: address, status, gateway port, and the PruneFuse grains each one hosts") { all };
-        status.SetAction((p, ct) => Commands.Run(p, async (c, json) =>
+        status.SetAction((p, ct) => Common.Run(p, async (c, json) =>
         {
             var management = c.GetGrain<IManagementGrain>(0);
             var hosts = await management.GetDetailedHosts(onlyActive: !p.GetValue(all));
@@ -34,7 +32,7 @@ public static class ClusterCommands
                     .GroupBy(s => GrainName(s.GrainType)).OrderBy(g => g.Key, StringComparer.Ordinal).ToDictionary(g => g.Key, g => g.Count()))).ToArray();
             if (json)
             {
-                Console.WriteLine(JsonSerializer.Serialize(silos, CamelCase));
+                Console.WriteLine(JsonSerializer.Serialize(new { silos }, Reports.Camel));
                 return 0;
             }
             var t = new Table().AddColumns("silo", "name", "status", "gateway", "started (UTC)", "PruneFuse grains");

@@ -1,0 +1,153 @@
+using System.CommandLine;
+using System.Text.Json;
+using PruneFuse.Grains.Interfaces;
+using Spectre.Console;
+using static PruneFuse.Client.Commands.Common;
+using static PruneFuse.Client.Commands.Progress;
+
+namespace PruneFuse.Client.Commands;
+
+/// <summary><c>prunefuse experiment start|status|list|cancel|report|delete</c>.</summary>
+public static class ExperimentCommands
+{
+    /// <summary>Every spec field as an option, defaulting to <see cref="ExperimentSpec"/>'s defaults.</summary>
+    private sealed class SpecOptions
+    {
+        private static readonly ExperimentSpec D = new();
+        public Option<string> Dataset { get; } = new("--dataset") { Description = "Dataset id", DefaultValueFactory = _ => D.DatasetId };
+        public Option<string> Arch { get; } = new("--arch") { Description = "Target network: resnet8/14/20/32/56/110", DefaultValueFactory = _ => D.Arch };
+        public Option<double> Width { get; } = new("--width-multiplier") { Description = "Width multiplier of the target (stage widths 16/32/64 × m)", DefaultValueFactory = _ => D.WidthMultiplier };
+        public Option<SelectorKind> Selector { get; } = new("--selector")
+        {
+            // No DefaultValueFactory: help would print the enum's .NET name ("Pruned"); Read supplies the default.
+            Description = $"pruned (PruneFuse), dense, proxy (SVP) or random [default: {D.Selector.ToString().ToLowerInvariant()}]",
+            HelpName = string.Join("|", Enum.GetNames<SelectorKind>().Select(n => n.ToLowerInvariant())),
+            CustomParser = r => EnumValue(r, "--selector", D.Selector),
+        };
+        public Option<double> Prune { get; } = new("--prune") { Description = "Pruning ratio p in [0, 1)", DefaultValueFactory = _ => D.PruneRatio };
+        public Option<string> Pruning { get; } = new("--pruning") { Description = "Channel importance: l2 or random", DefaultValueFactory = _ => D.PruningMethod };
+        public Option<string> Proxy { get; } = new("--proxy-arch") { Description = "Proxy architecture for --selector proxy", DefaultValueFactory = _ => D.ProxyArch };
+        public Option<string> Metric { get; } = new("--metric") { Description = "least-confidence, entropy, margin, random, k-center", DefaultValueFactory = _ => D.Metric };
+        public Option<int> Initial { get; } = new("--initial") { Description = "Random initial labeled set size", DefaultValueFactory = _ => D.InitialLabeled };
+        public Option<int> RoundSize { get; } = new("--round-size") { Description = "Samples selected per round", DefaultValueFactory = _ => D.RoundSize };
+        public Option<int> Rounds { get; } = new("--rounds") { Description = "Selection rounds", DefaultValueFactory = _ => D.Rounds };
+        public Option<int> SelectorEpochs { get; } = new("--selector-epochs") { Description = "Selector training epochs per round", DefaultValueFactory = _ => D.SelectorEpochs };
+        public Option<int> FinalEpochs { get; } = new("--final-epochs") { Description = "Final network training epochs", DefaultValueFactory = _ => D.FinalEpochs };
+        public Option<bool> NoFusion { get; } = new("--no-fusion") { Description = "Train the target from θ0 instead of the fused weights" };
+        public Option<double> Alpha { get; } = new("--kd-alpha") { Description = "Distillation weight α (0 = no distillation)", DefaultValueFactory = _ => D.DistillationAlpha };
+        public Option<double> Temperature { get; } = new("--kd-temperature") { Description = "Distillation temperature T", DefaultValueFactory = _ => D.DistillationTemperature };
+        public Option<long> Seed { get; } = new("--seed") { Description = "Experiment seed", DefaultValueFactory = _ => D.Seed };
+        public Option<int> Batch { get; } = new("--batch-size") { Description = "Training batch size", DefaultValueFactory = _ => D.BatchSize };
+        public Option<string> LabelSource { get; } = new("--label-source") { Description = "dataset (simulated annotator) or external (import labels each round)", DefaultValueFactory = _ => D.LabelSource };
+        public Option<bool> AllowNarrow { get; } = new("--allow-narrow") { Description = "Accept networks with fewer than 4 channels in a stage (they usually train at chance)" };
+
+        public void AddTo(Command c)
+        {
+            foreach (var o in new Option[] { Dataset, Arch, Width, Selector, Prune, Pruning, Proxy, Metric, Initial, RoundSize, Rounds, SelectorEpochs, FinalEpochs, NoFusion, Alpha, Temperature, Seed, Batch, LabelSource, AllowNarrow })
+            {
+                c.Options.Add(o);
+            }
+        }
+
+        public ExperimentSpec Read(ParseResult p) => new()
+        {
+            DatasetId = p.GetValue(Dataset)!, Arch = p.GetValue(Arch)!, WidthMultiplier = p.GetValue(Width), Selector = p.GetResult(Selector) is null ? D.Selector : p.GetValue(Selector), PruneRatio = p.GetValue(Prune),
+            PruningMethod = p.GetValue(Pruning)!, ProxyArch = p.GetValue(Proxy)!, Metric = p.GetValue(Metric)!, InitialLabeled = p.GetValue(Initial),
+            RoundSize = p.GetValue(RoundSize), Rounds = p.GetValue(Rounds), SelectorEpochs = p.GetValue(SelectorEpochs), FinalEpochs = p.GetValue(FinalEpochs),
+            Fusion = !p.GetValue(NoFusion), DistillationAlpha = p.GetValue(Alpha), DistillationTemperature = p.GetValue(Temperature), Seed = p.GetValue(Seed),
+            BatchSize = p.GetValue(Batch), LabelSource = p.GetValue(LabelSource)!, AllowNarrow = p.GetValue(AllowNarrow),
+        };
+    }
+
+    /// <summary><c>experiment start|status|cancel|report</c>.</summary>
+    public static Command Experiment()
+    {
+        var cmd = new Command("experiment", "Start and follow experiments");
+        var specOptions = new SpecOptions();
+        var startId = Id("Experiment id (" + Ids.Rule + ")");
+        var start = new Command("start", "Validate a spec and start the experiment") { startId };
+        specOptions.AddTo(start);
+        start.SetAction((p, ct) => Run(p, async (c, json) =>
+        {
+            var status = await c.GetGrain<ICoordinatorGrain>(p.GetValue(startId)!).Start(specOptions.Read(p));
+            Print(json, Reports.Summary(status), $"started '{status.ExperimentId}': {Reports.Method(status.Spec!)}, budget {status.Spec!.Budget}. Follow it with: prunefuse experiment status --id {status.ExperimentId} --watch");
+            return 0;
+        }, ct));
+
+        var statusId = Id("Experiment id");
+        var watch = new Option<bool>("--watch") { Description = "Follow progress until the experiment ends" };
+        var status = new Command("status", "Show an experiment's progress") { statusId, watch };
+        status.SetAction((p, ct) => Run(p, async (c, json) =>
+        {
+            var id = p.GetValue(statusId)!;
+            var st = p.GetValue(watch) ? await Follow(c, id, json, ct) : await c.GetGrain<ICoordinatorGrain>(id).GetStatus();
+            if (st.State == ExperimentState.None) throw new ClientException($"unknown experiment '{id}'");
+            if (json) Console.WriteLine(Reports.Summary(st).ToJsonString(Reports.JsonOut));
+            else Reports.PrintTable(st);
+            return st.State == ExperimentState.Failed ? 1 : 0;
+        }, ct));
+
+        var cancelId = Id("Experiment id");
+        var cancel = new Command("cancel", "Cancel a running experiment") { cancelId };
+        cancel.SetAction((p, ct) => Run(p, async (c, json) =>
+        {
+            var st = await c.GetGrain<ICoordinatorGrain>(p.GetValue(cancelId)!).Cancel();
+            Print(json, Reports.Summary(st), $"cancelled '{st.ExperimentId}' after {Reports.Count(st.Rounds.Length, "round")} of {st.Spec?.Rounds ?? 0}");
+            return 0;
+        }, ct));
+
+        var reportId = Id("Experiment id");
+        var outDir = new Option<string>("--out") { Description = "Folder for the JSON and PNG", DefaultValueFactory = _ => "reports" };
+        var html = new Option<bool>("--html") { Description = "Also write one self-contained HTML page (spec, rounds, learning curves, selection cost)" };
+        var report = new Command("report", "Results table, learning-curve PNG and JSON (and an HTML page with --html)") { reportId, outDir, html };
+        report.SetAction((p, ct) => Run(p, async (c, json) =>
+        {
+            var id = p.GetValue(reportId)!;
+            var st = await c.GetGrain<ICoordinatorGrain>(id).GetStatus();
+            if (st.State == ExperimentState.None) throw new ClientException($"unknown experiment '{id}'");
+            var (jsonPath, png) = Reports.Save(st, p.GetValue(outDir)!);
+            var page = p.GetValue(html) ? HtmlReport.Save(st, p.GetValue(outDir)!) : null;
+            if (json)
+            {
+                var summary = Reports.Summary(st);
+                summary["files"] = new System.Text.Json.Nodes.JsonArray([.. new[] { jsonPath, png, page }.OfType<string>().Select(f => (System.Text.Json.Nodes.JsonNode)f)]);
+                Console.WriteLine(summary.ToJsonString(Reports.JsonOut));
+            }
+            else
+            {
+                Reports.PrintTable(st);
+                Console.WriteLine($"saved {jsonPath}, {png}{(page is null ? "" : $" and {page}")}");
+            }
+            return 0;
+        }, ct));
+        var list = new Command("list", "List experiments and their state");
+        list.SetAction((p, ct) => Run(p, async (c, json) =>
+        {
+            var all = await c.GetGrain<ICatalogGrain>(0).ListExperiments();
+            if (json)
+            {
+                var experiments = new System.Text.Json.Nodes.JsonArray([.. all.OrderBy(e => e.StartedAt).Select(a => (System.Text.Json.Nodes.JsonNode)Reports.Summary(a))]);
+                Console.WriteLine(new System.Text.Json.Nodes.JsonObject { ["experiments"] = experiments }.ToJsonString(Reports.JsonOut));
+                return 0;
+            }
+            var t = new Table().AddColumns("experiment", "state", "method", "round", "labeled", "final accuracy");
+            foreach (var e in all.OrderBy(e => e.StartedAt))
+            {
+                t.AddRow(Markup.Escape(e.ExperimentId), e.State.ToString().ToLowerInvariant(), Markup.Escape(e.Spec is null ? "" : Reports.Method(e.Spec)),
+                    e.Round.ToString(), e.Labeled.ToString(), e.Final is { } f ? $"{f.Accuracy:P2}" : "-");
+            }
+            AnsiConsole.Write(t);
+            return 0;
+        }, ct));
+        var deleteId = Id("Experiment id");
+        var delete = new Command("delete", "Delete a finished, failed or cancelled experiment and its artifacts (its dataset is kept)") { deleteId };
+        delete.SetAction((p, ct) => Run(p, async (c, json) =>
+        {
+            var d = await c.GetGrain<ICoordinatorGrain>(p.GetValue(deleteId)!).Delete();
+            Print(json, d, $"deleted experiment '{d.Id}': {d.Artifacts} artifacts, {d.Bytes / 1e6:F1} MB");
+            return 0;
+        }, ct));
+        foreach (var c in new[] { start, status, list, cancel, report, delete }) cmd.Subcommands.Add(c);
+        return cmd;
+    }
+}
