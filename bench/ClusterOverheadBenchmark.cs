@@ -53,7 +53,7 @@ internal static class ClusterOverheadBenchmark
 
             Log($"importing {samples} Fashion-MNIST images as {shards} shards");
             await grains.GetGrain<IDatasetGrain>("bench").ImportFashionMnist(dataDir ?? "", shards, samples);
-            var manifest = await new ExperimentStore(store, host.Services.GetRequiredService<Grains.Compute.ComputeService>()).ManifestAsync("bench");
+            var manifest = await new ExperimentStore(store, host.Services.GetRequiredService<Grains.Compute.ShardCache>()).ManifestAsync("bench");
 
             // The round's selector and an empty labeled set, stored as the coordinator would store them.
             using var theta0 = ResNet.Create(ResNetSpec.Dense(arch, 1, 10), 0);

@@ -70,7 +70,8 @@ public sealed class CoordinatorState
 public sealed class CoordinatorGrain(
     [PersistentState("experiment", GrainStorage.Name)] IPersistentState<CoordinatorState> state,
     ExperimentStore experiments,
-    ComputeService compute,
+    TorchWorker compute,
+    ReplicaCache replicas,
     ComputeOptions computeOptions,
     ILogger<CoordinatorGrain> logger) : Grain, ICoordinatorGrain, IRemindable
 {
@@ -314,7 +315,7 @@ public sealed class CoordinatorGrain(
         var id = Id;
         try
         {
-            var context = new RoundContext(id, state.State, experiments, compute, GrainFactory, () => Running, text => _stage = text, p => _training = p, p => _scoring = p);
+            var context = new RoundContext(id, state.State, experiments, compute, replicas, GrainFactory, () => Running, text => _stage = text, p => _training = p, p => _scoring = p);
             while (Running && state.State.Step is not (CoordinatorStep.Done or CoordinatorStep.AwaitLabels))
             {
                 // Keep the activation while the loop runs; a reminder brings it back if the silo dies.

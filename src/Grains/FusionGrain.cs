@@ -13,7 +13,7 @@ namespace PruneFuse.Grains;
 
 /// <summary>Builds the final network (fused, or θ0 for baselines), trains it with distillation, evaluates and stores it.</summary>
 [Placement.PreferGpuSilo]
-public sealed class FusionGrain(ExperimentStore experiments, ComputeService compute) : Grain, IFusionGrain
+public sealed class FusionGrain(ExperimentStore experiments, TorchWorker compute) : Grain, IFusionGrain
 {
     // Written by the compute thread after each epoch, read by interleaved progress queries.
     private TrainingProgress? _progress;

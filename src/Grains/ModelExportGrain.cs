@@ -10,7 +10,7 @@ namespace PruneFuse.Grains;
 
 /// <summary>Reads an experiment's checkpoint from the store and converts it with <see cref="ModelExport"/>.</summary>
 [StatelessWorker]
-public sealed class ModelExportGrain(ExperimentStore experiments, ComputeService compute) : Grain, IModelExportGrain
+public sealed class ModelExportGrain(ExperimentStore experiments, TorchWorker compute) : Grain, IModelExportGrain
 {
     /// <inheritdoc />
     public async Task<ExportedModel> Export(string network, string format)

@@ -12,7 +12,7 @@ namespace PruneFuse.Grains;
 /// the silo's cached shard data and the silo's replica of the selector, and returns its local top-k.
 /// </summary>
 [Placement.PreferGpuSilo]
-public sealed class PoolShardGrain(ExperimentStore experiments, ComputeService compute) : Grain, IPoolShardGrain
+public sealed class PoolShardGrain(ExperimentStore experiments, TorchWorker compute, ShardCache shards, ReplicaCache replicas) : Grain, IPoolShardGrain
 {
     private (string DatasetId, int Index) Key()
     {
@@ -37,8 +37,8 @@ public sealed class PoolShardGrain(ExperimentStore experiments, ComputeService c
         var info = await experiments.Store.GetInfoAsync(entry.Artifact, cancellationToken) ?? throw new ArtifactNotFoundException(entry.Artifact, experiments.Store.Description);
         // A cached shard is scored from memory; a shard beyond the silo's cache budget is streamed batch by batch.
         // Either way a corrupted shard fails with a DataFormatException naming it (streamed: at its last batch).
-        var cached = await compute.CachedShardAsync(info, cancellationToken);
-        using var reader = cached is null ? await compute.OpenShardAsync(entry.Artifact, cancellationToken) : null;
+        var cached = await shards.CachedShardAsync(info, cancellationToken);
+        using var reader = cached is null ? await shards.OpenShardAsync(entry.Artifact, cancellationToken) : null;
         var header = reader?.Header;
         var (channels, height, width) = cached is not null ? (cached.Channels, cached.Height, cached.Width) : (header!.Channels, header.Height, header.Width);
         var metric = UncertaintyScores.Parse(request.Metric);
@@ -54,7 +54,7 @@ public sealed class PoolShardGrain(ExperimentStore experiments, ComputeService c
         var labeledImages = metric == SelectionMetric.KCenter ? await experiments.LabeledImagesAsync(manifest, allLabeled) : null;
         return await compute.Run(ct =>
         {
-            var (model, _) = compute.GetModel(request.Selector.Name, request.Selector.ETag, selectorBytes);
+            var (model, _) = replicas.GetModel(request.Selector.Name, request.Selector.ETag, selectorBytes);
             using var scorer = new PoolScorer(model, manifest.Normalization);
             var batches = cached is not null ? PoolScorer.Batches(cached, 128) : reader!.ReadBatches(128);
             if (metric == SelectionMetric.KCenter)

@@ -11,7 +11,7 @@ namespace PruneFuse.Grains;
 
 /// <summary>Trains the round's selector from its starting weights on the labeled set and stores the checkpoint.</summary>
 [Placement.PreferGpuSilo]
-public sealed class SelectorGrain(ExperimentStore experiments, ComputeService compute) : Grain, ISelectorGrain
+public sealed class SelectorGrain(ExperimentStore experiments, TorchWorker compute) : Grain, ISelectorGrain
 {
     // Written by the compute thread after each epoch, read by interleaved progress queries.
     private TrainingProgress? _progress;

@@ -11,7 +11,7 @@ public sealed class ClusterModeTests
     [Fact]
     public async Task Experiment_runs_on_two_silos_backed_by_azurite()
     {
-        await using var azurite = new AzuriteFixture();
+        await using var azurite = new AzuriteProcess();
         await azurite.InitializeAsync();
         using var dir = new TempDir("prunefuse-azure-");
         var root = dir.Path;

@@ -137,9 +137,12 @@ public sealed class SiloProcess : IAsyncDisposable
     /// <summary>Graceful stops that ended with a non-zero exit code or had to be killed.</summary>
     public int UncleanStops { get; private set; }
 
-#pragma warning disable SYSLIB1054 // one blittable call; LibraryImport would need unsafe code in every linking project
+    /// <summary>Sends a POSIX signal to a process (kill(2)); 0 on success.</summary>
+    public static int SendSignal(int pid, int signal) => Kill(pid, signal);
+
+#pragma warning disable SYSLIB1054 // one blittable call; LibraryImport would need unsafe code in this project
     [DllImport("libc", EntryPoint = "kill")]
-    internal static extern int SendSignal(int pid, int signal);
+    private static extern int Kill(int pid, int signal);
 #pragma warning restore SYSLIB1054
 
     public async ValueTask DisposeAsync()

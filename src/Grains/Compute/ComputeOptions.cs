@@ -7,7 +7,7 @@ public sealed record ComputeOptions
     /// Bytes of pool shards a silo keeps in memory between rounds. Shards beyond it are streamed from the store
     /// batch by batch for scoring, so a silo's memory does not grow with the pool. 0 = always stream.
     /// </summary>
-    public long ShardCacheBytes { get; init; } = ComputeService.DefaultShardCacheBytes;
+    public long ShardCacheBytes { get; init; } = ShardCache.DefaultShardCacheBytes;
 
     /// <summary>
     /// The most memory an experiment's estimated training step may need; larger specs are refused at start.

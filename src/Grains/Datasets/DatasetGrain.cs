@@ -7,7 +7,7 @@ using PruneFuse.Learning.Runtime;
 namespace PruneFuse.Grains.Datasets;
 
 /// <summary>Imports a dataset into the artifact store as pool shards plus a test shard, and describes it.</summary>
-public sealed class DatasetGrain(IArtifactStore store, Experiments.ExperimentStore images, Compute.ComputeService compute, ILogger<DatasetGrain> logger) : Grain, IDatasetGrain
+public sealed class DatasetGrain(IArtifactStore store, Experiments.ExperimentStore images, Compute.TorchWorker compute, ILogger<DatasetGrain> logger) : Grain, IDatasetGrain
 {
     private string DatasetId => ArtifactName.ValidateId(this.GetPrimaryKeyString(), "dataset id");
 

@@ -7,7 +7,7 @@ using PruneFuse.Learning.Data;
 namespace PruneFuse.Grains.Experiments;
 
 /// <summary>Reads the artifacts the grains share (spec, manifest, labeled sets, labeled images) from the store.</summary>
-public sealed class ExperimentStore(IArtifactStore store, ComputeService compute)
+public sealed class ExperimentStore(IArtifactStore store, ShardCache shards)
 {
     /// <summary>The artifact store.</summary>
     public IArtifactStore Store => store;
@@ -69,7 +69,7 @@ public sealed class ExperimentStore(IArtifactStore store, ComputeService compute
         {
             var inShard = wanted.Where(id => id >= shard.FirstId && id < shard.FirstId + shard.Count).ToList();
             if (inShard.Count == 0) continue;
-            parts.Add(await compute.GatherAsync(shard, inShard));
+            parts.Add(await shards.GatherAsync(shard, inShard));
         }
         var found = parts.Sum(p => p.Count);
         if (found != wanted.Count) throw new InvalidOperationException($"{wanted.Count - found} labeled sample ids are not in dataset '{manifest.DatasetId}'");
@@ -77,7 +77,7 @@ public sealed class ExperimentStore(IArtifactStore store, ComputeService compute
     }
 
     /// <summary>The dataset's test set.</summary>
-    public Task<ImageSet> TestSetAsync(DatasetManifest manifest) => compute.GetShardAsync(manifest.TestShard);
+    public Task<ImageSet> TestSetAsync(DatasetManifest manifest) => shards.GetShardAsync(manifest.TestShard);
 
     private static ImageSet Concat(List<ImageSet> parts)
     {

@@ -30,7 +30,9 @@ public static class PruneFuseSiloExtensions
         builder.AddIncomingGrainCallFilter<ErrorTranslationFilter>();
         builder.Services.AddSingleton(store);
         builder.Services.AddSingleton(compute ?? new ComputeOptions());
-        builder.Services.AddSingleton<ComputeService>();
+        builder.Services.AddSingleton<TorchWorker>();
+        builder.Services.AddSingleton<ShardCache>();
+        builder.Services.AddSingleton<ReplicaCache>();
         builder.Services.AddSingleton<ExperimentStore>();
         builder.Services.AddSingleton<SiloWebAddress>();
         return builder;

@@ -75,7 +75,7 @@ public sealed class CommitStep : IRoundStep
             var selectorBytes = await c.Experiments.Store.ReadBytesAsync(selectorRef.Name, cancellationToken);
             var picks = await c.Compute.Run(ct =>
             {
-                var (model, _) = c.Compute.GetModel(selectorRef.Name, selectorRef.ETag, selectorBytes);
+                var (model, _) = c.Replicas.GetModel(selectorRef.Name, selectorRef.ETag, selectorBytes);
                 using var scorer = new PoolScorer(model, manifest.Normalization);
                 return KCenterGreedy.Select(candidates, scorer.Centers(labeledImages, ct), spec.RoundSize);
             }, cancellationToken);

@@ -9,7 +9,7 @@ namespace PruneFuse.Grains.Rounds;
 /// grain factory. The coordinator builds one per loop run and persists the state after every step.
 /// </summary>
 public sealed class RoundContext(
-    string experimentId, CoordinatorState state, ExperimentStore experiments, ComputeService compute, IGrainFactory grains,
+    string experimentId, CoordinatorState state, ExperimentStore experiments, TorchWorker compute, ReplicaCache replicas, IGrainFactory grains,
     Func<bool> running, Action<string> reportStage, Action<TrainingProgress?> reportTraining, Action<ScoringProgress?> reportScoring)
 {
     /// <summary>How often a running training's progress is fetched for the status.</summary>
@@ -27,8 +27,11 @@ public sealed class RoundContext(
     /// <summary>Typed access to the experiment's and dataset's artifacts.</summary>
     public ExperimentStore Experiments { get; } = experiments;
 
-    /// <summary>This silo's torch worker and caches.</summary>
-    public ComputeService Compute { get; } = compute;
+    /// <summary>This silo's torch worker.</summary>
+    public TorchWorker Compute { get; } = compute;
+
+    /// <summary>This silo's loaded networks (use on the torch worker only).</summary>
+    public ReplicaCache Replicas { get; } = replicas;
 
     /// <summary>For calls to selector, pool-shard and fusion grains.</summary>
     public IGrainFactory Grains { get; } = grains;

@@ -1,120 +1,25 @@
 using System.Collections.Concurrent;
-using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
 using PruneFuse.Grains.Storage;
 using PruneFuse.Learning.Data;
-using PruneFuse.Learning.Models;
-using PruneFuse.Learning.Runtime;
-using TorchSharp;
 
 namespace PruneFuse.Grains.Compute;
 
 /// <summary>
-/// The silo's torch worker. TorchSharp's grad mode and dispose scopes are thread-local, so all torch work runs
-/// synchronously on one dedicated thread, off the Orleans scheduler; grains await it. It also caches, per silo,
-/// the pool shards it has read and the round's selector network (the replicated pruned network): every shard on
-/// this silo scores with the same replica.
+/// The pool shards this silo has read, kept in memory up to its budget (<see cref="ComputeOptions.ShardCacheBytes"/>)
+/// and keyed by version; shards beyond it are streamed from the store in batches.
 /// </summary>
-public sealed class ComputeService : IDisposable
+public sealed class ShardCache(IArtifactStore store, ILogger<ShardCache> logger, ComputeOptions? options = null)
 {
     /// <summary>Default shard-cache budget per silo (1 GiB): Fashion-MNIST's whole pool is 47 MB.</summary>
     public const long DefaultShardCacheBytes = 1L << 30;
 
-    private readonly BlockingCollection<Action> _queue = new();
-    private readonly Thread _worker;
-    private readonly IArtifactStore _store;
-    private readonly ILogger<ComputeService> _logger;
+    private readonly IArtifactStore _store = store;
+    private readonly ILogger<ShardCache> _logger = logger;
     private readonly ConcurrentDictionary<string, Lazy<Task<ImageSet>>> _shards = new();
     private readonly ConcurrentDictionary<string, long> _shardBytes = new();
-    private readonly long _shardCacheBytes;
+    private readonly long _shardCacheBytes = Math.Max(0, options?.ShardCacheBytes ?? DefaultShardCacheBytes);
     private long _cachedBytes;
-    private readonly Dictionary<string, (ResNet Model, CheckpointMetadata Meta)> _models = [];
-    private readonly LinkedList<string> _modelOrder = new();
-    private const int MaxCachedModels = 4;
-
-    /// <summary>Starts the worker thread. Torch work stops between batches once <paramref name="lifetime"/> says the silo is stopping.</summary>
-    public ComputeService(IArtifactStore store, ILocalSiloDetails silo, ILogger<ComputeService> logger, ComputeOptions? options = null, IHostApplicationLifetime? lifetime = null)
-    {
-        _store = store;
-        Stopping = lifetime?.ApplicationStopping ?? CancellationToken.None;
-        _shardCacheBytes = Math.Max(0, options?.ShardCacheBytes ?? DefaultShardCacheBytes);
-        SiloName = silo.SiloAddress.ToParsableString(); // the form `cluster status` shows
-        _logger = logger;
-        _worker = new Thread(Loop) { IsBackground = true, Name = "prunefuse-compute" };
-        _worker.Start();
-    }
-
-    /// <summary>This silo's address, reported with results so placement can be checked.</summary>
-    public string SiloName { get; }
-
-    /// <summary>
-    /// Cancelled when the silo begins to stop. Every torch job observes it between batches, so a SIGTERM ends the
-    /// running step within a batch on any host instead of holding grain deactivation for the rest of the step.
-    /// </summary>
-    public CancellationToken Stopping { get; }
-
-    /// <summary>
-    /// Runs <paramref name="work"/> on the compute thread with a token that fires when <paramref name="cancellationToken"/>
-    /// does or the silo stops; long work checks it between batches.
-    /// </summary>
-    public async Task<T> Run<T>(Func<CancellationToken, T> work, CancellationToken cancellationToken = default)
-    {
-        using var linked = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken, Stopping);
-        var token = linked.Token;
-        return await Run(() => work(token), token).ConfigureAwait(false);
-    }
-
-    private void Loop()
-    {
-        try
-        {
-            // Load libtorch once up front so a host fault it works around is in the silo log, not only in a test.
-            TorchRuntime.EnsureLoaded();
-            if (TorchRuntime.OneDnnWorkaround is { } workaround) _logger.LogWarning("libtorch: {Workaround}", workaround);
-        }
-        catch (TorchUnavailableException)
-        {
-            // Every job reports it with the loader's reason.
-        }
-        foreach (var work in _queue.GetConsumingEnumerable()) work();
-    }
-
-    /// <summary>Runs <paramref name="work"/> on the compute thread; a job cancelled while still queued never starts.</summary>
-    public Task<T> Run<T>(Func<T> work, CancellationToken cancellationToken = default)
-    {
-        var tcs = new TaskCompletionSource<T>(TaskCreationOptions.RunContinuationsAsynchronously);
-        var started = 0;
-        // A queued job behind a long one answers its cancellation at once instead of when the worker reaches it.
-        var registration = cancellationToken.Register(() =>
-        {
-            if (Interlocked.CompareExchange(ref started, -1, 0) == 0) tcs.TrySetCanceled(cancellationToken);
-        });
-        _queue.Add(() =>
-        {
-            using (registration)
-            {
-                if (Interlocked.CompareExchange(ref started, 1, 0) != 0 || cancellationToken.IsCancellationRequested)
-                {
-                    tcs.TrySetCanceled(cancellationToken);
-                    return;
-                }
-                try
-                {
-                    TorchRuntime.EnsureLoaded();
-                    tcs.TrySetResult(work());
-                }
-                catch (OperationCanceledException e)
-                {
-                    tcs.TrySetCanceled(e.CancellationToken);
-                }
-                catch (Exception e)
-                {
-                    tcs.TrySetException(e);
-                }
-            }
-        }, CancellationToken.None);
-        return tcs.Task;
-    }
 
     /// <summary>
     /// A shard's images: from the cache, or read whole and cached when it fits the silo's shard-cache budget, or
@@ -230,33 +135,5 @@ public sealed class ComputeService : IDisposable
         {
             if (key != keep && key.StartsWith(artifact + "@", StringComparison.Ordinal) && _shards.TryRemove(key, out _)) Release(key);
         }
-    }
-
-    /// <summary>Loads a checkpoint's network, cached by name and ETag. Call only on the compute thread.</summary>
-    public (ResNet Model, CheckpointMetadata Meta) GetModel(string name, string etag, byte[] bytes)
-    {
-        var key = name + "@" + etag;
-        if (_models.TryGetValue(key, out var cached)) return cached;
-        var loaded = Checkpoint.Load(bytes, name);
-        loaded.Model.to(TorchRuntime.Device);
-        _models[key] = loaded;
-        _modelOrder.AddLast(key);
-        while (_modelOrder.Count > MaxCachedModels)
-        {
-            var old = _modelOrder.First!.Value;
-            _modelOrder.RemoveFirst();
-            _models.Remove(old, out var evicted);
-            evicted.Model.Dispose();
-        }
-        return loaded;
-    }
-
-    /// <inheritdoc />
-    public void Dispose()
-    {
-        _queue.CompleteAdding();
-        // The queue is disposed only once the worker has drained it; otherwise it is left to the process exit.
-        // Running jobs observe Stopping between batches, so this wait is short on any host.
-        if (_worker.Join(TimeSpan.FromSeconds(10))) _queue.Dispose();
     }
 }

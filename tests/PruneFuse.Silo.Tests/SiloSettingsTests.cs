@@ -1,0 +1,56 @@
+using System.Net;
+using System.Net.Sockets;
+using Microsoft.Extensions.Configuration;
+using PruneFuse.Silo;
+using PruneFuse.Silo.Monitoring;
+
+namespace PruneFuse.Silo.Tests;
+
+/// <summary>How the silo reads its settings and its surroundings before Orleans starts.</summary>
+public sealed class SiloSettingsTests
+{
+    private static IConfiguration Config(params (string Key, string Value)[] values) =>
+        new ConfigurationBuilder().AddInMemoryCollection(values.Select(v => new KeyValuePair<string, string?>(v.Key, v.Value))).Build();
+
+    [Fact]
+    public void A_port_another_process_listens_on_is_named_with_its_setting()
+    {
+        using var taken = new TcpListener(IPAddress.Loopback, 0);
+        taken.Start();
+        var port = ((IPEndPoint)taken.LocalEndpoint).Port;
+        var free = Ports.Free();
+        var options = new SiloOptions { GatewayPort = port, SiloPort = free };
+        Assert.Equal([$"port {port} (PruneFuse:GatewayPort) is already in use by another process; stop it or choose another port"],
+            StartupChecks.PortsInUse(options, Config(("urls", $"http://127.0.0.1:{Ports.Free()}"))));
+        var busyHttp = StartupChecks.PortsInUse(new SiloOptions { GatewayPort = Ports.Free(), SiloPort = free }, Config(("urls", $"http://127.0.0.1:{port}")));
+        Assert.Equal([$"port {port} (Urls) is already in use by another process; stop it or choose another port"], busyHttp);
+        taken.Stop();
+        Assert.Empty(StartupChecks.PortsInUse(options, Config()));
+    }
+
+    [Theory]
+    [InlineData("http://127.0.0.1:8080", "10.0.0.5", "http://127.0.0.1:8080/dashboard")]
+    [InlineData("http://0.0.0.0:9000", "10.0.0.5", "http://10.0.0.5:9000/dashboard")]
+    [InlineData("http://*:9000", "10.0.0.5", "http://10.0.0.5:9000/dashboard")]
+    [InlineData("http://+:9001", "127.0.0.1", "http://127.0.0.1:9001/dashboard")]
+    [InlineData("http://[::]:9002", "10.0.0.7", "http://10.0.0.7:9002/dashboard")]
+    public void The_dashboard_url_is_one_a_person_can_open(string listening, string advertised, string expected) =>
+        Assert.Equal(expected, Addresses.Dashboard([listening], advertised));
+
+    [Fact]
+    public void No_listen_address_means_no_dashboard_url() => Assert.Null(Addresses.Dashboard([], "127.0.0.1"));
+
+    [Theory]
+    [InlineData("http://127.0.0.1:8080;http://localhost:8081", new string[0])]
+    [InlineData("http://0.0.0.0:8080", new[] { "http://0.0.0.0:8080" })]
+    [InlineData("http://127.0.0.1:1;http://*:2", new[] { "http://*:2" })]
+    [InlineData("http://[::1]:8080;http://[::]:8081", new[] { "http://[::]:8081" })]
+    public void Urls_beyond_loopback_are_found(string urls, string[] expected) => Assert.Equal(expected, HttpAccess.NonLoopbackUrls(urls));
+
+    [Fact]
+    public void A_mode_that_does_not_convert_names_the_key_the_value_and_the_choices()
+    {
+        var e = Assert.Throws<InvalidOperationException>(() => Config(("PruneFuse:Mode", "Clusterr")).GetSection("PruneFuse").Get<SiloOptions>());
+        Assert.Equal("'Clusterr' at 'PruneFuse:Mode' is not one of Embedded, Cluster", Usage.ConversionError(e));
+    }
+}
