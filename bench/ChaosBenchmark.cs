@@ -1,3 +1,4 @@
+using System.CommandLine;
 using System.Diagnostics;
 using System.Text.Json;
 using PruneFuse.Tests.Shared.Cluster;
@@ -10,13 +11,27 @@ namespace PruneFuse.Bench;
 /// </summary>
 internal static class ChaosBenchmark
 {
-    public static async Task<int> RunAsync(BenchArgs a)
+    private static readonly Option<int> Runs = BenchOptions.Int("--runs", 5, 1, 100, "Runs of the campaign");
+    private static readonly Option<int> Seed = BenchOptions.Int("--seed", 11, 0, int.MaxValue, "Seed of the first run (run i uses seed + i)");
+    private static readonly Option<int> Pool = BenchOptions.Int("--pool", 9000, 1000, 60000, "Pool size (Fashion-MNIST images)");
+    private static readonly Option<bool> Json = BenchOptions.Json();
+
+    /// <summary>The <c>chaos</c> command.</summary>
+    public static Command Command()
     {
-        var runs = a.Int("runs", 5, 1, 100);
-        var seed = a.Int("seed", 11, 0, int.MaxValue);
-        var pool = a.Int("pool", 9000, 1000, 60000);
-        var json = a.Flag("json");
-        a.RejectUnknown();
+        var c = new Command("chaos", "Fault campaign on a real 3-silo cluster (Azurite, cluster mode): per run two experiments at once, a kill -9 " +
+            "while a selector trains, while shards score and while the fused network trains, and a stop/restart of every silo; selections are " +
+            "compared with undisturbed runs of the same seeds (needs Azurite: bash scripts/test.sh installs it)") { Runs, Seed, Pool, Json };
+        c.SetAction(p => BenchOptions.Guard(() => RunAsync(p)));
+        return c;
+    }
+
+    public static async Task<int> RunAsync(ParseResult a)
+    {
+        var runs = a.GetValue(Runs);
+        var seed = a.GetValue(Seed);
+        var pool = a.GetValue(Pool);
+        var json = a.GetValue(Json);
 
         var sw = Stopwatch.StartNew();
         await using var campaign = new ChaosCampaign(new ChaosOptions { Runs = runs, Seed = seed, PoolLimit = pool, Log = Console.Error });

@@ -1,3 +1,4 @@
+using System.CommandLine;
 using System.Diagnostics;
 using System.Text.Json;
 using Microsoft.Extensions.DependencyInjection;
@@ -22,17 +23,36 @@ namespace PruneFuse.Bench;
 /// </summary>
 internal static class ClusterOverheadBenchmark
 {
-    public static async Task<int> RunAsync(BenchArgs a)
+    private static readonly Option<int> Samples = BenchOptions.Int("--samples", 60_000, 1_000, 60_000, "Pool size (Fashion-MNIST images)");
+    private static readonly Option<int> Shards = BenchOptions.Int("--shards", 8, 1, 64, "Pool shards");
+    private static readonly Option<int> Repeats = BenchOptions.Int("--repeats", 3, 1, 20, "Alternating passes of each path");
+    private static readonly Option<double> Prune = BenchOptions.Double("--prune", 0.5, 0, 1, "Pruning ratio p");
+    private static readonly Option<string> Arch = BenchOptions.Text("--arch", "resnet20", "Target network");
+    private static readonly Option<int> K = BenchOptions.Int("--k", 1000, 1, 100_000, "Top-k kept per pass");
+    private static readonly Option<string?> Data = BenchOptions.Data();
+    private static readonly Option<bool> Json = BenchOptions.Json();
+
+    /// <summary>The <c>cluster-overhead</c> command.</summary>
+    public static Command Command()
     {
-        var samples = a.Int("samples", 60_000, 1_000, 60_000);
-        var shards = a.Int("shards", 8, 1, 64);
-        var repeats = a.Int("repeats", 3, 1, 20);
-        var prune = a.Double("prune", 0.5, 0, 1);
-        var arch = a.String("arch", "resnet20");
-        var k = a.Int("k", 1000, 1, 100_000);
-        var dataDir = a.OptionalString("data");
-        var json = a.Flag("json");
-        a.RejectUnknown();
+        var c = new Command("cluster-overhead", "The same pool scored by a plain TorchSharp loop and through the pool-shard grains of an embedded silo, in one run")
+        {
+            Samples, Shards, Repeats, Prune, Arch, K, Data, Json,
+        };
+        c.SetAction(p => BenchOptions.Guard(() => RunAsync(p)));
+        return c;
+    }
+
+    public static async Task<int> RunAsync(ParseResult a)
+    {
+        var samples = a.GetValue(Samples);
+        var shards = a.GetValue(Shards);
+        var repeats = a.GetValue(Repeats);
+        var prune = a.GetValue(Prune);
+        var arch = a.GetValue(Arch)!;
+        var k = a.GetValue(K);
+        var dataDir = a.GetValue(Data);
+        var json = a.GetValue(Json);
         TorchRuntime.EnsureLoaded();
 
         var root = Directory.CreateTempSubdirectory("prunefuse-bench-").FullName;

@@ -1,3 +1,4 @@
+using System.CommandLine;
 using System.Diagnostics;
 using System.Text.Json;
 using Microsoft.Extensions.DependencyInjection;
@@ -23,18 +24,36 @@ namespace PruneFuse.Bench;
 /// </summary>
 internal static class ScaleBenchmark
 {
-    public static async Task<int> RunAsync(BenchArgs a)
+    private static readonly Option<int> Samples = BenchOptions.Int("--samples", 1_000_000, 1_000, 16_000_000, "Pool size (real-derived samples)");
+    private static readonly Option<int> Shards = BenchOptions.Int("--shards", 16, 1, 1024, "Pool shards");
+    private static readonly Option<double> Prune = BenchOptions.Double("--prune", 0.5, 0, 1, "Pruning ratio p");
+    private static readonly Option<string> Arch = BenchOptions.Text("--arch", "resnet20", "Target network");
+    private static readonly Option<int> K = BenchOptions.Int("--k", 1000, 1, 100_000, "Top-k selected");
+    private static readonly Option<int> CacheMb = BenchOptions.Int("--cache-mb", 0, 0, 1_048_576, "Shard cache of the silo in MB (0 = stream every shard)");
+    private static readonly Option<int> Seed = BenchOptions.Int("--seed", 0, 0, int.MaxValue, "Seed of the derived samples");
+    private static readonly Option<string?> Data = BenchOptions.Data();
+    private static readonly Option<bool> Json = BenchOptions.Json();
+
+    /// <summary>The <c>scale</c> command.</summary>
+    public static Command Command()
     {
-        var samples = a.Int("samples", 1_000_000, 1_000, 16_000_000);
-        var shards = a.Int("shards", 16, 1, 1024);
-        var prune = a.Double("prune", 0.5, 0, 1);
-        var arch = a.String("arch", "resnet20");
-        var k = a.Int("k", 1000, 1, 100_000);
-        var cacheMb = a.Int("cache-mb", 0, 0, 1_048_576);
-        var seed = a.Int("seed", 0, 0, int.MaxValue);
-        var dataDir = a.OptionalString("data");
-        var json = a.Flag("json");
-        a.RejectUnknown();
+        var c = new Command("scale", "A pool of real-derived samples (Fashion-MNIST with seeded shifts/flips) written as shards, scored and merged " +
+            "through the pool-shard grains with the shard cache off (streaming); reports peak RSS") { Samples, Shards, Prune, Arch, K, CacheMb, Seed, Data, Json };
+        c.SetAction(p => BenchOptions.Guard(() => RunAsync(p)));
+        return c;
+    }
+
+    public static async Task<int> RunAsync(ParseResult a)
+    {
+        var samples = a.GetValue(Samples);
+        var shards = a.GetValue(Shards);
+        var prune = a.GetValue(Prune);
+        var arch = a.GetValue(Arch)!;
+        var k = a.GetValue(K);
+        var cacheMb = a.GetValue(CacheMb);
+        var seed = a.GetValue(Seed);
+        var dataDir = a.GetValue(Data);
+        var json = a.GetValue(Json);
         TorchRuntime.EnsureLoaded();
 
         var root = Directory.CreateTempSubdirectory("prunefuse-scale-").FullName;

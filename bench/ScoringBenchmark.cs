@@ -1,3 +1,4 @@
+using System.CommandLine;
 using System.Diagnostics;
 using System.Text.Json;
 using PruneFuse.Learning.Data;
@@ -19,19 +20,38 @@ internal static class ScoringBenchmark
     /// <c>scoring-sweep</c>: dense θ0 against pruned selectors at several ratios and against SVP proxy architectures,
     /// all in one run, each at its own best batch size, with alternating passes; reports speedup and MAC ratio.
     /// </summary>
-    public static int RunSweep(BenchArgs a)
+    private static readonly Option<string> SweepArch = BenchOptions.Text("--arch", "resnet20", "Target network");
+    private static readonly Option<string[]> SweepPrune = BenchOptions.TextList("--prune", ["0.3", "0.5", "0.7", "0.8"], "Pruning ratios in [0, 1)");
+    private static readonly Option<string[]> SweepProxies = BenchOptions.TextList("--proxies", ["resnet8", "resnet14"], "SVP proxy architectures");
+    private static readonly Option<int> SweepSamples = BenchOptions.Int("--samples", 10_000, 256, 2_000_000, "Images scored per pass");
+    private static readonly Option<int> SweepRepeats = BenchOptions.Int("--repeats", 3, 1, 20, "Alternating passes per network");
+    private static readonly Option<int[]> SweepBatches = BenchOptions.IntList("--batch-sizes", [32, 64, 128, 256, 512], "Batch sizes tried per network");
+    private static readonly Option<string?> SweepData = BenchOptions.Data();
+    private static readonly Option<bool> SweepJson = BenchOptions.Json();
+
+    /// <summary>The <c>scoring-sweep</c> command.</summary>
+    public static Command SweepCommand()
     {
-        var arch = a.String("arch", "resnet20");
-        var ratios = a.String("prune", "0.3,0.5,0.7,0.8").Split(',', StringSplitOptions.TrimEntries | StringSplitOptions.RemoveEmptyEntries)
+        var c = new Command("scoring-sweep", "Dense vs pruned at several p and vs SVP proxies, speedup against the MAC ratio")
+        {
+            SweepArch, SweepPrune, SweepProxies, SweepSamples, SweepRepeats, SweepBatches, SweepData, SweepJson,
+        };
+        c.SetAction(p => BenchOptions.Guard(() => RunSweep(p)));
+        return c;
+    }
+
+    public static int RunSweep(ParseResult a)
+    {
+        var arch = a.GetValue(SweepArch)!;
+        var ratios = a.GetValue(SweepPrune)!
             .Select(x => double.TryParse(x, System.Globalization.NumberStyles.Float, System.Globalization.CultureInfo.InvariantCulture, out var v) && v >= 0 && v < 1
                 ? v : throw new BenchUsageException($"--prune must list ratios in [0, 1), got '{x}'")).ToArray();
-        var proxies = a.String("proxies", "resnet8,resnet14").Split(',', StringSplitOptions.TrimEntries | StringSplitOptions.RemoveEmptyEntries);
-        var samples = a.Int("samples", 10_000, 256, 2_000_000);
-        var repeats = a.Int("repeats", 3, 1, 20);
-        var batchSizes = a.IntList("batch-sizes", [32, 64, 128, 256, 512]);
-        var dataDir = a.OptionalString("data");
-        var json = a.Flag("json");
-        a.RejectUnknown();
+        var proxies = a.GetValue(SweepProxies)!;
+        var samples = a.GetValue(SweepSamples);
+        var repeats = a.GetValue(SweepRepeats);
+        var batchSizes = a.GetValue(SweepBatches)!;
+        var dataDir = a.GetValue(SweepData);
+        var json = a.GetValue(SweepJson);
         TorchRuntime.EnsureLoaded();
         var pool = Cycle(FashionMnist.LoadTrain(dataDir), samples);
         var spec = ResNetSpec.Dense(arch, pool.Channels, 10);
@@ -80,26 +100,45 @@ internal static class ScoringBenchmark
         return 0;
     }
 
-    public static int Run(BenchArgs a)
+    private static readonly Option<string> Arch = BenchOptions.Text("--arch", "resnet20", "Target network");
+    private static readonly Option<double> Prune = BenchOptions.Double("--prune", 0.5, 0, 1, "Pruning ratio p");
+    private static readonly Option<int> Samples = BenchOptions.Int("--samples", 20_000, 256, 2_000_000, "Images scored per pass");
+    private static readonly Option<int> Repeats = BenchOptions.Int("--repeats", 3, 1, 20, "Alternating passes per network");
+    private static readonly Option<int[]> Batches = BenchOptions.IntList("--batch-sizes", [32, 64, 128, 256, 512], "Batch sizes tried per network");
+    private static readonly Option<int> Threads = BenchOptions.Int("--threads", 0, 0, 1024, "Torch threads (0 = torch's default)");
+    private static readonly Option<int[]> ThreadSweep = BenchOptions.IntList("--thread-sweep", [], "Also measure at these thread counts");
+    private static readonly Option<int[]> WorkerSweep = BenchOptions.IntList("--worker-sweep", [1], "Parallel scoring workers to measure");
+    private static readonly Option<string> Method = BenchOptions.Text("--method", "l2", "Channel importance: l2 or random");
+    private static readonly Option<int> Seed = BenchOptions.Int("--seed", 0, 0, int.MaxValue, "Seed of θ0 and the plan");
+    private static readonly Option<string?> Data = BenchOptions.Data();
+    private static readonly Option<bool> Json = BenchOptions.Json();
+
+    /// <summary>The <c>scoring</c> command.</summary>
+    public static Command Command()
     {
-        var arch = a.String("arch", "resnet20");
-        var prune = a.Double("prune", 0.5, 0, 1);
-        var samples = a.Int("samples", 20_000, 256, 2_000_000);
-        var repeats = a.Int("repeats", 3, 1, 20);
-        var batchSizes = a.IntList("batch-sizes", [32, 64, 128, 256, 512]);
-        var threads = a.Int("threads", 0, 0, 1024);
-        var threadSweep = a.IntList("thread-sweep", []);
-        var workerSweep = a.IntList("worker-sweep", [1]);
-        var method = a.String("method", "l2").ToLowerInvariant() switch
+        Method.AcceptOnlyFromAmong("l2", "random");
+        var c = new Command("scoring", "Score real Fashion-MNIST images with a dense network and its pruned selector, side by side")
         {
-            "l2" => PruningMethod.L2,
-            "random" => PruningMethod.Random,
-            var m => throw new BenchUsageException($"--method must be l2 or random, got '{m}'"),
+            Arch, Prune, Samples, Repeats, Batches, Threads, ThreadSweep, WorkerSweep, Method, Seed, Data, Json,
         };
-        var seed = a.Int("seed", 0, 0, int.MaxValue);
-        var dataDir = a.OptionalString("data");
-        var json = a.Flag("json");
-        a.RejectUnknown();
+        c.SetAction(p => BenchOptions.Guard(() => Run(p)));
+        return c;
+    }
+
+    public static int Run(ParseResult a)
+    {
+        var arch = a.GetValue(Arch)!;
+        var prune = a.GetValue(Prune);
+        var samples = a.GetValue(Samples);
+        var repeats = a.GetValue(Repeats);
+        var batchSizes = a.GetValue(Batches)!;
+        var threads = a.GetValue(Threads);
+        var threadSweep = a.GetValue(ThreadSweep)!;
+        var workerSweep = a.GetValue(WorkerSweep)!;
+        var method = a.GetValue(Method) == "random" ? PruningMethod.Random : PruningMethod.L2;
+        var seed = a.GetValue(Seed);
+        var dataDir = a.GetValue(Data);
+        var json = a.GetValue(Json);
 
         TorchRuntime.EnsureLoaded();
         if (threads > 0) set_num_threads(threads);

@@ -1,3 +1,4 @@
+using System.CommandLine;
 using System.Text.Json;
 using System.Text.Json.Nodes;
 using Microsoft.Extensions.DependencyInjection;
@@ -32,17 +33,32 @@ internal static class StudyBenchmark
         new("ablation-random-channels", "PruneFuse p=0.5, random-channel pruning", s => s with { Selector = SelectorKind.Pruned, PruneRatio = 0.5, PruningMethod = "random" }),
     ];
 
-    public static async Task<int> RunAsync(BenchArgs a)
+    private static readonly Option<string> Preset = BenchOptions.Text("--preset", "quick", "quick (2 rounds, short training) or full (the paper-like protocol at this machine's scale)");
+    private static readonly Option<int> Seeds = BenchOptions.Int("--seeds", 0, 0, 20, "Seeds per method (default: quick 1, full 3)");
+    private static readonly Option<string?> MethodNames = BenchOptions.OptionalText("--methods", "Only these methods (comma-separated names)");
+    private static readonly Option<string> Out = BenchOptions.Text("--out", "bench/results", "Folder for the JSON, the log of finished runs and the plots");
+    private static readonly Option<string?> Data = BenchOptions.Data();
+    private static readonly Option<bool> Resume = new("--resume") { Description = "Reuse the finished experiments in <out>/study-<preset>.runs.jsonl (else start over)" };
+    private static readonly Option<bool> Json = BenchOptions.Json();
+
+    /// <summary>The <c>study</c> command.</summary>
+    public static Command Command()
     {
-        var preset = a.String("preset", "quick");
-        if (preset is not ("quick" or "full")) throw new BenchUsageException($"--preset must be quick or full, got '{preset}'");
-        var seeds = a.Int("seeds", preset == "quick" ? 1 : 3, 1, 20);
-        var only = a.OptionalString("methods")?.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
-        var outDir = a.String("out", "bench/results");
-        var dataDir = a.OptionalString("data");
-        var resume = a.Flag("resume");
-        var json = a.Flag("json");
-        a.RejectUnknown();
+        Preset.AcceptOnlyFromAmong("quick", "full");
+        var c = new Command("study", "The accuracy study: PruneFuse p=0.5/0.7, dense AL, SVP, random and the ablations through the cluster") { Preset, Seeds, MethodNames, Out, Data, Resume, Json };
+        c.SetAction(p => BenchOptions.Guard(() => RunAsync(p)));
+        return c;
+    }
+
+    public static async Task<int> RunAsync(ParseResult a)
+    {
+        var preset = a.GetValue(Preset)!;
+        var seeds = a.GetValue(Seeds) is > 0 and var n ? n : preset == "quick" ? 1 : 3;
+        var only = a.GetValue(MethodNames)?.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
+        var outDir = a.GetValue(Out)!;
+        var dataDir = a.GetValue(Data);
+        var resume = a.GetValue(Resume);
+        var json = a.GetValue(Json);
         var methods = only is null ? Methods : Methods.Where(m => only.Contains(m.Name)).ToArray();
         if (only is not null && methods.Length != only.Length) throw new BenchUsageException($"unknown method in --methods; known: {string.Join(", ", Methods.Select(m => m.Name))}");
         TorchRuntime.EnsureLoaded();

@@ -1,3 +1,4 @@
+using System.CommandLine;
 using System.Text.Json;
 
 namespace PruneFuse.Bench;
@@ -5,11 +6,21 @@ namespace PruneFuse.Bench;
 /// <summary>Plots a scoring-sweep result: measured speedup and the MAC ratio against the pruning ratio.</summary>
 internal static class SweepPlot
 {
-    public static int Run(BenchArgs a)
+    private static readonly Option<string> In = BenchOptions.Text("--in", "bench/results/scoring-sweep-resnet20.json", "A scoring-sweep JSON");
+    private static readonly Option<string> Out = BenchOptions.Text("--out", "bench/results/speedup-vs-p.png", "The PNG to write");
+
+    /// <summary>The <c>plot-sweep</c> command.</summary>
+    public static Command Command()
     {
-        var input = a.String("in", "bench/results/scoring-sweep-resnet20.json");
-        var output = a.String("out", "bench/results/speedup-vs-p.png");
-        a.RejectUnknown();
+        var c = new Command("plot-sweep", "Speedup against p (and the MAC ratio) from a scoring-sweep JSON, as a PNG") { In, Out };
+        c.SetAction(p => BenchOptions.Guard(() => Run(p)));
+        return c;
+    }
+
+    public static int Run(ParseResult a)
+    {
+        var input = a.GetValue(In)!;
+        var output = a.GetValue(Out)!;
         if (!File.Exists(input)) throw new FileNotFoundException($"{input} not found: run `bench -- scoring-sweep --json` and save its last line there", input);
         using var doc = JsonDocument.Parse(File.ReadAllText(input));
         var pruned = doc.RootElement.GetProperty("selectors").EnumerateArray()
