@@ -19,18 +19,29 @@ namespace PruneFuse.Bench;
 /// </summary>
 internal static class StudyBenchmark
 {
-    private sealed record Method(string Name, string Description, Func<ExperimentSpec, ExperimentSpec> Apply);
+    /// <summary>A method of the study; <paramref name="InDefault"/> false: run only when named with --methods.</summary>
+    private sealed record Method(string Name, string Description, Func<ExperimentSpec, ExperimentSpec> Apply, bool InDefault = true);
+
+    // Labels name every setting that differs between rows, distillation included: the ablations inherit the default's α.
+    private static readonly double DefaultAlpha = new ExperimentSpec().DistillationAlpha;
+
+    private static string Kd(double alpha) => alpha > 0 ? FormattableString.Invariant($"KD α={alpha}") : "no KD";
 
     private static readonly Method[] Methods =
     [
-        new("prunefuse-p0.5", "PruneFuse p=0.5 (L2, fusion, KD α=0.5)", s => s with { Selector = SelectorKind.Pruned, PruneRatio = 0.5 }),
-        new("prunefuse-p0.7", "PruneFuse p=0.7 (L2, fusion, KD α=0.5)", s => s with { Selector = SelectorKind.Pruned, PruneRatio = 0.7 }),
+        new("prunefuse-p0.5", $"PruneFuse p=0.5 (the default: L2, fusion, {Kd(DefaultAlpha)})", s => s with { Selector = SelectorKind.Pruned, PruneRatio = 0.5 }),
+        new("prunefuse-p0.7", $"PruneFuse p=0.7 (L2, fusion, {Kd(DefaultAlpha)})", s => s with { Selector = SelectorKind.Pruned, PruneRatio = 0.7 }),
         new("dense-al", "dense active learning (resnet20 selects)", s => s with { Selector = SelectorKind.Dense }),
         new("svp-resnet8", "selection via proxy (resnet8)", s => s with { Selector = SelectorKind.Proxy, ProxyArch = "resnet8" }),
         new("random", "random selection", s => s with { Selector = SelectorKind.Random }),
-        new("ablation-no-fusion", "PruneFuse p=0.5, target trained from θ0", s => s with { Selector = SelectorKind.Pruned, PruneRatio = 0.5, Fusion = false }),
-        new("ablation-no-kd", "PruneFuse p=0.5 without distillation", s => s with { Selector = SelectorKind.Pruned, PruneRatio = 0.5, DistillationAlpha = 0 }),
-        new("ablation-random-channels", "PruneFuse p=0.5, random-channel pruning", s => s with { Selector = SelectorKind.Pruned, PruneRatio = 0.5, PruningMethod = "random" }),
+        new("ablation-no-fusion", $"PruneFuse p=0.5, target trained from θ0 ({Kd(DefaultAlpha)})", s => s with { Selector = SelectorKind.Pruned, PruneRatio = 0.5, Fusion = false }),
+        new("ablation-no-fusion-no-kd", "PruneFuse p=0.5, target trained from θ0, no KD", s => s with { Selector = SelectorKind.Pruned, PruneRatio = 0.5, Fusion = false, DistillationAlpha = 0 }, InDefault: false),
+        new("ablation-no-kd", "PruneFuse p=0.5, fusion, no KD", s => s with { Selector = SelectorKind.Pruned, PruneRatio = 0.5, DistillationAlpha = 0 }),
+        new("ablation-random-channels", $"PruneFuse p=0.5, random-channel pruning ({Kd(DefaultAlpha)})", s => s with { Selector = SelectorKind.Pruned, PruneRatio = 0.5, PruningMethod = "random" }),
+        // The distillation study (run with --methods): α at T = 4, fusion on.
+        new("kd-alpha-0.1", "PruneFuse p=0.5, fusion, KD α=0.1", s => s with { Selector = SelectorKind.Pruned, PruneRatio = 0.5, DistillationAlpha = 0.1 }, InDefault: false),
+        new("kd-alpha-0.25", "PruneFuse p=0.5, fusion, KD α=0.25", s => s with { Selector = SelectorKind.Pruned, PruneRatio = 0.5, DistillationAlpha = 0.25 }, InDefault: false),
+        new("kd-alpha-0.5", "PruneFuse p=0.5, fusion, KD α=0.5 (the old default)", s => s with { Selector = SelectorKind.Pruned, PruneRatio = 0.5, DistillationAlpha = 0.5 }, InDefault: false),
     ];
 
     private static readonly Option<string> Preset = BenchOptions.Text("--preset", "quick", "quick (2 rounds, short training) or full (the paper-like protocol at this machine's scale)");
@@ -59,7 +70,7 @@ internal static class StudyBenchmark
         var dataDir = a.GetValue(Data);
         var resume = a.GetValue(Resume);
         var json = a.GetValue(Json);
-        var methods = only is null ? Methods : Methods.Where(m => only.Contains(m.Name)).ToArray();
+        var methods = only is null ? [.. Methods.Where(m => m.InDefault)] : Methods.Where(m => only.Contains(m.Name)).ToArray();
         if (only is not null && methods.Length != only.Length) throw new BenchUsageException($"unknown method in --methods; known: {string.Join(", ", Methods.Select(m => m.Name))}");
         TorchRuntime.EnsureLoaded();
 
@@ -221,7 +232,7 @@ internal static class StudyBenchmark
         });
         // The time budget is for the whole preset: with a subset of methods it is not measured.
         var budgetMinutes = preset == "quick" ? 20.0 * seeds : 180.0;
-        Target(preset == "quick" ? $"quick preset minutes ({seeds} seed(s), 20 min each)" : $"full preset minutes ({seeds} seeds)", methods.Length == Methods.Length ? minutes : null, budgetMinutes, true,
+        Target(preset == "quick" ? $"quick preset minutes ({seeds} seed(s), 20 min each)" : $"full preset minutes ({seeds} seeds)", methods.Length == Methods.Count(m => m.InDefault) ? minutes : null, budgetMinutes, true,
             "sum of the experiments' wall times on this machine, run one after the other (null when --methods leaves some out)");
         return new JsonObject
         {

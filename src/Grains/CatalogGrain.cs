@@ -18,7 +18,7 @@ public sealed class CatalogGrain(IArtifactStore store, Hosting.SiloWebAddress we
             var parts = a.Name.Split('/');
             if (parts.Length == 3 && parts[2] == "manifest.json")
             {
-                result.Add((await DatasetGrain.LoadAsync(store, parts[1])).ToInfo());
+                result.Add((await DatasetManifest.LoadAsync(store, parts[1])).ToInfo());
             }
         }
         return [.. result];

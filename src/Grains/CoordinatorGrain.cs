@@ -147,7 +147,7 @@ public sealed class CoordinatorGrain(
     {
         var manifest = await experiments.ManifestAsync(spec.DatasetId);
         ExperimentSetup.Validate(spec, manifest, computeOptions.MaxSpecMemoryBytes);
-        await experiments.Store.PutBytesAsync(ArtifactLayout.Spec(id), JsonSerializer.SerializeToUtf8Bytes(spec, ExperimentSetup.JsonOptions));
+        await experiments.WriteSpecAsync(id, spec);
         state.State.Spec = spec;
         state.State.State = ExperimentState.Running;
         state.State.Step = CoordinatorStep.Setup;
@@ -198,9 +198,7 @@ public sealed class CoordinatorGrain(
     {
         var spec = state.State.Spec ?? throw new ArgumentException($"unknown experiment '{Id}'");
         if (round < 0 || round > spec.Rounds) throw new ArgumentException($"round must be in 0..{spec.Rounds}, got {round}");
-        var name = ArtifactLayout.Selection(Id, round);
-        if (await experiments.Store.GetInfoAsync(name) is null) throw new ArgumentException($"experiment '{Id}' has not selected round {round} yet");
-        return JsonSerializer.Deserialize<SampleScore[]>(await experiments.Store.ReadBytesAsync(name), ExperimentSetup.JsonOptions) ?? [];
+        return await experiments.SelectionAsync(Id, round) ?? throw new ArgumentException($"experiment '{Id}' has not selected round {round} yet");
     }
 
     /// <inheritdoc />
@@ -240,7 +238,7 @@ public sealed class CoordinatorGrain(
         var bad = labels.FirstOrDefault(l => l.Label < 0 || l.Label >= manifest.Classes);
         if (bad is not null) problems.Add($"sample {bad.SampleId} has label {bad.Label}, outside 0..{manifest.Classes - 1}");
         if (problems.Count > 0) throw new ArgumentException("labels refused: " + string.Join("; ", problems));
-        await experiments.Store.PutBytesAsync(ArtifactLayout.Labels(Id, round), JsonSerializer.SerializeToUtf8Bytes(labels.OrderBy(l => l.SampleId).ToArray(), ExperimentSetup.JsonOptions));
+        await experiments.WriteLabelsAsync(Id, round, labels);
         if (!Running || s.Step != CoordinatorStep.AwaitLabels) throw new InvalidOperationException($"experiment '{Id}' stopped waiting for labels during the import");
         s.Step = RoundTable.Next(CoordinatorStep.AwaitLabels, s);
         await WriteAsync();
@@ -263,13 +261,12 @@ public sealed class CoordinatorGrain(
         {
             // A cancelled step ends within a batch; let it finish writing before its folder goes.
             if (_loop is { IsCompleted: false } loop) await loop;
-            var artifacts = new List<ArtifactInfo>();
-            await foreach (var a in experiments.Store.ListAsync(ArtifactLayout.Experiment(id) + "/")) artifacts.Add(a);
+            var artifacts = await experiments.ExperimentArtifactsAsync(id);
             if (s.Spec is null && artifacts.Count == 0) throw new ArgumentException($"unknown experiment '{id}'");
             // The spec first: the catalog lists experiments by their spec, so a delete cut short is no longer listed,
             // and deleting again removes the rest.
             var spec = ArtifactLayout.Spec(id);
-            foreach (var a in artifacts.OrderBy(a => a.Name == spec ? 0 : 1)) await experiments.Store.DeleteAsync(a.Name);
+            foreach (var a in artifacts.OrderBy(a => a.Name == spec ? 0 : 1)) await experiments.DeleteAsync(a.Name);
             if (await this.GetReminder(ResumeReminder) is { } reminder) await this.UnregisterReminder(reminder);
             await state.ClearStateAsync();
             state.State = new CoordinatorState();
@@ -340,7 +337,7 @@ public sealed class CoordinatorGrain(
                 {
                     s.State = ExperimentState.Completed;
                     s.EndedAt = DateTimeOffset.UtcNow;
-                    await experiments.Store.PutBytesAsync(ArtifactLayout.Report(id), JsonSerializer.SerializeToUtf8Bytes(Status(), ExperimentSetup.JsonOptions), cancellationToken: CancellationToken.None);
+                    await experiments.WriteReportAsync(id, Status());
                     logger.LogInformation("experiment {Experiment} completed: final accuracy {Accuracy:P2} on {Labeled} labels",
                         id, s.Final?.Accuracy ?? 0, s.Labeled);
                 }

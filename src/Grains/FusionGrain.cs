@@ -28,8 +28,8 @@ public sealed class FusionGrain(ExperimentStore experiments, TorchWorker compute
         Volatile.Write(ref _progress, null); // not the previous run's last epoch
         var (spec, manifest, train, test) = await experiments.TrainingInputsAsync(id, request.Labeled);
         var thetaName = ArtifactLayout.Theta0(id);
-        var thetaBytes = await experiments.Store.ReadBytesAsync(thetaName, cancellationToken);
-        var selectorBytes = request.Selector is null ? null : await experiments.Store.ReadBytesAsync(request.Selector.Name, cancellationToken);
+        var thetaBytes = await experiments.CheckpointAsync(thetaName, cancellationToken);
+        var selectorBytes = request.Selector is null ? null : await experiments.CheckpointAsync(request.Selector.Name, cancellationToken);
         var fuse = spec.Selector == SelectorKind.Pruned && spec.Fusion && request.Selector is not null;
         var distill = spec.Selector == SelectorKind.Pruned && spec.DistillationAlpha > 0 && request.Selector is not null;
         var (result, bytes) = await compute.Run(ct =>
@@ -72,7 +72,7 @@ public sealed class FusionGrain(ExperimentStore experiments, TorchWorker compute
                 selector?.Dispose();
             }
         }, cancellationToken);
-        await experiments.Store.PutBytesAsync(ArtifactLayout.Final(id), bytes, cancellationToken: cancellationToken);
+        await experiments.WriteCheckpointAsync(ArtifactLayout.Final(id), bytes, cancellationToken);
         return result with { Silo = compute.SiloName };
     }
 }

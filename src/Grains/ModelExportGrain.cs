@@ -19,17 +19,17 @@ public sealed class ModelExportGrain(ExperimentStore experiments, TorchWorker co
         var modelFormat = ModelExport.ParseFormat(format ?? "");
         network = (network ?? "").Trim().ToLowerInvariant();
         if (network is not ("final" or "selector")) throw new ArgumentException($"unknown network '{network}': use final or selector");
-        if (await experiments.Store.GetInfoAsync(ArtifactLayout.Spec(id)) is null) throw new ArgumentException($"unknown experiment '{id}'");
+        if (!await experiments.ExistsAsync(ArtifactLayout.Spec(id))) throw new ArgumentException($"unknown experiment '{id}'");
         var spec = await experiments.SpecAsync(id);
         var manifest = await experiments.ManifestAsync(spec.DatasetId);
         var source = network == "final" ? ArtifactLayout.Final(id) : await LatestSelectorAsync(id, spec);
-        if (source is null || await experiments.Store.GetInfoAsync(source) is null)
+        if (source is null || !await experiments.ExistsAsync(source))
         {
             throw new InvalidOperationException(network == "final"
                 ? $"experiment '{id}' has no final network yet: it is written when the experiment completes"
                 : $"experiment '{id}' has no trained selector yet{(spec.Selector == SelectorKind.Random ? " (random selection trains none)" : "")}");
         }
-        var bytes = await experiments.Store.ReadBytesAsync(source);
+        var bytes = await experiments.CheckpointAsync(source);
         var weightsFile = network + ModelExport.Extension(modelFormat);
         var (weights, description) = await compute.Run(() =>
         {
@@ -49,7 +49,7 @@ public sealed class ModelExportGrain(ExperimentStore experiments, TorchWorker co
         for (var round = spec.Rounds + 1; round >= 1; round--)
         {
             var name = ArtifactLayout.Selector(id, round);
-            if (await experiments.Store.GetInfoAsync(name) is not null) return name;
+            if (await experiments.ExistsAsync(name)) return name;
         }
         return null;
     }

@@ -34,7 +34,7 @@ public sealed class PoolShardGrain(ExperimentStore experiments, TorchWorker comp
             ?? throw new ArgumentException($"dataset '{datasetId}' has no shard {index} (it has {manifest.Shards.Length})");
         var allLabeled = await experiments.LabeledAsync(request.Labeled);
         var labeled = new HashSet<long>(allLabeled.Where(id => id >= entry.FirstId && id < entry.FirstId + entry.Count));
-        var info = await experiments.Store.GetInfoAsync(entry.Artifact, cancellationToken) ?? throw new ArtifactNotFoundException(entry.Artifact, experiments.Store.Description);
+        var info = await experiments.ShardInfoAsync(entry.Artifact, cancellationToken);
         // A cached shard is scored from memory; a shard beyond the silo's cache budget is streamed batch by batch.
         // Either way a corrupted shard fails with a DataFormatException naming it (streamed: at its last batch).
         var cached = await shards.CachedShardAsync(info, cancellationToken);
@@ -48,7 +48,7 @@ public sealed class PoolShardGrain(ExperimentStore experiments, TorchWorker comp
             var r = PoolScorer.RandomTopK(cached?.Ids ?? reader!.Ids, labeled, request.Seed, request.K);
             return new ShardScoreResult { TopK = [.. r.TopK.Select(s => new SampleScore(s.SampleId, s.Score, index))], Scored = r.Scored, Seconds = r.Seconds, Silo = silo };
         }
-        var selectorBytes = await experiments.Store.ReadBytesAsync(request.Selector.Name, cancellationToken);
+        var selectorBytes = await experiments.CheckpointAsync(request.Selector.Name, cancellationToken);
         // k-center's local stage measures distance to the whole labeled set, not only this shard's part of it:
         // otherwise a shard picks samples that sit next to another shard's labeled samples.
         var labeledImages = metric == SelectionMetric.KCenter ? await experiments.LabeledImagesAsync(manifest, allLabeled) : null;

@@ -26,7 +26,7 @@ public sealed class SelectorGrain(ExperimentStore experiments, TorchWorker compu
         Volatile.Write(ref _progress, null); // not the previous run's last epoch
         var (spec, manifest, train, test) = await experiments.TrainingInputsAsync(id, request.Labeled);
         var initName = ArtifactLayout.SelectorInit(id);
-        var init = await experiments.Store.ReadBytesAsync(initName, cancellationToken);
+        var init = await experiments.CheckpointAsync(initName, cancellationToken);
         var (bytes, accuracy, seconds) = await compute.Run(ct =>
         {
             // Retrained from its θ0 slice every round (as SVP does), so a round's result depends only on its inputs.
@@ -51,7 +51,7 @@ public sealed class SelectorGrain(ExperimentStore experiments, TorchWorker compu
                 return (Checkpoint.Save(model, meta.Plan, tags), acc, secs);
             }
         }, cancellationToken);
-        var info = await experiments.Store.PutBytesAsync(ArtifactLayout.Selector(id, request.Round), bytes, cancellationToken: cancellationToken);
-        return new SelectorTrainResult { Checkpoint = new ArtifactRef(info.Name, info.ETag), Accuracy = accuracy, Seconds = seconds, Silo = compute.SiloName };
+        var checkpoint = await experiments.WriteCheckpointAsync(ArtifactLayout.Selector(id, request.Round), bytes, cancellationToken);
+        return new SelectorTrainResult { Checkpoint = checkpoint, Accuracy = accuracy, Seconds = seconds, Silo = compute.SiloName };
     }
 }

@@ -70,7 +70,7 @@ public sealed class ExperimentTests(ClusterFixture fx)
         var store = Store;
         var selectorName = ArtifactLayout.Selector("equal-1", 1);
         var (selector, _) = Checkpoint.Load(await store.ReadBytesAsync(selectorName), selectorName);
-        var labeled = new HashSet<long>(ExperimentSetup.LabeledFromJson(await store.ReadBytesAsync(ArtifactLayout.Labeled("equal-1", 1)), "labeled"));
+        var labeled = new HashSet<long>(ArtifactJson.LabeledFrom(await store.ReadBytesAsync(ArtifactLayout.Labeled("equal-1", 1)), "labeled"));
         var manifest = Datasets.DatasetManifest.Parse(await store.ReadBytesAsync(ArtifactLayout.DatasetManifest(ClusterFixture.Dataset)), "manifest");
         var expected = new List<ScoredSample>();
         var scorer = new PoolScorer(selector, manifest.Normalization);
@@ -83,7 +83,7 @@ public sealed class ExperimentTests(ClusterFixture fx)
             whole.AddRange(r.TopK);
         }
         expected = whole.Result();
-        var selection = JsonSerializer.Deserialize<SampleScore[]>(await store.ReadBytesAsync(ArtifactLayout.Selection("equal-1", 1)), ExperimentSetup.JsonOptions)!;
+        var selection = JsonSerializer.Deserialize<SampleScore[]>(await store.ReadBytesAsync(ArtifactLayout.Selection("equal-1", 1)), ArtifactJson.Options)!;
         Assert.Equal(expected.Select(e => e.SampleId), selection.Select(s => s.SampleId));
         Assert.DoesNotContain(selection, s => labeled.Contains(s.SampleId));
         selector.Dispose();
@@ -106,7 +106,7 @@ public sealed class ExperimentTests(ClusterFixture fx)
         var selectorName = ArtifactLayout.Selector(id, 1);
         var (selector, _) = Checkpoint.Load(await store.ReadBytesAsync(selectorName), selectorName);
         using var _ = selector;
-        var labeled = new HashSet<long>(ExperimentSetup.LabeledFromJson(await store.ReadBytesAsync(ArtifactLayout.Labeled(id, 1)), "labeled"));
+        var labeled = new HashSet<long>(ArtifactJson.LabeledFrom(await store.ReadBytesAsync(ArtifactLayout.Labeled(id, 1)), "labeled"));
         var manifest = Datasets.DatasetManifest.Parse(await store.ReadBytesAsync(ArtifactLayout.DatasetManifest(ClusterFixture.Dataset)), "manifest");
         using var scorer = new PoolScorer(selector, manifest.Normalization);
         var candidates = new List<IReadOnlyList<KCenterCandidate>>();
@@ -126,7 +126,7 @@ public sealed class ExperimentTests(ClusterFixture fx)
         Assert.Equal(labeled.Count, labeledIds.Count);
         var centers = scorer.Centers(new ImageSet([.. labeledIds], [.. labeledLabels], labeledPixels.ToArray(), 1, 28, 28));
         var expected = KCenterGreedy.SelectDistributed(candidates, centers, spec.RoundSize).Select(c => c.SampleId);
-        var selection = JsonSerializer.Deserialize<SampleScore[]>(await store.ReadBytesAsync(ArtifactLayout.Selection(id, 1)), ExperimentSetup.JsonOptions)!;
+        var selection = JsonSerializer.Deserialize<SampleScore[]>(await store.ReadBytesAsync(ArtifactLayout.Selection(id, 1)), ArtifactJson.Options)!;
         Assert.Equal(expected, selection.Select(s => s.SampleId));
     }
 
@@ -181,7 +181,7 @@ public sealed class ExperimentTests(ClusterFixture fx)
         Assert.Equal(350, done.Rounds.Single().Labeled);
         Assert.Equal(kind != "random", done.Rounds[0].SelectorAccuracy.HasValue);
         Assert.Equal(kind is not ("dense" or "proxy" or "random" or "no-fusion"), done.Final!.Fused);
-        var selection = JsonSerializer.Deserialize<SampleScore[]>(await Store.ReadBytesAsync(ArtifactLayout.Selection(id, 1)), ExperimentSetup.JsonOptions)!;
+        var selection = JsonSerializer.Deserialize<SampleScore[]>(await Store.ReadBytesAsync(ArtifactLayout.Selection(id, 1)), ArtifactJson.Options)!;
         Assert.Equal(150, selection.Select(s => s.SampleId).Distinct().Count());
     }
 

@@ -36,7 +36,7 @@ public sealed class DatasetGrain(IArtifactStore store, Experiments.ExperimentSto
         if (await store.GetInfoAsync(ArtifactLayout.DatasetManifest(id)) is not null)
         {
             // Importing again must not change the shards under running experiments.
-            var existing = await LoadAsync(store, id);
+            var existing = await DatasetManifest.LoadAsync(store, id);
             if (existing.Shards.Length == shards && existing.ImportLimit == Math.Max(0, poolLimit)) return existing.ToInfo() with { AlreadyImported = true };
             throw new InvalidOperationException(
                 $"dataset '{id}' already exists with {existing.PoolSize} pool samples in {existing.Shards.Length} shards (imported with limit {existing.ImportLimit}); import under another id, or delete it first: prunefuse dataset delete {id}");
@@ -113,7 +113,7 @@ public sealed class DatasetGrain(IArtifactStore store, Experiments.ExperimentSto
         var fingerprint = System.Text.Json.JsonSerializer.Serialize(request);
         if (await store.GetInfoAsync(ArtifactLayout.DatasetManifest(id)) is not null)
         {
-            var existing = await LoadAsync(store, id);
+            var existing = await DatasetManifest.LoadAsync(store, id);
             if (existing.ImportRequest == fingerprint) return new ImageImportResult { Dataset = existing.ToInfo(), AlreadyImported = true };
             throw new InvalidOperationException($"dataset '{id}' already exists ({existing.Source}, {existing.PoolSize} pool samples) and was imported differently; import under another id, or delete it first: prunefuse dataset delete {id}");
         }
@@ -243,7 +243,7 @@ public sealed class DatasetGrain(IArtifactStore store, Experiments.ExperimentSto
     }
 
     /// <inheritdoc />
-    public async Task<DatasetInfo> Describe() => (await LoadAsync(store, DatasetId)).ToInfo();
+    public async Task<DatasetInfo> Describe() => (await DatasetManifest.LoadAsync(store, DatasetId)).ToInfo();
 
     /// <summary>Most samples one <see cref="GetSamples"/> call returns.</summary>
     public const int MaxSamplesPerRequest = 10_000;
@@ -253,7 +253,7 @@ public sealed class DatasetGrain(IArtifactStore store, Experiments.ExperimentSto
     {
         ArgumentNullException.ThrowIfNull(sampleIds);
         if (sampleIds.Length > MaxSamplesPerRequest) throw new ArgumentException($"at most {MaxSamplesPerRequest} samples per request, got {sampleIds.Length}");
-        var manifest = await LoadAsync(store, DatasetId);
+        var manifest = await DatasetManifest.LoadAsync(store, DatasetId);
         var unknown = sampleIds.Where(id => !manifest.Shards.Any(s => id >= s.FirstId && id < s.FirstId + s.Count)).Take(5).ToList();
         if (unknown.Count > 0) throw new ArgumentException($"dataset '{manifest.DatasetId}' has no pool sample {string.Join(", ", unknown)}");
         if (sampleIds.Length == 0) return new SampleImages { Shape = [manifest.Channels, manifest.Height, manifest.Width] };
@@ -264,19 +264,5 @@ public sealed class DatasetGrain(IArtifactStore store, Experiments.ExperimentSto
         var pixels = new byte[(long)sampleIds.Length * set.ImageBytes];
         for (var i = 0; i < sampleIds.Length; i++) Buffer.BlockCopy(set.Pixels, at[sampleIds[i]] * set.ImageBytes, pixels, i * set.ImageBytes, set.ImageBytes);
         return new SampleImages { SampleIds = sampleIds, Shape = [set.Channels, set.Height, set.Width], Pixels = pixels };
-    }
-
-    /// <summary>Reads a dataset's manifest; a clear error when the dataset does not exist.</summary>
-    public static async Task<DatasetManifest> LoadAsync(IArtifactStore store, string datasetId)
-    {
-        var name = ArtifactLayout.DatasetManifest(datasetId);
-        try
-        {
-            return DatasetManifest.Parse(await store.ReadBytesAsync(name), name);
-        }
-        catch (ArtifactNotFoundException)
-        {
-            throw new ArgumentException($"unknown dataset '{datasetId}': import it first (prunefuse dataset import)");
-        }
     }
 }

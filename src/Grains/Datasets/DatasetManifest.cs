@@ -1,5 +1,6 @@
 using System.Text.Json;
 using PruneFuse.Grains.Interfaces;
+using PruneFuse.Grains.Storage;
 using PruneFuse.Learning.Data;
 
 namespace PruneFuse.Grains.Datasets;
@@ -62,6 +63,20 @@ public sealed record DatasetManifest
 
     /// <summary>Serialises to JSON bytes.</summary>
     public byte[] ToJson() => JsonSerializer.SerializeToUtf8Bytes(this, Json);
+
+    /// <summary>The stored manifest of <paramref name="datasetId"/>; an unknown dataset is an error saying how to import it.</summary>
+    public static async Task<DatasetManifest> LoadAsync(IArtifactStore store, string datasetId)
+    {
+        var name = ArtifactLayout.DatasetManifest(datasetId);
+        try
+        {
+            return Parse(await store.ReadBytesAsync(name), name);
+        }
+        catch (ArtifactNotFoundException)
+        {
+            throw new ArgumentException($"unknown dataset '{datasetId}': import it first (prunefuse dataset import)");
+        }
+    }
 
     /// <summary>Parses and validates a manifest; errors name <paramref name="source"/>.</summary>
     public static DatasetManifest Parse(byte[] json, string source)

@@ -151,28 +151,4 @@ public static class ExperimentSetup
 
     /// <summary>A seed for one purpose of the experiment.</summary>
     public static long SeedFor(ExperimentSpec spec, string purpose) => unchecked((long)SeededRandom.Derive(spec.Seed, purpose));
-
-    private static readonly JsonSerializerOptions Json = new() { PropertyNamingPolicy = JsonNamingPolicy.CamelCase };
-
-    /// <summary>Labeled-set artifact content.</summary>
-    public static byte[] LabeledToJson(IEnumerable<long> ids) => JsonSerializer.SerializeToUtf8Bytes(ids.Order().ToArray(), Json);
-
-    /// <summary>Parses a labeled-set artifact.</summary>
-    public static long[] LabeledFromJson(byte[] json, string source)
-    {
-        try
-        {
-            return JsonSerializer.Deserialize<long[]>(json, Json) ?? throw new DataFormatException(source, "labeled set is null");
-        }
-        catch (JsonException e)
-        {
-            throw new DataFormatException(source, $"labeled set is not a JSON array of sample ids: {e.Message}", e);
-        }
-    }
-
-    /// <summary>Selection artifact content: sample id, shard, score, best first.</summary>
-    public static byte[] SelectionToJson(IEnumerable<SampleScore> selection) => JsonSerializer.SerializeToUtf8Bytes(selection.ToArray(), Json);
-
-    /// <summary>JSON options shared by grain artifacts.</summary>
-    public static JsonSerializerOptions JsonOptions => Json;
 }

@@ -9,8 +9,8 @@ namespace PruneFuse.Grains.Experiments;
 /// <summary>Reads the artifacts the grains share (spec, manifest, labeled sets, labeled images) from the store.</summary>
 public sealed class ExperimentStore(IArtifactStore store, ShardCache shards)
 {
-    /// <summary>The artifact store.</summary>
-    public IArtifactStore Store => store;
+    /// <summary>Where the artifacts live, for error messages.</summary>
+    public string Description => store.Description;
 
     /// <summary>What a training grain needs: the spec, the dataset, the labeled images (with their labels) and the test set.</summary>
     public async Task<(ExperimentSpec Spec, DatasetManifest Manifest, ImageSet Train, ImageSet Test)> TrainingInputsAsync(string experimentId, ArtifactRef labeled)
@@ -27,16 +27,15 @@ public sealed class ExperimentStore(IArtifactStore store, ShardCache shards)
     {
         var name = ArtifactLayout.Spec(experimentId);
         var bytes = await store.ReadBytesAsync(name);
-        return System.Text.Json.JsonSerializer.Deserialize<ExperimentSpec>(bytes, ExperimentSetup.JsonOptions)
-            ?? throw new DataFormatException(name, "spec is null");
+        return ArtifactJson.Decode<ExperimentSpec>(bytes, name, "spec");
     }
 
     /// <summary>The dataset manifest.</summary>
-    public Task<DatasetManifest> ManifestAsync(string datasetId) => DatasetGrain.LoadAsync(store, datasetId);
+    public Task<DatasetManifest> ManifestAsync(string datasetId) => DatasetManifest.LoadAsync(store, datasetId);
 
     /// <summary>A labeled-set artifact's ids.</summary>
     public async Task<long[]> LabeledAsync(ArtifactRef labeled) =>
-        ExperimentSetup.LabeledFromJson(await store.ReadBytesAsync(labeled.Name), labeled.Name);
+        ArtifactJson.LabeledFrom(await store.ReadBytesAsync(labeled.Name), labeled.Name);
 
     /// <summary>
     /// The labeled samples' images and labels. With the dataset label source the simulated annotator reveals the
@@ -49,7 +48,7 @@ public sealed class ExperimentStore(IArtifactStore store, ShardCache shards)
         var external = new Dictionary<long, int>();
         await foreach (var a in store.ListAsync($"{ArtifactLayout.Experiment(experimentId)}/labels/"))
         {
-            var labels = System.Text.Json.JsonSerializer.Deserialize<SampleLabel[]>(await store.ReadBytesAsync(a.Name), ExperimentSetup.JsonOptions) ?? [];
+            var labels = ArtifactJson.Decode<SampleLabel[]>(await store.ReadBytesAsync(a.Name), a.Name, "label list");
             foreach (var l in labels) external[l.SampleId] = l.Label;
         }
         var relabeled = new int[set.Count];
@@ -78,6 +77,70 @@ public sealed class ExperimentStore(IArtifactStore store, ShardCache shards)
 
     /// <summary>The dataset's test set.</summary>
     public Task<ImageSet> TestSetAsync(DatasetManifest manifest) => shards.GetShardAsync(manifest.TestShard);
+
+    /// <summary>Stores the experiment's spec (the catalog lists experiments by it).</summary>
+    public Task WriteSpecAsync(string experimentId, ExperimentSpec spec) => store.PutBytesAsync(ArtifactLayout.Spec(experimentId), ArtifactJson.Encode(spec));
+
+    /// <summary>The round's stored selection, best first; null when the round has not selected yet.</summary>
+    public async Task<SampleScore[]?> SelectionAsync(string experimentId, int round)
+    {
+        var name = ArtifactLayout.Selection(experimentId, round);
+        if (await store.GetInfoAsync(name) is null) return null;
+        return ArtifactJson.Decode<SampleScore[]>(await store.ReadBytesAsync(name), name, "selection");
+    }
+
+    /// <summary>Stores the round's selection (round 0: the initial set).</summary>
+    public async Task<ArtifactRef> WriteSelectionAsync(string experimentId, int round, IEnumerable<SampleScore> selection, CancellationToken cancellationToken = default) =>
+        Ref(await store.PutBytesAsync(ArtifactLayout.Selection(experimentId, round), ArtifactJson.Encode(selection.ToArray()), cancellationToken: cancellationToken));
+
+    /// <summary>Stores the labeled set the selector of <paramref name="round"/> trains on.</summary>
+    public async Task<ArtifactRef> WriteLabeledAsync(string experimentId, int round, IEnumerable<long> ids, CancellationToken cancellationToken = default) =>
+        Ref(await store.PutBytesAsync(ArtifactLayout.Labeled(experimentId, round), ArtifactJson.Labeled(ids), cancellationToken: cancellationToken));
+
+    /// <summary>Stores externally imported labels of the round's selection, by sample id.</summary>
+    public Task WriteLabelsAsync(string experimentId, int round, IEnumerable<SampleLabel> labels) =>
+        store.PutBytesAsync(ArtifactLayout.Labels(experimentId, round), ArtifactJson.Encode(labels.OrderBy(l => l.SampleId).ToArray()));
+
+    /// <summary>The round's stored shard answers.</summary>
+    public async Task<T> ShardScoresAsync<T>(string experimentId, int round, CancellationToken cancellationToken = default)
+    {
+        var name = ArtifactLayout.ShardScores(experimentId, round);
+        return ArtifactJson.Decode<T>(await store.ReadBytesAsync(name, cancellationToken), name, "shard-scores file");
+    }
+
+    /// <summary>Stores the round's shard answers for the merge.</summary>
+    public Task WriteShardScoresAsync<T>(string experimentId, int round, T scores, CancellationToken cancellationToken = default) =>
+        store.PutBytesAsync(ArtifactLayout.ShardScores(experimentId, round), ArtifactJson.Encode(scores), cancellationToken: cancellationToken);
+
+    /// <summary>Stores the final report (the completed status).</summary>
+    public Task WriteReportAsync(string experimentId, ExperimentStatus status) => store.PutBytesAsync(ArtifactLayout.Report(experimentId), ArtifactJson.Encode(status));
+
+    /// <summary>A checkpoint's bytes (θ0, a selector, the final network).</summary>
+    public Task<byte[]> CheckpointAsync(string name, CancellationToken cancellationToken = default) => store.ReadBytesAsync(name, cancellationToken);
+
+    /// <summary>Stores a checkpoint; returns the version written.</summary>
+    public async Task<ArtifactRef> WriteCheckpointAsync(string name, byte[] bytes, CancellationToken cancellationToken = default) =>
+        Ref(await store.PutBytesAsync(name, bytes, cancellationToken: cancellationToken));
+
+    /// <summary>True when the artifact exists.</summary>
+    public async Task<bool> ExistsAsync(string name) => await store.GetInfoAsync(name) is not null;
+
+    /// <summary>A pool shard's current version; a missing shard is an error naming it.</summary>
+    public async Task<ArtifactInfo> ShardInfoAsync(string artifact, CancellationToken cancellationToken = default) =>
+        await store.GetInfoAsync(artifact, cancellationToken) ?? throw new ArtifactNotFoundException(artifact, store.Description);
+
+    /// <summary>Every artifact under the experiment's folder.</summary>
+    public async Task<List<ArtifactInfo>> ExperimentArtifactsAsync(string experimentId)
+    {
+        var all = new List<ArtifactInfo>();
+        await foreach (var a in store.ListAsync(ArtifactLayout.Experiment(experimentId) + "/")) all.Add(a);
+        return all;
+    }
+
+    /// <summary>Removes one artifact (false when it was not there).</summary>
+    public Task<bool> DeleteAsync(string name) => store.DeleteAsync(name);
+
+    private static ArtifactRef Ref(ArtifactInfo info) => new(info.Name, info.ETag);
 
     private static ImageSet Concat(List<ImageSet> parts)
     {

@@ -21,20 +21,10 @@ public sealed class CommitStep : IRoundStep
     /// <inheritdoc />
     public async Task<bool> RunAsync(RoundContext c, CancellationToken cancellationToken)
     {
-        var (id, spec, s, store) = (c.ExperimentId, c.Spec, c.State, c.Experiments.Store);
+        var (id, spec, s) = (c.ExperimentId, c.Spec, c.State);
         var sw = Stopwatch.StartNew();
         c.Stage("merging");
-        var name = ArtifactLayout.ShardScores(id, s.Round);
-        ShardScores scores;
-        try
-        {
-            scores = JsonSerializer.Deserialize<ShardScores>(await store.ReadBytesAsync(name, cancellationToken), ExperimentSetup.JsonOptions)
-                ?? throw new DataFormatException(name, "empty");
-        }
-        catch (JsonException e)
-        {
-            throw new DataFormatException(name, $"not a shard-scores file: {e.Message}");
-        }
+        var scores = await c.Experiments.ShardScoresAsync<ShardScores>(id, s.Round, cancellationToken);
         var results = scores.Results();
         var manifest = await c.Experiments.ManifestAsync(spec.DatasetId);
         var selection = await MergeAsync(c, manifest, results, cancellationToken);
@@ -42,17 +32,17 @@ public sealed class CommitStep : IRoundStep
         var previous = await c.Experiments.LabeledAsync(s.CurrentLabeled!);
         var next = previous.Concat(selection.Select(x => x.SampleId)).ToArray();
         if (next.Distinct().Count() != next.Length) throw new InvalidOperationException("a selected sample was already labeled");
-        var selectionInfo = await store.PutBytesAsync(ArtifactLayout.Selection(id, s.Round), ExperimentSetup.SelectionToJson(selection), cancellationToken: cancellationToken);
-        var labeledInfo = await store.PutBytesAsync(ArtifactLayout.Labeled(id, s.Round + 1), ExperimentSetup.LabeledToJson(next), cancellationToken: cancellationToken);
+        var selectionRef = await c.Experiments.WriteSelectionAsync(id, s.Round, selection, cancellationToken);
+        var labeledRef = await c.Experiments.WriteLabeledAsync(id, s.Round + 1, next, cancellationToken);
         if (!c.Running) return false;
         s.Rounds.Add(new RoundRecord
         {
             Round = s.Round, Labeled = next.Length, SelectorAccuracy = s.CurrentSelector?.Accuracy,
             SelectorTrainSeconds = s.CurrentSelector?.Seconds ?? 0, ScoringSeconds = scores.Seconds + sw.Elapsed.TotalSeconds,
-            Scored = results.Sum(r => r.Scored), SelectionArtifact = selectionInfo.Name,
+            Scored = results.Sum(r => r.Scored), SelectionArtifact = selectionRef.Name,
             SelectorSilo = s.CurrentSelector?.Silo, ScoredOn = [.. results.Select(r => r.Silo).Distinct().Order()],
         });
-        s.CurrentLabeled = new ArtifactRef(labeledInfo.Name, labeledInfo.ETag);
+        s.CurrentLabeled = labeledRef;
         s.Labeled = next.Length;
         s.AwaitingRound = s.Round;
         s.Round++;
@@ -72,7 +62,7 @@ public sealed class CommitStep : IRoundStep
             var labeledIds = await c.Experiments.LabeledAsync(c.State.CurrentLabeled!);
             var labeledImages = await c.Experiments.LabeledImagesAsync(manifest, labeledIds);
             var selectorRef = c.State.CurrentSelector!.Checkpoint;
-            var selectorBytes = await c.Experiments.Store.ReadBytesAsync(selectorRef.Name, cancellationToken);
+            var selectorBytes = await c.Experiments.CheckpointAsync(selectorRef.Name, cancellationToken);
             var picks = await c.Compute.Run(ct =>
             {
                 var (model, _) = c.Replicas.GetModel(selectorRef.Name, selectorRef.ETag, selectorBytes);

@@ -50,8 +50,7 @@ public sealed class ScoreStep : IRoundStep
             c.Scoring(null);
         }
         if (!c.Running) return false;
-        await c.Experiments.Store.PutBytesAsync(ArtifactLayout.ShardScores(id, s.Round),
-            JsonSerializer.SerializeToUtf8Bytes(ShardScores.From(results, sw.Elapsed.TotalSeconds), ExperimentSetup.JsonOptions), cancellationToken: cancellationToken);
+        await c.Experiments.WriteShardScoresAsync(id, s.Round, ShardScores.From(results, sw.Elapsed.TotalSeconds), cancellationToken);
         return true;
     }
 

@@ -13,20 +13,20 @@ public sealed class SetupStep : IRoundStep
     /// <inheritdoc />
     public async Task<bool> RunAsync(RoundContext c, CancellationToken cancellationToken)
     {
-        var (id, spec, s, store) = (c.ExperimentId, c.Spec, c.State, c.Experiments.Store);
+        var (id, spec, s) = (c.ExperimentId, c.Spec, c.State);
         c.Stage("creating θ0 and channel plan");
         var manifest = await c.Experiments.ManifestAsync(spec.DatasetId);
         var networks = await c.Compute.Run(_ => ExperimentSetup.CreateNetworks(spec, manifest), cancellationToken);
-        await store.PutBytesAsync(ArtifactLayout.Theta0(id), networks.Theta0, cancellationToken: cancellationToken);
-        if (networks.SelectorInit is not null) await store.PutBytesAsync(ArtifactLayout.SelectorInit(id), networks.SelectorInit, cancellationToken: cancellationToken);
+        await c.Experiments.WriteCheckpointAsync(ArtifactLayout.Theta0(id), networks.Theta0, cancellationToken);
+        if (networks.SelectorInit is not null) await c.Experiments.WriteCheckpointAsync(ArtifactLayout.SelectorInit(id), networks.SelectorInit, cancellationToken);
         if (!c.Running) return false;
         var initial = ExperimentSetup.InitialLabeled(spec, manifest);
-        var labeled = await store.PutBytesAsync(ArtifactLayout.Labeled(id, 1), ExperimentSetup.LabeledToJson(initial), cancellationToken: cancellationToken);
-        await store.PutBytesAsync(ArtifactLayout.InitialSelection(id),
-            ExperimentSetup.SelectionToJson(initial.Select(x => new SampleScore(x, 0, manifest.Shards.First(sh => x >= sh.FirstId && x < sh.FirstId + sh.Count).Index))), cancellationToken: cancellationToken);
+        var labeled = await c.Experiments.WriteLabeledAsync(id, 1, initial, cancellationToken);
+        await c.Experiments.WriteSelectionAsync(id, 0,
+            initial.Select(x => new SampleScore(x, 0, manifest.Shards.First(sh => x >= sh.FirstId && x < sh.FirstId + sh.Count).Index)), cancellationToken);
         s.SelectorParams = networks.SelectorParams;
         s.SelectorMacs = networks.SelectorMacs;
-        s.CurrentLabeled = new ArtifactRef(labeled.Name, labeled.ETag);
+        s.CurrentLabeled = labeled;
         s.Labeled = initial.Length;
         s.Round = 1;
         s.AwaitingRound = 0;
