@@ -59,8 +59,11 @@ public sealed record ExperimentSpec
     /// <summary>Fuse the trained selector into θ0 before final training (pruned selector only).</summary>
     [Id(13)] public bool Fusion { get; init; } = true;
 
-    /// <summary>Distillation weight α (0 disables distillation).</summary>
-    [Id(14)] public double DistillationAlpha { get; init; } = 0.5;
+    /// <summary>
+    /// Distillation weight α from the selector into the fused network (0, the default, disables distillation). The
+    /// study in BENCHMARKS.md measured the final network best without it: accuracy falls as α grows (0 > 0.1 > 0.25 > 0.5).
+    /// </summary>
+    [Id(14)] public double DistillationAlpha { get; init; }
 
     /// <summary>Distillation temperature T.</summary>
     [Id(15)] public double DistillationTemperature { get; init; } = 4.0;

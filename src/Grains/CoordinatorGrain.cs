@@ -1,5 +1,4 @@
 using System.Diagnostics;
-using System.Text.Json;
 using Microsoft.Extensions.Logging;
 using PruneFuse.Grains.Compute;
 using PruneFuse.Grains.Datasets;
@@ -320,7 +319,7 @@ public sealed class CoordinatorGrain(
                 var s = state.State;
                 s.Step = RoundTable.Resume(s.Step, s);
                 var step = RoundTable.Runner(s.Step) ?? throw new InvalidOperationException($"no step runs {s.Step}");
-                var started = System.Diagnostics.Stopwatch.StartNew();
+                var started = Stopwatch.StartNew();
                 var (finished, round) = (s.Step, s.Round);
                 // Cancelled while the step ran: keep the cancellation and the state as it was.
                 if (!await step.RunAsync(context, cancellationToken) || !Running) break;

@@ -164,6 +164,7 @@ public sealed class ExperimentTests(ClusterFixture fx)
     [InlineData("proxy")]
     [InlineData("random")]
     [InlineData("no-fusion")]
+    [InlineData("kd")]
     public async Task Every_selector_kind_completes(string kind)
     {
         var spec = ClusterFixture.SmallSpec(seed: 4) with { Rounds = 1, FinalEpochs = 1, SelectorEpochs = 1 };
@@ -172,6 +173,8 @@ public sealed class ExperimentTests(ClusterFixture fx)
             "dense" => spec with { Selector = SelectorKind.Dense },
             "proxy" => spec with { Selector = SelectorKind.Proxy, Arch = "resnet14", ProxyArch = "resnet8" },
             "random" => spec with { Selector = SelectorKind.Random },
+            // Distillation is off by default: this drives the fused network's training with the selector as teacher.
+            "kd" => spec with { DistillationAlpha = 0.5, DistillationTemperature = 4 },
             _ => spec with { Fusion = false, DistillationAlpha = 0 },
         };
         var id = "kind-" + kind;

@@ -1,9 +1,6 @@
 using System.CommandLine;
-using System.Text.Json;
 using PruneFuse.Grains.Interfaces;
-using Spectre.Console;
 using static PruneFuse.Client.Commands.Common;
-using static PruneFuse.Client.Commands.Progress;
 
 namespace PruneFuse.Client.Commands;
 

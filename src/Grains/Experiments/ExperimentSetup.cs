@@ -1,4 +1,3 @@
-using System.Text.Json;
 using PruneFuse.Grains.Datasets;
 using PruneFuse.Grains.Interfaces;
 using PruneFuse.Learning.Data;

@@ -1,5 +1,4 @@
 using System.Diagnostics;
-using System.Text.Json;
 using PruneFuse.Grains.Datasets;
 using PruneFuse.Grains.Experiments;
 using PruneFuse.Grains.Interfaces;
