@@ -240,6 +240,17 @@ public sealed class MonitoringTests
         var restart = await Processes.ClientAsync(port, "experiment", "start", "long", "--dataset", "d1", "--arch", "resnet8", "--initial", "100", "--round-size", "50", "--rounds", "1", "--selector-epochs", "100");
         Assert.True(restart.ExitCode == 0, restart.Stderr);
         Assert.Equal(0, (await Processes.ClientAsync(port, "experiment", "cancel", "long")).ExitCode);
+
+        // The demo names the dashboard of the silo it talks to, and a dataset id imported otherwise is refused with
+        // the way on (another --dataset, or a delete) before any experiment starts.
+        var demo = await Processes.ClientAsync(port, "demo", "--quick", "--dataset", "d1", "--id", "demo-here");
+        Assert.Equal(1, demo.ExitCode);
+        Assert.Contains($"dashboard: http://127.0.0.1:{silo.HttpPort}/dashboard (PruneFuse experiments: http://127.0.0.1:{silo.HttpPort}/prunefuse)", demo.Stdout);
+        Assert.Contains("dataset 'd1' already exists with 400 pool samples in 1 shards (imported with limit 400); import under another id, or delete it first: prunefuse dataset delete d1", demo.Stderr);
+        Assert.Contains("unknown experiment 'demo-here'", (await Processes.ClientAsync(port, "experiment", "status", "demo-here")).Stderr);
+        var badDemo = await Processes.ClientAsync(port, "demo", "--dataset", "Bad Id");
+        Assert.Equal(1, badDemo.ExitCode);
+        Assert.Contains("dataset id 'Bad Id' must be", badDemo.Stderr);
     }
 
     private static HashSet<string> Files(string root) =>

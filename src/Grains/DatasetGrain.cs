@@ -1,10 +1,11 @@
 using Microsoft.Extensions.Logging;
+using PruneFuse.Grains.Datasets;
 using PruneFuse.Grains.Interfaces;
 using PruneFuse.Grains.Storage;
 using PruneFuse.Learning.Data;
 using PruneFuse.Learning.Runtime;
 
-namespace PruneFuse.Grains.Datasets;
+namespace PruneFuse.Grains;
 
 /// <summary>Imports a dataset into the artifact store as pool shards plus a test shard, and describes it.</summary>
 public sealed class DatasetGrain(IArtifactStore store, Experiments.ExperimentStore images, Compute.TorchWorker compute, ILogger<DatasetGrain> logger) : Grain, IDatasetGrain
