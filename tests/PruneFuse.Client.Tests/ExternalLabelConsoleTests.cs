@@ -152,7 +152,9 @@ public sealed class ExternalLabelConsoleTests
         var tasksFile = Path.Combine(root, "ls", "tasks.json");
         Directory.CreateDirectory(Path.GetDirectoryName(tasksFile)!);
         var images = Path.Combine(root, "ls", "images");
-        var export = await Processes.ClientAsync(port, "selections", "export", "--id", "ext", "--round", "2", "--format", "label-studio", "--out", tasksFile, "--images", images);
+        // --images relative to the console's folder: Label Studio resolves local files from its own root, so the
+        // URLs must carry the absolute path.
+        var export = await Processes.ClientInAsync(root, port, "selections", "export", "--id", "ext", "--round", "2", "--format", "label-studio", "--out", tasksFile, "--images", Path.Combine("ls", "images"));
         Assert.True(export.ExitCode == 0, export.Stderr);
 
         // Importable tasks: image reference, the uncertainty as its own field, the selector's prediction as a choices result.

@@ -21,6 +21,10 @@ internal static class Processes
     public static Task<Result> ClientAsync(int gatewayPort, params string[] args) =>
         RunToExitAsync("dotnet", [BuildOutput.ClientDll, .. args, "--gateway-port", gatewayPort.ToString()], TimeSpan.FromMinutes(5), null);
 
+    /// <summary>Runs the client to completion (bounded) in <paramref name="workingDirectory"/>, for relative paths.</summary>
+    public static Task<Result> ClientInAsync(string workingDirectory, int gatewayPort, params string[] args) =>
+        RunToExitAsync("dotnet", [BuildOutput.ClientDll, .. args, "--gateway-port", gatewayPort.ToString()], TimeSpan.FromMinutes(5), null, workingDirectory);
+
     /// <summary>Runs the silo until it exits by itself (a configuration it refuses), bounded.</summary>
     public static Task<Result> SiloUntilExitAsync(Dictionary<string, string>? environment, params string[] args) =>
         RunToExitAsync("dotnet", [BuildOutput.SiloDll, .. args], TimeSpan.FromMinutes(1), environment);
@@ -29,9 +33,9 @@ internal static class Processes
     public static Running StartClient(int gatewayPort, params string[] args) =>
         Start("dotnet", [BuildOutput.ClientDll, .. args, "--gateway-port", gatewayPort.ToString()], null);
 
-    private static Running Start(string program, string[] args, Dictionary<string, string>? environment)
+    private static Running Start(string program, string[] args, Dictionary<string, string>? environment, string? workingDirectory = null)
     {
-        var psi = new ProcessStartInfo(program) { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
+        var psi = new ProcessStartInfo(program) { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false, WorkingDirectory = workingDirectory ?? "" };
         foreach (var a in args) psi.ArgumentList.Add(a);
         foreach (var (k, v) in environment ?? []) psi.Environment[k] = v;
         return new Running(Process.Start(psi)!, $"{Path.GetFileName(program)} {string.Join(' ', args)}");
@@ -94,9 +98,9 @@ internal static class Processes
         }
     }
 
-    private static async Task<Result> RunToExitAsync(string program, string[] args, TimeSpan timeout, Dictionary<string, string>? environment)
+    private static async Task<Result> RunToExitAsync(string program, string[] args, TimeSpan timeout, Dictionary<string, string>? environment, string? workingDirectory = null)
     {
-        using var running = Start(program, args, environment);
+        using var running = Start(program, args, environment, workingDirectory);
         return (await running.WaitAsync(timeout)).Result;
     }
 }
