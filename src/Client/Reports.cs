@@ -11,12 +11,8 @@ public static class Reports
     /// <summary>JSON output options: readable non-ASCII (α, θ), no indentation.</summary>
     public static readonly JsonSerializerOptions JsonOut = new() { Encoder = System.Text.Encodings.Web.JavaScriptEncoder.UnsafeRelaxedJsonEscaping };
 
-    /// <summary>Records as <c>--json</c> prints them: camelCase names, enums as lower-case names (what every command uses).</summary>
-    public static readonly JsonSerializerOptions Camel = new(JsonOut)
-    {
-        PropertyNamingPolicy = JsonNamingPolicy.CamelCase, DictionaryKeyPolicy = null,
-        Converters = { new System.Text.Json.Serialization.JsonStringEnumConverter(JsonNamingPolicy.CamelCase) },
-    };
+    /// <summary>Records as <c>--json</c> prints them: the contract records' JSON form, shared with the silo's experiments API.</summary>
+    public static JsonSerializerOptions Camel => ContractJson.Options;
 
     /// <summary>One-line method description of a spec.</summary>
     public static string Method(ExperimentSpec s) => s.Selector switch

@@ -102,10 +102,7 @@ public static class StartupChecks
         var ports = new List<(string Key, int Port)> { ("PruneFuse:SiloPort", options.SiloPort), ("PruneFuse:GatewayPort", options.GatewayPort) };
         foreach (var url in (configuration["urls"] ?? "").Split(';', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries))
         {
-            if (Uri.TryCreate(url.Replace("://*", "://0.0.0.0", StringComparison.Ordinal).Replace("://+", "://0.0.0.0", StringComparison.Ordinal), UriKind.Absolute, out var uri) && uri.Port > 0)
-            {
-                ports.Add(("Urls", uri.Port));
-            }
+            if (Monitoring.Addresses.Parse(url) is { Port: > 0 } uri) ports.Add(("Urls", uri.Port));
         }
         var problems = new List<string>();
         foreach (var (key, port) in ports.Distinct())

@@ -8,14 +8,6 @@ namespace PruneFuse.Client.Tests;
 /// </summary>
 public sealed class MonitoringTests
 {
-    private const string Chromium = "/usr/bin/chromium";
-
-    private static string[] ChromiumFlags(string profile) =>
-    [
-        "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
-        "--disable-component-update", "--disable-sync", $"--user-data-dir={profile}", "--virtual-time-budget=4000",
-    ];
-
     [Fact]
     public async Task Experiments_page_follows_a_running_experiment_live_and_the_dashboard_links_to_it()
     {
@@ -25,7 +17,7 @@ public sealed class MonitoringTests
         await silo.StartAsync();
         var port = silo.GatewayPort;
         var web = $"http://127.0.0.1:{silo.HttpPort}";
-        var flags = ChromiumFlags(Path.Combine(root, "chromium-profile"));
+        var chromium = new HeadlessChromium(Path.Combine(root, "chromium-profile"), 4000);
 
         // The log says where everything is.
         Assert.Contains($"PruneFuse silo ready: mode embedded, data root {Path.Combine(root, "silo")}, silo port {silo.SiloPort}, gateway port {port}, " +
@@ -41,7 +33,7 @@ public sealed class MonitoringTests
         }
 
         // The dashboard (its stock page) carries a link to ours.
-        var dashboard = await Processes.RunAsync(Chromium, "apt-get install chromium", [.. flags, "--dump-dom", $"{web}/dashboard/"]);
+        var dashboard = await chromium.DumpDomAsync($"{web}/dashboard/");
         Assert.True(dashboard.ExitCode == 0, dashboard.Stderr);
         Assert.Contains("id=\"prunefuse-link\" href=\"/prunefuse\"", dashboard.Stdout);
 
@@ -61,7 +53,7 @@ public sealed class MonitoringTests
         var deadline = DateTime.UtcNow.AddMinutes(10);
         while (DateTime.UtcNow < deadline)
         {
-            var dom = await Processes.RunAsync(Chromium, "apt-get install chromium", [.. flags, "--dump-dom", $"{web}/prunefuse"]);
+            var dom = await chromium.DumpDomAsync($"{web}/prunefuse");
             Assert.True(dom.ExitCode == 0, dom.Stderr);
             lastDom = dom.Stdout;
             if (lastDom.Contains("data-experiment=\"mon\" data-state=\"completed\"")) break;
@@ -70,7 +62,7 @@ public sealed class MonitoringTests
             if (lastDom.Contains("class=\"selector-point\"")) seen.Add("curve");
             if (seen.Count == 3)
             {
-                var screenshot = await Processes.RunAsync(Chromium, "apt-get install chromium", [.. flags, $"--screenshot={shot}", "--window-size=1200,900", $"{web}/prunefuse"]);
+                var screenshot = await chromium.ScreenshotAsync($"{web}/prunefuse", shot, 1200, 900);
                 Assert.True(screenshot.ExitCode == 0, screenshot.Stderr);
                 break;
             }
@@ -86,7 +78,7 @@ public sealed class MonitoringTests
         Assert.InRange(progress.Value.GetProperty("shards").GetInt32(), 1, 7);
         Assert.True(progress.Value.GetProperty("samplesPerSecond").GetDouble() > 0);
         Assert.Equal("completed", JsonDocument.Parse(done.LastLine).RootElement.GetProperty("state").GetString());
-        var final = await Processes.RunAsync(Chromium, "apt-get install chromium", [.. flags, "--dump-dom", $"{web}/prunefuse"]);
+        var final = await chromium.DumpDomAsync($"{web}/prunefuse");
         Assert.Contains("data-experiment=\"mon\" data-state=\"completed\"", final.Stdout);
         Assert.Contains("id=\"final\"", final.Stdout);
         Assert.Contains("class=\"final-point\"", final.Stdout);

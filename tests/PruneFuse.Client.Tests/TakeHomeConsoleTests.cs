@@ -9,7 +9,6 @@ namespace PruneFuse.Client.Tests;
 public sealed class TakeHomeConsoleTests
 {
     private const string Python = "/usr/bin/python3";
-    private const string Chromium = "/usr/bin/chromium";
 
     // Loads an exported network with tools/python/prunefuse_model.py and prints its accuracy on a stored test shard.
     private const string AccuracyScript = """
@@ -91,17 +90,15 @@ public sealed class TakeHomeConsoleTests
         Assert.Contains("<tr><th>--arch</th><td>resnet8</td></tr>", html);
         Assert.Contains("<code id=\"reproduce\">prunefuse experiment start home --dataset home --arch resnet8", html);
         Assert.Contains($"<dt>final selector</dt><dd>{selectorAccuracy.ToString("P2", System.Globalization.CultureInfo.InvariantCulture)}", html);
-        var profile = Path.Combine(root, "chromium-profile");
-        string[] flags = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
-            "--disable-component-update", "--disable-sync", $"--user-data-dir={profile}", "--virtual-time-budget=5000"];
-        var dom = await Processes.RunAsync(Chromium, "apt-get install chromium", [.. flags, "--dump-dom", $"file://{page}"]);
+        var chromium = new HeadlessChromium(Path.Combine(root, "chromium-profile"), 5000);
+        var dom = await chromium.DumpDomAsync($"file://{page}");
         Assert.True(dom.ExitCode == 0, dom.Stderr);
         // The page's own script marks the body once every embedded plot has decoded.
         Assert.Contains("data-rendered=\"ok\"", dom.Stdout);
         Assert.Contains("id=\"rounds\"", dom.Stdout);
         Assert.Contains(finalAccuracy.ToString("P2", System.Globalization.CultureInfo.InvariantCulture), dom.Stdout);
         var shot = Path.Combine(root, "report.png");
-        var screenshot = await Processes.RunAsync(Chromium, "apt-get install chromium", [.. flags, $"--screenshot={shot}", "--window-size=1200,1600", $"file://{page}"]);
+        var screenshot = await chromium.ScreenshotAsync($"file://{page}", shot, 1200, 1600);
         Assert.True(File.Exists(shot) && new FileInfo(shot).Length > 10_000, $"no screenshot: {screenshot.Stderr}");
     }
 }

@@ -9,12 +9,12 @@ public static class Addresses
     /// </summary>
     public static string? Dashboard(IEnumerable<string> listening, string advertised)
     {
-        var first = listening.FirstOrDefault();
-        if (first is null || !Uri.TryCreate(first.Replace("://*", "://0.0.0.0", StringComparison.Ordinal).Replace("://+", "://0.0.0.0", StringComparison.Ordinal), UriKind.Absolute, out var uri))
-        {
-            return null;
-        }
+        if (listening.Select(Parse).FirstOrDefault() is not { } uri) return null;
         var host = uri.Host is "0.0.0.0" or "[::]" or "::" ? advertised : uri.Host;
         return $"{uri.Scheme}://{host}:{uri.Port}/dashboard";
     }
+
+    /// <summary>A listen URL as Kestrel takes it (<c>*</c> and <c>+</c> mean every interface, here 0.0.0.0); null when it is not one.</summary>
+    public static Uri? Parse(string url) =>
+        Uri.TryCreate(url.Replace("://*", "://0.0.0.0", StringComparison.Ordinal).Replace("://+", "://0.0.0.0", StringComparison.Ordinal), UriKind.Absolute, out var uri) ? uri : null;
 }

@@ -1,6 +1,4 @@
 using System.Text;
-using System.Text.Json;
-using System.Text.Json.Serialization;
 using PruneFuse.Grains.Interfaces;
 
 namespace PruneFuse.Silo.Monitoring;
@@ -18,13 +16,6 @@ public static class ExperimentsPage
     /// <summary>The JSON the page polls: <c>{ silo, experiments: [status…] }</c>, camelCase, enums as lower-case names.</summary>
     public const string ApiPath = "/prunefuse/api/experiments";
 
-    /// <summary>The JSON form of statuses: the same names the console's <c>--json</c> uses.</summary>
-    public static readonly JsonSerializerOptions Json = new(JsonSerializerDefaults.Web)
-    {
-        Converters = { new JsonStringEnumConverter(JsonNamingPolicy.CamelCase) },
-        Encoder = System.Text.Encodings.Web.JavaScriptEncoder.UnsafeRelaxedJsonEscaping,
-    };
-
     private static readonly Lazy<byte[]> Html = new(() =>
     {
         using var s = typeof(ExperimentsPage).Assembly.GetManifestResourceStream("PruneFuse.Silo.Monitoring.experiments.html")
@@ -41,7 +32,7 @@ public static class ExperimentsPage
         app.MapGet(ApiPath, async (IGrainFactory grains, ILocalSiloDetails silo, CancellationToken ct) =>
         {
             var experiments = await grains.GetGrain<ICatalogGrain>(0).ListExperiments().WaitAsync(ct);
-            return Results.Json(new { silo = silo.SiloAddress.ToParsableString(), experiments }, Json);
+            return Results.Json(new { silo = silo.SiloAddress.ToParsableString(), experiments }, ContractJson.Options);
         });
     }
 
