@@ -77,14 +77,14 @@ internal static class ClusterOverheadBenchmark
 
             // The round's selector and an empty labeled set, stored as the coordinator would store them.
             using var theta0 = ResNet.Create(ResNetSpec.Dense(arch, 1, 10), 0);
-            var plan = ChannelPruner.Plan(theta0, prune, PruningMethod.L2);
+            var plan = ChannelPruner.Plan(theta0, prune, PruneFuse.Learning.Pruning.PruningMethod.L2);
             using var selector = ChannelPruner.Extract(theta0, plan);
             var ckpt = await store.PutBytesAsync("experiments/bench/checkpoints/selector-round-001.pfc", Checkpoint.Save(selector, plan));
             var labeled = await store.PutBytesAsync("experiments/bench/labeled/before-round-001.json", "[]"u8.ToArray());
             var request = new ScoreRequest
             {
                 ExperimentId = "bench", Round = 1, Selector = new ArtifactRef(ckpt.Name, ckpt.ETag), Labeled = new ArtifactRef(labeled.Name, labeled.ETag),
-                Metric = "least-confidence", K = k,
+                Metric = Metric.LeastConfidence, K = k,
             };
 
             // Raw: the same shard files read once, scored by a plain loop.

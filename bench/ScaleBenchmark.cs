@@ -77,14 +77,14 @@ internal static class ScaleBenchmark
             Log($"wrote {samples:N0} samples as {shards} shards in {sw.Elapsed.TotalSeconds:F0} s ({new DirectoryInfo(Path.Combine(root, "artifacts")).EnumerateFiles("*", SearchOption.AllDirectories).Sum(f => f.Length) / 1e9:F2} GB)");
 
             using var theta0 = ResNet.Create(ResNetSpec.Dense(arch, 1, 10), seed);
-            var plan = ChannelPruner.Plan(theta0, prune, PruningMethod.L2);
+            var plan = ChannelPruner.Plan(theta0, prune, PruneFuse.Learning.Pruning.PruningMethod.L2);
             using var selector = ChannelPruner.Extract(theta0, plan);
             var ckpt = await store.PutBytesAsync("experiments/scale/checkpoints/selector-round-001.pfc", Checkpoint.Save(selector, plan));
             var labeled = await store.PutBytesAsync("experiments/scale/labeled/before-round-001.json", "[]"u8.ToArray());
             var request = new ScoreRequest
             {
                 ExperimentId = "scale", Round = 1, Selector = new ArtifactRef(ckpt.Name, ckpt.ETag), Labeled = new ArtifactRef(labeled.Name, labeled.ETag),
-                Metric = "least-confidence", K = k,
+                Metric = Metric.LeastConfidence, K = k,
             };
 
             // Peak RSS of the scoring phase alone: the kernel's high-water mark is reset first (clear_refs 5).

@@ -22,26 +22,45 @@ internal static class StudyBenchmark
     /// <summary>A method of the study; <paramref name="InDefault"/> false: run only when named with --methods.</summary>
     private sealed record Method(string Name, string Description, Func<ExperimentSpec, ExperimentSpec> Apply, bool InDefault = true);
 
-    // Labels name every setting that differs between rows, distillation included: the ablations inherit the default's α.
-    private static readonly double DefaultAlpha = new ExperimentSpec().DistillationAlpha;
+    // Labels name every setting that differs between rows, distillation included: the ablations inherit the default's
+    // α, warm start and fusion source.
+    private static readonly ExperimentSpec Default = new();
+    private static readonly double DefaultAlpha = Default.DistillationAlpha;
 
     private static string Kd(double alpha) => alpha > 0 ? FormattableString.Invariant($"KD α={alpha}") : "no KD";
 
+    private static string Cheap(ExperimentSpec s) =>
+        (s.SelectorWarmStart ? $", warm-started selector ({s.WarmEpochs} epochs)" : ", selector from θ0 each round") +
+        $", fusion source {s.FusionSource.Name()}";
+
     private static readonly Method[] Methods =
     [
-        new("prunefuse-p0.5", $"PruneFuse p=0.5 (the default: L2, fusion, {Kd(DefaultAlpha)})", s => s with { Selector = SelectorKind.Pruned, PruneRatio = 0.5 }),
-        new("prunefuse-p0.7", $"PruneFuse p=0.7 (L2, fusion, {Kd(DefaultAlpha)})", s => s with { Selector = SelectorKind.Pruned, PruneRatio = 0.7 }),
-        new("dense-al", "dense active learning (resnet20 selects)", s => s with { Selector = SelectorKind.Dense }),
-        new("svp-resnet8", "selection via proxy (resnet8)", s => s with { Selector = SelectorKind.Proxy, ProxyArch = "resnet8" }),
+        new("prunefuse-p0.5", $"PruneFuse p=0.5 (the default: L2, fusion, {Kd(DefaultAlpha)}{Cheap(Default)})", s => s with { Selector = SelectorKind.Pruned, PruneRatio = 0.5 }),
+        new("prunefuse-p0.7", $"PruneFuse p=0.7 (L2, fusion, {Kd(DefaultAlpha)}{Cheap(Default)})", s => s with { Selector = SelectorKind.Pruned, PruneRatio = 0.7 }),
+        new("dense-al", "dense active learning (resnet20 selects, from θ0 each round)", s => s with { Selector = SelectorKind.Dense, SelectorWarmStart = false }),
+        new("svp-resnet8", "selection via proxy (resnet8, from its init each round)", s => s with { Selector = SelectorKind.Proxy, ProxyArch = Arch.ResNet8, SelectorWarmStart = false }),
         new("random", "random selection", s => s with { Selector = SelectorKind.Random }),
-        new("ablation-no-fusion", $"PruneFuse p=0.5, target trained from θ0 ({Kd(DefaultAlpha)})", s => s with { Selector = SelectorKind.Pruned, PruneRatio = 0.5, Fusion = false }),
-        new("ablation-no-fusion-no-kd", "PruneFuse p=0.5, target trained from θ0, no KD", s => s with { Selector = SelectorKind.Pruned, PruneRatio = 0.5, Fusion = false, DistillationAlpha = 0 }, InDefault: false),
-        new("ablation-no-kd", "PruneFuse p=0.5, fusion, no KD", s => s with { Selector = SelectorKind.Pruned, PruneRatio = 0.5, DistillationAlpha = 0 }),
-        new("ablation-random-channels", $"PruneFuse p=0.5, random-channel pruning ({Kd(DefaultAlpha)})", s => s with { Selector = SelectorKind.Pruned, PruneRatio = 0.5, PruningMethod = "random" }),
+        new("ablation-no-fusion", $"PruneFuse p=0.5, target trained from θ0 ({Kd(DefaultAlpha)}{Cheap(Default)})", s => s with { Selector = SelectorKind.Pruned, PruneRatio = 0.5, Fusion = false }),
+        new("ablation-no-fusion-kd-0.5", "PruneFuse p=0.5, target trained from θ0 with KD α=0.5 (the ablation of the old default)",
+            s => s with { Selector = SelectorKind.Pruned, PruneRatio = 0.5, Fusion = false, DistillationAlpha = 0.5, SelectorWarmStart = false, FusionSource = FusionSource.Retrain }, InDefault: false),
+        new("ablation-no-kd", "PruneFuse p=0.5, fusion, no KD (the default while its α is 0)", s => s with { Selector = SelectorKind.Pruned, PruneRatio = 0.5, DistillationAlpha = 0 }, InDefault: false),
+        new("ablation-random-channels", $"PruneFuse p=0.5, random-channel pruning ({Kd(DefaultAlpha)}{Cheap(Default)})", s => s with { Selector = SelectorKind.Pruned, PruneRatio = 0.5, PruningMethod = PruningMethod.Random }),
         // The distillation study (run with --methods): α at T = 4, fusion on.
         new("kd-alpha-0.1", "PruneFuse p=0.5, fusion, KD α=0.1", s => s with { Selector = SelectorKind.Pruned, PruneRatio = 0.5, DistillationAlpha = 0.1 }, InDefault: false),
         new("kd-alpha-0.25", "PruneFuse p=0.5, fusion, KD α=0.25", s => s with { Selector = SelectorKind.Pruned, PruneRatio = 0.5, DistillationAlpha = 0.25 }, InDefault: false),
-        new("kd-alpha-0.5", "PruneFuse p=0.5, fusion, KD α=0.5 (the old default)", s => s with { Selector = SelectorKind.Pruned, PruneRatio = 0.5, DistillationAlpha = 0.5 }, InDefault: false),
+        new("kd-alpha-0.5", "PruneFuse p=0.5, fusion, KD α=0.5, selector from θ0 each round, fusion source retrain (the default until 2026-12-01)",
+            s => s with { Selector = SelectorKind.Pruned, PruneRatio = 0.5, DistillationAlpha = 0.5, SelectorWarmStart = false, FusionSource = FusionSource.Retrain }),
+        // Cheaper selection (run with --methods): warm-started selectors and the fusion source, α = 0.
+        new("cold-fuse-last-round", "PruneFuse p=0.5, selector from θ0 each round, fusion source last-round, no KD",
+            s => s with { Selector = SelectorKind.Pruned, PruneRatio = 0.5, DistillationAlpha = 0, SelectorWarmStart = false, FusionSource = FusionSource.LastRound }, InDefault: false),
+        new("cold-fuse-retrain", "PruneFuse p=0.5, selector from θ0 each round, fusion source retrain, no KD",
+            s => s with { Selector = SelectorKind.Pruned, PruneRatio = 0.5, DistillationAlpha = 0, SelectorWarmStart = false, FusionSource = FusionSource.Retrain }, InDefault: false),
+        new("warm-fuse-retrain", "PruneFuse p=0.5, warm-started selector, fusion source retrain, no KD",
+            s => s with { Selector = SelectorKind.Pruned, PruneRatio = 0.5, DistillationAlpha = 0, SelectorWarmStart = true, FusionSource = FusionSource.Retrain }, InDefault: false),
+        new("warm-fuse-warm", "PruneFuse p=0.5, warm-started selector, fusion source warm, no KD",
+            s => s with { Selector = SelectorKind.Pruned, PruneRatio = 0.5, DistillationAlpha = 0, SelectorWarmStart = true, FusionSource = FusionSource.Warm }, InDefault: false),
+        new("warm-fuse-last-round", "PruneFuse p=0.5, warm-started selector, fusion source last-round, no KD",
+            s => s with { Selector = SelectorKind.Pruned, PruneRatio = 0.5, DistillationAlpha = 0, SelectorWarmStart = true, FusionSource = FusionSource.LastRound }, InDefault: false),
     ];
 
     private static readonly Option<string> Preset = BenchOptions.Text("--preset", "quick", "quick (2 rounds, short training) or full (the paper-like protocol at this machine's scale)");
@@ -77,9 +96,9 @@ internal static class StudyBenchmark
         // quick: 2 rounds, short training; full: the paper-like protocol at this machine's scale.
         var baseSpec = new ExperimentSpec
         {
-            DatasetId = "fashion-mnist", Arch = "resnet20", Metric = "least-confidence", InitialLabeled = 1000, RoundSize = 1000,
+            DatasetId = "fashion-mnist", Arch = Arch.ResNet20, Metric = Metric.LeastConfidence, InitialLabeled = 1000, RoundSize = 1000,
             Rounds = preset == "quick" ? 2 : 4, SelectorEpochs = preset == "quick" ? 6 : 15, FinalEpochs = preset == "quick" ? 10 : 30,
-            BatchSize = 128, DistillationAlpha = 0.5, DistillationTemperature = 4,
+            BatchSize = 128, DistillationTemperature = 4,
         };
 
         // Every finished experiment is appended to the runs file at once, so with --resume an interrupted study (or
@@ -116,6 +135,7 @@ internal static class StudyBenchmark
             {
                 var dataset = await grains.GetGrain<IDatasetGrain>("fashion-mnist").ImportFashionMnist(dataDir ?? "", 4, 0);
                 Log($"  dataset: {dataset.PoolSize:N0} pool / {dataset.TestSize:N0} test images");
+                await WarmUpAsync(grains, baseSpec);
             }
 
             var done = 0;
@@ -156,6 +176,7 @@ internal static class StudyBenchmark
     private static double SelectionSeconds(ExperimentStatus st)
     {
         var spec = st.Spec!;
+        // FinalSelectorSeconds is 0 when the last round's selector is fused as it is.
         var finalSelector = spec.Selector == SelectorKind.Pruned && (spec.Fusion || spec.DistillationAlpha > 0) ? st.FinalSelectorSeconds : 0;
         return st.Rounds.Sum(r => r.SelectionSeconds) + finalSelector;
     }
@@ -286,6 +307,25 @@ internal static class StudyBenchmark
         epochs.SavePng(ep, 1000, 600);
         files.Add(ep);
         return files;
+    }
+
+    // The first torch work of a process pays for oneDNN's kernel generation and the shard cache's first reads (one
+    // quick run measured round 1 of the first experiment at 15 s against 6 s for the same work later). A short untimed
+    // pruned and dense run first keeps that off whichever method happens to come first.
+    private static async Task WarmUpAsync(IGrainFactory grains, ExperimentSpec baseSpec)
+    {
+        var started = DateTime.UtcNow;
+        foreach (var kind in new[] { SelectorKind.Pruned, SelectorKind.Dense })
+        {
+            var id = $"warm-up-{kind.Name()}";
+            await grains.GetGrain<ICoordinatorGrain>(id).Start(baseSpec with
+            {
+                Selector = kind, InitialLabeled = 500, RoundSize = 500, Rounds = 1, SelectorEpochs = 1, FinalEpochs = 1, Seed = 1000,
+            });
+            var st = await WaitAsync(grains.GetGrain<ICoordinatorGrain>(id));
+            if (st.State != ExperimentState.Completed) throw new InvalidOperationException($"warm-up {id} ended {st.State}: {st.Error}");
+        }
+        Log($"  warm-up (untimed): {(DateTime.UtcNow - started).TotalSeconds:F0} s");
     }
 
     private static async Task<ExperimentStatus> WaitAsync(ICoordinatorGrain grain)

@@ -15,13 +15,18 @@ public static class Reports
     public static JsonSerializerOptions Camel => ContractJson.Options;
 
     /// <summary>One-line method description of a spec.</summary>
-    public static string Method(ExperimentSpec s) => s.Selector switch
+    public static string Method(ExperimentSpec s)
     {
-        SelectorKind.Pruned => $"PruneFuse ({s.Arch}, p={s.PruneRatio}, {s.PruningMethod}{(s.Fusion ? ", fusion" : ", no fusion")}{(s.DistillationAlpha > 0 ? $", KD α={s.DistillationAlpha}" : "")})",
-        SelectorKind.Dense => $"dense active learning ({s.Arch})",
-        SelectorKind.Proxy => $"selection via proxy ({s.ProxyArch} → {s.Arch})",
-        _ => $"random selection ({s.Arch})",
-    };
+        var warm = s.SelectorWarmStart && s.Selector != SelectorKind.Random ? $", warm-started selector ({s.WarmEpochs} epochs)" : "";
+        var source = s.FusionSource == FusionSource.Retrain ? "" : $" of the {s.FusionSource.Name()} selector";
+        return s.Selector switch
+        {
+            SelectorKind.Pruned => $"PruneFuse ({s.Arch.Name()}, p={s.PruneRatio}, {s.PruningMethod.Name()}{(s.Fusion ? ", fusion" + source : ", no fusion")}{(s.DistillationAlpha > 0 ? $", KD α={s.DistillationAlpha}" : "")}{warm})",
+            SelectorKind.Dense => $"dense active learning ({s.Arch.Name()}{warm})",
+            SelectorKind.Proxy => $"selection via proxy ({s.ProxyArch.Name()} → {s.Arch.Name()}{warm})",
+            _ => $"random selection ({s.Arch.Name()})",
+        };
+    }
 
     /// <summary>The machine-readable summary (the demo's last line).</summary>
     public static JsonObject Summary(ExperimentStatus st)
@@ -78,6 +83,8 @@ public static class Reports
                 ["selectionSeconds"] = Math.Round(r.SelectionSeconds, 2),
                 ["scored"] = r.Scored,
                 ["selectorSilo"] = r.SelectorSilo,
+                ["selectorEpochs"] = r.SelectorEpochs,
+                ["selectorStartedFrom"] = r.SelectorStartedFrom,
                 ["scoredOn"] = new JsonArray([.. r.ScoredOn.Select(x => (JsonNode)x)]),
             })]),
             ["final"] = st.Final is null ? null : new JsonObject
@@ -88,6 +95,8 @@ public static class Reports
             },
             ["finalSelectorSeconds"] = Math.Round(st.FinalSelectorSeconds, 2),
             ["finalSelectorAccuracy"] = st.FinalSelectorAccuracy is { } fsa ? Math.Round(fsa, 4) : null,
+            ["finalSelectorEpochs"] = st.FinalSelectorEpochs,
+            ["finalSelectorStartedFrom"] = st.FinalSelectorStartedFrom,
             ["selectionSeconds"] = Math.Round(selection, 2),
             ["warning"] = st.Warning,
             ["totalSeconds"] = Math.Round(total, 2),
@@ -101,10 +110,11 @@ public static class Reports
     public static void PrintTable(ExperimentStatus st)
     {
         var t = new Table().Title($"[bold]{Markup.Escape(st.ExperimentId)}[/]: {Markup.Escape(Method(st.Spec!))}");
-        t.AddColumns("round", "labeled", "selector acc.", "selector train s", "scoring s", "scored");
+        t.AddColumns("round", "labeled", "selector acc.", "selector epochs", "selector train s", "scoring s", "scored");
         foreach (var r in st.Rounds)
         {
-            t.AddRow(r.Round.ToString(), r.Labeled.ToString(), r.SelectorAccuracy is { } a ? $"{a:P1}" : "-", $"{r.SelectorTrainSeconds:F1}", $"{r.ScoringSeconds:F1}", r.Scored.ToString());
+            t.AddRow(r.Round.ToString(), r.Labeled.ToString(), r.SelectorAccuracy is { } a ? $"{a:P1}" : "-",
+                r.SelectorEpochs == 0 ? "-" : r.SelectorStartedFrom is null ? $"{r.SelectorEpochs}" : $"{r.SelectorEpochs} (warm)", $"{r.SelectorTrainSeconds:F1}", $"{r.ScoringSeconds:F1}", r.Scored.ToString());
         }
         AnsiConsole.Write(t);
         AnsiConsole.MarkupLine(Markup.Escape(StateLine(st)));

@@ -14,12 +14,13 @@ public static class SpecArguments
     {
         var all = new List<(string, string?)>
         {
-            ("--dataset", s.DatasetId), ("--arch", s.Arch), ("--width-multiplier", N(s.WidthMultiplier)),
-            ("--selector", s.Selector.ToString().ToLowerInvariant()), ("--prune", N(s.PruneRatio)), ("--pruning", s.PruningMethod),
-            ("--proxy-arch", s.ProxyArch), ("--metric", s.Metric), ("--initial", N(s.InitialLabeled)), ("--round-size", N(s.RoundSize)),
+            ("--dataset", s.DatasetId), ("--arch", s.Arch.Name()), ("--width-multiplier", N(s.WidthMultiplier)),
+            ("--selector", s.Selector.Name()), ("--prune", N(s.PruneRatio)), ("--pruning", s.PruningMethod.Name()),
+            ("--proxy-arch", s.ProxyArch.Name()), ("--metric", s.Metric.Name()), ("--initial", N(s.InitialLabeled)), ("--round-size", N(s.RoundSize)),
             ("--rounds", N(s.Rounds)), ("--selector-epochs", N(s.SelectorEpochs)), ("--final-epochs", N(s.FinalEpochs)),
             ("--kd-alpha", N(s.DistillationAlpha)), ("--kd-temperature", N(s.DistillationTemperature)), ("--seed", N(s.Seed)),
-            ("--batch-size", N(s.BatchSize)), ("--label-source", s.LabelSource),
+            ("--batch-size", N(s.BatchSize)), ("--label-source", s.LabelSource.Name()), ("--warm-epochs", N(s.WarmEpochs)),
+            ("--selector-warm-start", s.SelectorWarmStart ? "true" : "false"), ("--fusion-source", s.FusionSource.Name()),
         };
         if (!s.Fusion) all.Add(("--no-fusion", null));
         if (s.AllowNarrow) all.Add(("--allow-narrow", null));

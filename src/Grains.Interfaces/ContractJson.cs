@@ -15,6 +15,6 @@ public static class ContractJson
     {
         PropertyNamingPolicy = JsonNamingPolicy.CamelCase,
         Encoder = JavaScriptEncoder.UnsafeRelaxedJsonEscaping,
-        Converters = { new JsonStringEnumConverter(JsonNamingPolicy.CamelCase) },
+        Converters = { new ContractNameJsonConverterFactory(), new JsonStringEnumConverter(JsonNamingPolicy.CamelCase) },
     };
 }

@@ -1,18 +1,5 @@
 namespace PruneFuse.Grains.Interfaces;
 
-/// <summary>Which network selects samples each round.</summary>
-public enum SelectorKind
-{
-    /// <summary>PruneFuse: the network pruned at initialization from θ0.</summary>
-    Pruned,
-    /// <summary>Dense active learning: the full network selects (the paper's baseline).</summary>
-    Dense,
-    /// <summary>Selection via Proxy: a smaller architecture selects; the target trains from scratch.</summary>
-    Proxy,
-    /// <summary>Random selection, no selector training.</summary>
-    Random,
-}
-
 /// <summary>Everything that defines an experiment. Same spec and seed give the same selections.</summary>
 [GenerateSerializer, Immutable, Alias("prunefuse.ExperimentSpec")]
 public sealed record ExperimentSpec
@@ -20,8 +7,8 @@ public sealed record ExperimentSpec
     /// <summary>Dataset id (imported with <c>prunefuse dataset import</c>).</summary>
     [Id(0)] public string DatasetId { get; init; } = "fashion-mnist";
 
-    /// <summary>Target architecture (resnet8/14/20/32/56/110).</summary>
-    [Id(1)] public string Arch { get; init; } = "resnet20";
+    /// <summary>Target architecture.</summary>
+    [Id(1)] public Arch Arch { get; init; } = Arch.ResNet20;
 
     /// <summary>Width multiplier of the target.</summary>
     [Id(2)] public double WidthMultiplier { get; init; } = 1.0;
@@ -33,13 +20,13 @@ public sealed record ExperimentSpec
     [Id(4)] public double PruneRatio { get; init; } = 0.5;
 
     /// <summary>Channel importance: <c>l2</c> or <c>random</c> (ablation).</summary>
-    [Id(5)] public string PruningMethod { get; init; } = "l2";
+    [Id(5)] public PruningMethod PruningMethod { get; init; } = PruningMethod.L2;
 
     /// <summary>Proxy architecture for <see cref="SelectorKind.Proxy"/>.</summary>
-    [Id(6)] public string ProxyArch { get; init; } = "resnet8";
+    [Id(6)] public Arch ProxyArch { get; init; } = Arch.ResNet8;
 
-    /// <summary>Selection metric: least-confidence, entropy, margin, random, k-center.</summary>
-    [Id(7)] public string Metric { get; init; } = "least-confidence";
+    /// <summary>Selection metric.</summary>
+    [Id(7)] public Metric Metric { get; init; } = Metric.LeastConfidence;
 
     /// <summary>Size of the random initial labeled set.</summary>
     [Id(8)] public int InitialLabeled { get; init; } = 1000;
@@ -78,13 +65,28 @@ public sealed record ExperimentSpec
     /// Where labels come from: <c>dataset</c> (the simulated annotator reveals the dataset's own label of each
     /// selected sample) or <c>external</c> (the experiment pauses after each selection until labels are imported).
     /// </summary>
-    [Id(18)] public string LabelSource { get; init; } = "dataset";
+    [Id(18)] public LabelSource LabelSource { get; init; } = LabelSource.Dataset;
 
     /// <summary>
     /// Accept networks with fewer than <c>4</c> channels in a stage (a tiny width multiplier or a pruning ratio near 1).
     /// Such networks usually train at chance, so they are refused unless asked for.
     /// </summary>
     [Id(19)] public bool AllowNarrow { get; init; }
+
+    /// <summary>
+    /// Rounds after the first train the selector from the previous round's trained selector for
+    /// <see cref="WarmEpochs"/> epochs, instead of from its θ0 slice for <see cref="SelectorEpochs"/> (the first
+    /// round always starts from the θ0 slice). Off by default: BENCHMARKS.md's "Cheaper selection" study measured
+    /// it with <see cref="FusionSource.Warm"/> at 0.3× dense AL's selection cost on the full preset, but about a point
+    /// below dense AL's final accuracy, where selectors from θ0 each round end above it.
+    /// </summary>
+    [Id(20)] public bool SelectorWarmStart { get; init; }
+
+    /// <summary>Epochs of a warm-started selector training (rounds after the first with <see cref="SelectorWarmStart"/>, and <see cref="FusionSource.Warm"/>).</summary>
+    [Id(21)] public int WarmEpochs { get; init; } = 3;
+
+    /// <summary>Which trained selector is fused into θ0 and teaches the final network (pruned selector only).</summary>
+    [Id(22)] public FusionSource FusionSource { get; init; } = FusionSource.Retrain;
 
     /// <summary>Final labeled-set size.</summary>
     public int Budget => InitialLabeled + Rounds * RoundSize;

@@ -50,6 +50,12 @@ public sealed record RoundRecord
     /// <summary>Silos whose pool shards scored this round.</summary>
     [Id(8)] public string[] ScoredOn { get; init; } = [];
 
+    /// <summary>Epochs the round's selector trained (0 for random selection and for rounds stored before this field).</summary>
+    [Id(9)] public int SelectorEpochs { get; init; }
+
+    /// <summary>The trained selector checkpoint this round's selector was warm-started from; null: its θ0 slice.</summary>
+    [Id(10)] public string? SelectorStartedFrom { get; init; }
+
     /// <summary>Selection seconds = selector training + scoring.</summary>
     public double SelectionSeconds => SelectorTrainSeconds + ScoringSeconds;
 }
@@ -143,4 +149,10 @@ public sealed record ExperimentStatus
 
     /// <summary>The current round's pool scoring, per silo, while the pool is scored; else null.</summary>
     [Id(18)] public ScoringProgress? Scoring { get; init; }
+
+    /// <summary>Epochs that final selector trained (0: the last round's selector fused as it is).</summary>
+    [Id(19)] public int FinalSelectorEpochs { get; init; }
+
+    /// <summary>The trained checkpoint the final selector was warm-started from; null: its θ0 slice or no training.</summary>
+    [Id(20)] public string? FinalSelectorStartedFrom { get; init; }
 }

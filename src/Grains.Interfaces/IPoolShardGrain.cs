@@ -25,8 +25,8 @@ public sealed record ScoreRequest
     /// <summary>The labeled-set artifact for this round (samples to skip).</summary>
     [Id(3)] public ArtifactRef Labeled { get; init; } = new("", "");
 
-    /// <summary>Metric name.</summary>
-    [Id(4)] public string Metric { get; init; } = "least-confidence";
+    /// <summary>Selection metric.</summary>
+    [Id(4)] public Metric Metric { get; init; }
 
     /// <summary>How many to return (the round size).</summary>
     [Id(5)] public int K { get; init; }

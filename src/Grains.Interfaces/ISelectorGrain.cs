@@ -4,7 +4,7 @@ namespace PruneFuse.Grains.Interfaces;
 [Alias("prunefuse.ISelectorGrain")]
 public interface ISelectorGrain : IGrainWithStringKey
 {
-    /// <summary>Trains the selector from its θ0 slice on the labeled set and stores the checkpoint. Cancellation ends it within a batch.</summary>
+    /// <summary>Trains the selector from its θ0 slice (or a trained checkpoint) on the labeled set and stores the checkpoint. Cancellation ends it within a batch.</summary>
     [ResponseTimeout("02:00:00")]
     Task<SelectorTrainResult> Train(SelectorTrainRequest request, CancellationToken cancellationToken = default);
 
@@ -25,6 +25,12 @@ public sealed record SelectorTrainRequest
 
     /// <summary>Labeled set to train on.</summary>
     [Id(2)] public ArtifactRef Labeled { get; init; } = new("", "");
+
+    /// <summary>A trained selector checkpoint to start from (warm start); null: the selector's θ0 slice.</summary>
+    [Id(3)] public ArtifactRef? StartFrom { get; init; }
+
+    /// <summary>Epochs to train; 0: the spec's selector epochs.</summary>
+    [Id(4)] public int Epochs { get; init; }
 }
 
 /// <summary>A trained selector.</summary>
@@ -42,4 +48,10 @@ public sealed record SelectorTrainResult
 
     /// <summary>Silo that trained it.</summary>
     [Id(3)] public string Silo { get; init; } = "";
+
+    /// <summary>Epochs it trained.</summary>
+    [Id(4)] public int Epochs { get; init; }
+
+    /// <summary>The trained checkpoint it started from (warm start); null: its θ0 slice.</summary>
+    [Id(5)] public string? StartedFrom { get; init; }
 }

@@ -154,7 +154,7 @@ public sealed class CoordinatorGrain(
         await this.RegisterOrUpdateReminder(ResumeReminder, TimeSpan.FromMinutes(1), TimeSpan.FromMinutes(1));
         await WriteAsync();
         logger.LogInformation("experiment {Experiment} started: {Selector} selector on {Dataset}, {Arch}, budget {Budget} over {Rounds} rounds, metric {Metric}, seed {Seed}",
-            id, spec.Selector, spec.DatasetId, spec.Arch, spec.Budget, spec.Rounds, spec.Metric, spec.Seed);
+            id, spec.Selector.Name(), spec.DatasetId, spec.Arch.Name(), spec.Budget, spec.Rounds, spec.Metric.Name(), spec.Seed);
         EnsureLoop();
         return Status();
     }
@@ -205,7 +205,7 @@ public sealed class CoordinatorGrain(
     {
         var s = state.State;
         var spec = s.Spec ?? throw new ArgumentException($"unknown experiment '{Id}'");
-        if (spec.LabelSource != "external") throw new InvalidOperationException($"experiment '{Id}' takes labels from the dataset, not from imports");
+        if (spec.LabelSource != LabelSource.External) throw new InvalidOperationException($"experiment '{Id}' takes labels from the dataset, not from imports");
         if (s.State != ExperimentState.Running || s.Step != CoordinatorStep.AwaitLabels)
         {
             throw new InvalidOperationException($"experiment '{Id}' is not waiting for labels (state {s.State.ToString().ToLowerInvariant()}, step {s.Step})");
@@ -290,6 +290,7 @@ public sealed class CoordinatorGrain(
             SelectorMacs = s.SelectorMacs, StartedAt = s.StartedAt, EndedAt = s.EndedAt,
             // While the full network trains, the selector it fuses is the current one.
             FinalSelectorAccuracy = FinalSelectorOf(s)?.Accuracy, FinalSelectorSeconds = FinalSelectorOf(s)?.Seconds ?? 0,
+            FinalSelectorEpochs = FinalSelectorOf(s)?.Epochs ?? 0, FinalSelectorStartedFrom = FinalSelectorOf(s)?.StartedFrom,
             Training = _training, Scoring = _scoring,
             AwaitingLabelsRound = s.State == ExperimentState.Running && s.Step == CoordinatorStep.AwaitLabels ? s.AwaitingRound : null,
             Warning = s.TransientFailures > 0 ? $"retrying after transient failure {s.TransientFailures}/{MaxTransientFailures}: {s.LastTransientError}" : null,

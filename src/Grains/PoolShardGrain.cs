@@ -41,7 +41,7 @@ public sealed class PoolShardGrain(ExperimentStore experiments, TorchWorker comp
         using var reader = cached is null ? await shards.OpenShardAsync(entry.Artifact, cancellationToken) : null;
         var header = reader?.Header;
         var (channels, height, width) = cached is not null ? (cached.Channels, cached.Height, cached.Width) : (header!.Channels, header.Height, header.Width);
-        var metric = UncertaintyScores.Parse(request.Metric);
+        var metric = ExperimentSetup.ScoringMetric(request.Metric);
         var silo = compute.SiloName;
         if (metric == SelectionMetric.Random || request.Selector is null)
         {

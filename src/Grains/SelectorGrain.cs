@@ -25,18 +25,21 @@ public sealed class SelectorGrain(ExperimentStore experiments, TorchWorker compu
         var id = this.GetPrimaryKeyString();
         Volatile.Write(ref _progress, null); // not the previous run's last epoch
         var (spec, manifest, train, test) = await experiments.TrainingInputsAsync(id, request.Labeled);
-        var initName = ArtifactLayout.SelectorInit(id);
+        if (request.Epochs < 0) throw new ArgumentException($"selector epochs must not be negative, got {request.Epochs}");
+        var epochs = request.Epochs > 0 ? request.Epochs : spec.SelectorEpochs;
+        var initName = request.StartFrom?.Name ?? ArtifactLayout.SelectorInit(id);
         var init = await experiments.CheckpointAsync(initName, cancellationToken);
         var (bytes, accuracy, seconds) = await compute.Run(ct =>
         {
-            // Retrained from its θ0 slice every round (as SVP does), so a round's result depends only on its inputs.
+            // From its θ0 slice (as SVP retrains every round) or, warm-started, from a stored earlier selector: either way
+            // a round's result depends only on stored inputs, so a retried step gives the same checkpoint.
             var (model, meta) = Checkpoint.Load(init, initName);
             using (model)
             {
                 model.to(Learning.Runtime.TorchRuntime.Device);
                 var options = new TrainingOptions
                 {
-                    Epochs = spec.SelectorEpochs, BatchSize = spec.BatchSize, Seed = ExperimentSetup.SeedFor(spec, $"selector-round-{request.Round}"),
+                    Epochs = epochs, BatchSize = spec.BatchSize, Seed = ExperimentSetup.SeedFor(spec, $"selector-round-{request.Round}"),
                     EvaluateEveryEpoch = false,
                 };
                 var sw = Stopwatch.StartNew();
@@ -52,6 +55,9 @@ public sealed class SelectorGrain(ExperimentStore experiments, TorchWorker compu
             }
         }, cancellationToken);
         var checkpoint = await experiments.WriteCheckpointAsync(ArtifactLayout.Selector(id, request.Round), bytes, cancellationToken);
-        return new SelectorTrainResult { Checkpoint = checkpoint, Accuracy = accuracy, Seconds = seconds, Silo = compute.SiloName };
+        return new SelectorTrainResult
+        {
+            Checkpoint = checkpoint, Accuracy = accuracy, Seconds = seconds, Silo = compute.SiloName, Epochs = epochs, StartedFrom = request.StartFrom?.Name,
+        };
     }
 }

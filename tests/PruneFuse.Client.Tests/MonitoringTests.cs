@@ -151,13 +151,17 @@ public sealed class MonitoringTests
 
         // A finished experiment, with options away from the defaults, on d1.
         string[] small = ["--dataset", "d1", "--arch", "resnet8", "--initial", "100", "--round-size", "50", "--rounds", "1", "--selector-epochs", "1",
-            "--final-epochs", "1", "--batch-size", "32", "--metric", "margin", "--kd-alpha", "0.25", "--seed", "7", "--width-multiplier", "0.5"];
+            "--final-epochs", "1", "--batch-size", "32", "--metric", "margin", "--kd-alpha", "0.25", "--seed", "7", "--width-multiplier", "0.5",
+            "--selector-warm-start", "true", "--warm-epochs", "2", "--fusion-source", "last-round"];
         Assert.Equal(0, (await Processes.ClientAsync(port, ["experiment", "start", "done", .. small])).ExitCode);
         var finished = await Processes.ClientAsync(port, "experiment", "status", "done", "--watch", "--json");
         var status = JsonDocument.Parse(finished.LastLine).RootElement;
         Assert.Equal("completed", status.GetProperty("state").GetString());
         Assert.Equal("margin", status.GetProperty("spec").GetProperty("metric").GetString());
         Assert.Equal("pruned", status.GetProperty("spec").GetProperty("selector").GetString());
+        Assert.Equal("last-round", status.GetProperty("spec").GetProperty("fusionSource").GetString());
+        Assert.True(status.GetProperty("spec").GetProperty("selectorWarmStart").GetBoolean());
+        Assert.Equal(0, status.GetProperty("finalSelectorEpochs").GetInt32());
         Assert.True(status.GetProperty("startedAt").GetDateTimeOffset() < status.GetProperty("endedAt").GetDateTimeOffset());
         Assert.True(status.GetProperty("rounds")[0].GetProperty("scoringSeconds").GetDouble() > 0);
 

@@ -42,6 +42,10 @@ public sealed class ExperimentTests(ClusterFixture fx)
         var selector = fx.Client.GetGrain<ISelectorGrain>("small-1");
         var selectorProgress = await selector.GetTrainingProgress();
         Assert.NotNull(selectorProgress);
+        // The default: every selector, the final one (the fusion source) included, trains from its θ0 slice.
+        Assert.Equal((false, FusionSource.Retrain), (spec.SelectorWarmStart, spec.FusionSource));
+        Assert.All(done.Rounds, r => Assert.Equal((spec.SelectorEpochs, (string?)null), (r.SelectorEpochs, r.SelectorStartedFrom)));
+        Assert.Equal((spec.SelectorEpochs, (string?)null), (done.FinalSelectorEpochs, done.FinalSelectorStartedFrom));
         Assert.Equal(("selector", spec.SelectorEpochs, spec.SelectorEpochs), (selectorProgress!.Network, selectorProgress.Epoch, selectorProgress.Epochs));
         Assert.True(double.IsFinite(selectorProgress.TrainLoss!.Value) && selectorProgress.Seconds > 0);
         Assert.Equal(0, selectorProgress.EtaSeconds);
@@ -55,7 +59,7 @@ public sealed class ExperimentTests(ClusterFixture fx)
         var again = selector.Train(new SelectorTrainRequest { ExperimentId = "small-1", Round = 1, Labeled = new ArtifactRef(labeled!.Name, labeled.ETag) });
         await selector.GetTrainingProgress();
         Assert.False(again.IsCompleted, "the progress query waited for the training to end");
-        await again;
+        Assert.Equal(spec.SelectorEpochs, (await again).Epochs); // no epochs in the request: the spec's
     }
 
     [Fact]
@@ -92,7 +96,7 @@ public sealed class ExperimentTests(ClusterFixture fx)
     [Fact]
     public async Task Distributed_k_center_through_the_shards_equals_the_two_stage_selection_over_the_whole_labeled_set()
     {
-        var spec = ClusterFixture.SmallSpec(seed: 4) with { Rounds = 1, FinalEpochs = 1, SelectorEpochs = 1, Metric = "k-center" };
+        var spec = ClusterFixture.SmallSpec(seed: 4) with { Rounds = 1, FinalEpochs = 1, SelectorEpochs = 1, Metric = Metric.KCenter };
         const string id = "kcenter-equal";
         await fx.Client.GetGrain<ICoordinatorGrain>(id).Start(spec);
         var done = await fx.WaitAsync(id);
@@ -171,7 +175,7 @@ public sealed class ExperimentTests(ClusterFixture fx)
         spec = kind switch
         {
             "dense" => spec with { Selector = SelectorKind.Dense },
-            "proxy" => spec with { Selector = SelectorKind.Proxy, Arch = "resnet14", ProxyArch = "resnet8" },
+            "proxy" => spec with { Selector = SelectorKind.Proxy, Arch = Arch.ResNet14, ProxyArch = Arch.ResNet8 },
             "random" => spec with { Selector = SelectorKind.Random },
             // Distillation is off by default: this drives the fused network's training with the selector as teacher.
             "kd" => spec with { DistillationAlpha = 0.5, DistillationTemperature = 4 },
@@ -189,10 +193,43 @@ public sealed class ExperimentTests(ClusterFixture fx)
     }
 
     [Theory]
+    [InlineData("warm", 1)]
+    [InlineData("last-round", 0)]
+    public async Task Warm_started_selectors_start_from_the_previous_round_s_checkpoint_and_the_fusion_source_follows_the_spec(string source, int finalEpochs)
+    {
+        var spec = ClusterFixture.SmallSpec(seed: 12) with
+        {
+            SelectorWarmStart = true, WarmEpochs = 1, FusionSource = ContractNames.Parse<FusionSource>(source), FinalEpochs = 1,
+        };
+        var id = "warm-" + source;
+        await fx.Client.GetGrain<ICoordinatorGrain>(id).Start(spec);
+        var done = await fx.WaitAsync(id);
+        Assert.True(done.State == ExperimentState.Completed, done.Error);
+        // Round 1 from the θ0 slice for the selector epochs; round 2 from round 1's stored selector for the warm epochs.
+        Assert.Equal((spec.SelectorEpochs, (string?)null), (done.Rounds[0].SelectorEpochs, done.Rounds[0].SelectorStartedFrom));
+        Assert.Equal((1, ArtifactLayout.Selector(id, 1)), (done.Rounds[1].SelectorEpochs, done.Rounds[1].SelectorStartedFrom));
+        Assert.Equal(finalEpochs, done.FinalSelectorEpochs);
+        if (finalEpochs == 0)
+        {
+            // last-round: round 2's selector is fused as it is, at no cost.
+            Assert.Equal((0.0, (string?)null), (done.FinalSelectorSeconds, done.FinalSelectorStartedFrom));
+            Assert.Equal(done.Rounds[1].SelectorAccuracy, done.FinalSelectorAccuracy);
+            Assert.Null(await Store.GetInfoAsync(ArtifactLayout.Selector(id, 3)));
+        }
+        else
+        {
+            Assert.Equal(ArtifactLayout.Selector(id, 2), done.FinalSelectorStartedFrom);
+            Assert.True(done.FinalSelectorSeconds > 0);
+            Assert.NotNull(await Store.GetInfoAsync(ArtifactLayout.Selector(id, 3)));
+        }
+        Assert.True(done.Final!.Fused);
+    }
+
+    [Theory]
     [InlineData("p", "prune ratio p must be in [0, 1), got 1")]
     [InlineData("budget", "budget 3200")]
-    [InlineData("arch", "unknown architecture 'resnet9'")]
-    [InlineData("metric", "unknown selection metric 'badge'")]
+    [InlineData("arch", "unknown architecture '9'")]
+    [InlineData("metric", "unknown selection metric '42'")]
     [InlineData("dataset", "unknown dataset 'nope'")]
     public async Task Invalid_specs_are_refused_and_nothing_is_stored(string what, string expected)
     {
@@ -201,8 +238,8 @@ public sealed class ExperimentTests(ClusterFixture fx)
         {
             "p" => spec with { PruneRatio = 1.0 },
             "budget" => spec with { InitialLabeled = 200, RoundSize = 1000, Rounds = 3 },
-            "arch" => spec with { Arch = "resnet9" },
-            "metric" => spec with { Metric = "badge" },
+            "arch" => spec with { Arch = (Arch)9 },
+            "metric" => spec with { Metric = (Metric)42 },
             _ => spec with { DatasetId = "nope" },
         };
         var id = "bad-" + what;

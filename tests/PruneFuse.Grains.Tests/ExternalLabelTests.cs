@@ -36,7 +36,7 @@ public sealed class ExternalLabelTests(ClusterFixture fx)
     public async Task External_labels_round_trip_and_the_experiment_continues()
     {
         var truth = TrueLabels();
-        var spec = ClusterFixture.SmallSpec(seed: 9) with { Rounds = 2, FinalEpochs = 1, LabelSource = "external" };
+        var spec = ClusterFixture.SmallSpec(seed: 9) with { Rounds = 2, FinalEpochs = 1, LabelSource = LabelSource.External };
         var grain = fx.Client.GetGrain<ICoordinatorGrain>("external-1");
         await grain.Start(spec);
         for (var round = 0; round <= spec.Rounds; round++)

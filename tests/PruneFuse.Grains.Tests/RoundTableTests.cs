@@ -7,7 +7,7 @@ namespace PruneFuse.Grains.Tests;
 public sealed class RoundTableTests
 {
     private static CoordinatorState State(string labelSource, int round, int rounds = 2) =>
-        new() { Spec = new ExperimentSpec { DatasetId = "d", LabelSource = labelSource, Rounds = rounds }, Round = round };
+        new() { Spec = new ExperimentSpec { DatasetId = "d", LabelSource = ContractNames.Parse<LabelSource>(labelSource), Rounds = rounds }, Round = round };
 
     [Theory]
     [InlineData("dataset", CoordinatorStep.Setup, 1, CoordinatorStep.TrainSelector)]

@@ -53,19 +53,4 @@ public class SelectionMetricTests
         Assert.All(a, x => Assert.InRange(x, 0.0, 1.0));
         Assert.InRange(a.Average(), 0.45, 0.55);
     }
-
-    [Theory]
-    [InlineData("least-confidence", SelectionMetric.LeastConfidence)]
-    [InlineData("entropy", SelectionMetric.Entropy)]
-    [InlineData("Margin", SelectionMetric.Margin)]
-    [InlineData("k-center", SelectionMetric.KCenter)]
-    [InlineData("random", SelectionMetric.Random)]
-    public void Metric_names_parse(string name, SelectionMetric metric) => Assert.Equal(metric, UncertaintyScores.Parse(name));
-
-    [Fact]
-    public void Unknown_metric_is_refused_by_name()
-    {
-        var e = Assert.Throws<ArgumentException>(() => UncertaintyScores.Parse("badge"));
-        Assert.Contains("unknown selection metric 'badge'", e.Message);
-    }
 }

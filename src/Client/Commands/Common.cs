@@ -112,14 +112,24 @@ public static class Common
     }
 
     /// <summary>An enum option's value by its lower-case name (any case accepted); anything else is an error listing the names.</summary>
-    internal static T EnumValue<T>(System.CommandLine.Parsing.ArgumentResult r, string option, T fallback) where T : struct, Enum
+    /// <summary>
+    /// An option for a named spec choice: help lists <see cref="ContractNames"/>' names and the default by name (not the
+    /// .NET member name); a value outside the list is a parse error naming the option and the known names.
+    /// </summary>
+    internal static Option<T> Named<T>(string name, string description, T fallback) where T : struct, Enum => new(name)
     {
-        if (r.Tokens.Count == 0) return fallback;
-        var text = r.Tokens[^1].Value;
-        if (!int.TryParse(text, out _) && Enum.TryParse<T>(text, ignoreCase: true, out var value)) return value;
-        r.AddError($"{option} must be one of {string.Join(", ", Enum.GetNames<T>().Select(n => n.ToLowerInvariant()))}, got '{text}'");
-        return fallback;
-    }
+        // No DefaultValueFactory: help would print the .NET member name ("LeastConfidence"); the parser supplies it.
+        Description = $"{description} [default: {fallback.Name()}]",
+        HelpName = string.Join("|", ContractNames.Names<T>()),
+        CustomParser = r =>
+        {
+            if (r.Tokens.Count == 0) return fallback;
+            var text = r.Tokens[^1].Value;
+            if (ContractNames.TryParse<T>(text) is { } value) return value;
+            r.AddError($"{name} must be one of {ContractNames.List<T>()}, got '{text}'");
+            return fallback;
+        },
+    };
 
     // Datasets without names label their classes "0".."C-1", which is also what a labeling tool then shows.
     internal static string[] ClassNames(DatasetInfo d) =>

@@ -15,19 +15,13 @@ public static class ExperimentCommands
     {
         private static readonly ExperimentSpec D = new();
         public Option<string> Dataset { get; } = new("--dataset") { Description = "Dataset id", DefaultValueFactory = _ => D.DatasetId };
-        public Option<string> Arch { get; } = new("--arch") { Description = "Target network: resnet8/14/20/32/56/110", DefaultValueFactory = _ => D.Arch };
+        public Option<Arch> Arch { get; } = Named("--arch", "Target network", D.Arch);
         public Option<double> Width { get; } = new("--width-multiplier") { Description = "Width multiplier of the target (stage widths 16/32/64 × m)", DefaultValueFactory = _ => D.WidthMultiplier };
-        public Option<SelectorKind> Selector { get; } = new("--selector")
-        {
-            // No DefaultValueFactory: help would print the enum's .NET name ("Pruned"); Read supplies the default.
-            Description = $"pruned (PruneFuse), dense, proxy (SVP) or random [default: {D.Selector.ToString().ToLowerInvariant()}]",
-            HelpName = string.Join("|", Enum.GetNames<SelectorKind>().Select(n => n.ToLowerInvariant())),
-            CustomParser = r => EnumValue(r, "--selector", D.Selector),
-        };
+        public Option<SelectorKind> Selector { get; } = Named("--selector", "pruned (PruneFuse), dense, proxy (SVP) or random", D.Selector);
         public Option<double> Prune { get; } = new("--prune") { Description = "Pruning ratio p in [0, 1)", DefaultValueFactory = _ => D.PruneRatio };
-        public Option<string> Pruning { get; } = new("--pruning") { Description = "Channel importance: l2 or random", DefaultValueFactory = _ => D.PruningMethod };
-        public Option<string> Proxy { get; } = new("--proxy-arch") { Description = "Proxy architecture for --selector proxy", DefaultValueFactory = _ => D.ProxyArch };
-        public Option<string> Metric { get; } = new("--metric") { Description = "least-confidence, entropy, margin, random, k-center", DefaultValueFactory = _ => D.Metric };
+        public Option<PruningMethod> Pruning { get; } = Named("--pruning", "Channel importance (random: ablation)", D.PruningMethod);
+        public Option<Arch> Proxy { get; } = Named("--proxy-arch", "Proxy architecture for --selector proxy", D.ProxyArch);
+        public Option<Metric> Metric { get; } = Named("--metric", "Selection metric", D.Metric);
         public Option<int> Initial { get; } = new("--initial") { Description = "Random initial labeled set size", DefaultValueFactory = _ => D.InitialLabeled };
         public Option<int> RoundSize { get; } = new("--round-size") { Description = "Samples selected per round", DefaultValueFactory = _ => D.RoundSize };
         public Option<int> Rounds { get; } = new("--rounds") { Description = "Selection rounds", DefaultValueFactory = _ => D.Rounds };
@@ -38,24 +32,36 @@ public static class ExperimentCommands
         public Option<double> Temperature { get; } = new("--kd-temperature") { Description = "Distillation temperature T", DefaultValueFactory = _ => D.DistillationTemperature };
         public Option<long> Seed { get; } = new("--seed") { Description = "Experiment seed", DefaultValueFactory = _ => D.Seed };
         public Option<int> Batch { get; } = new("--batch-size") { Description = "Training batch size", DefaultValueFactory = _ => D.BatchSize };
-        public Option<string> LabelSource { get; } = new("--label-source") { Description = "dataset (simulated annotator) or external (import labels each round)", DefaultValueFactory = _ => D.LabelSource };
+        public Option<LabelSource> LabelSource { get; } = Named("--label-source", "dataset (simulated annotator) or external (import labels each round)", D.LabelSource);
+        public Option<bool> WarmStart { get; } = new("--selector-warm-start")
+        {
+            Description = "true: rounds after the first train the selector from the previous round's selector for --warm-epochs; false: from θ0 each round",
+            DefaultValueFactory = _ => D.SelectorWarmStart,
+        };
+        public Option<int> WarmEpochs { get; } = new("--warm-epochs") { Description = "Epochs of a warm-started selector training", DefaultValueFactory = _ => D.WarmEpochs };
+        public Option<FusionSource> FusionSource { get; } = Named("--fusion-source",
+            "The selector fused into θ0: retrain (from θ0 on the final labeled set), warm (the last round's, --warm-epochs more), last-round (as is)", D.FusionSource);
         public Option<bool> AllowNarrow { get; } = new("--allow-narrow") { Description = "Accept networks with fewer than 4 channels in a stage (they usually train at chance)" };
 
         public void AddTo(Command c)
         {
-            foreach (var o in new Option[] { Dataset, Arch, Width, Selector, Prune, Pruning, Proxy, Metric, Initial, RoundSize, Rounds, SelectorEpochs, FinalEpochs, NoFusion, Alpha, Temperature, Seed, Batch, LabelSource, AllowNarrow })
+            foreach (var o in new Option[] { Dataset, Arch, Width, Selector, Prune, Pruning, Proxy, Metric, Initial, RoundSize, Rounds, SelectorEpochs, FinalEpochs, NoFusion, Alpha, Temperature, Seed, Batch, LabelSource, WarmStart, WarmEpochs, FusionSource, AllowNarrow })
             {
                 c.Options.Add(o);
             }
         }
 
+        // Named options have no default factory (see Common.Named): absent means the spec's default.
+        private static T Get<T>(ParseResult p, Option<T> option, T fallback) => p.GetResult(option) is null ? fallback : p.GetValue(option)!;
+
         public ExperimentSpec Read(ParseResult p) => new()
         {
-            DatasetId = p.GetValue(Dataset)!, Arch = p.GetValue(Arch)!, WidthMultiplier = p.GetValue(Width), Selector = p.GetResult(Selector) is null ? D.Selector : p.GetValue(Selector), PruneRatio = p.GetValue(Prune),
-            PruningMethod = p.GetValue(Pruning)!, ProxyArch = p.GetValue(Proxy)!, Metric = p.GetValue(Metric)!, InitialLabeled = p.GetValue(Initial),
+            DatasetId = p.GetValue(Dataset)!, Arch = Get(p, Arch, D.Arch), WidthMultiplier = p.GetValue(Width), Selector = Get(p, Selector, D.Selector), PruneRatio = p.GetValue(Prune),
+            PruningMethod = Get(p, Pruning, D.PruningMethod), ProxyArch = Get(p, Proxy, D.ProxyArch), Metric = Get(p, Metric, D.Metric), InitialLabeled = p.GetValue(Initial),
             RoundSize = p.GetValue(RoundSize), Rounds = p.GetValue(Rounds), SelectorEpochs = p.GetValue(SelectorEpochs), FinalEpochs = p.GetValue(FinalEpochs),
             Fusion = !p.GetValue(NoFusion), DistillationAlpha = p.GetValue(Alpha), DistillationTemperature = p.GetValue(Temperature), Seed = p.GetValue(Seed),
-            BatchSize = p.GetValue(Batch), LabelSource = p.GetValue(LabelSource)!, AllowNarrow = p.GetValue(AllowNarrow),
+            BatchSize = p.GetValue(Batch), LabelSource = Get(p, LabelSource, D.LabelSource),
+            SelectorWarmStart = p.GetValue(WarmStart), WarmEpochs = p.GetValue(WarmEpochs), FusionSource = Get(p, FusionSource, D.FusionSource), AllowNarrow = p.GetValue(AllowNarrow),
         };
     }
 

@@ -44,7 +44,7 @@ public static class SelectionCommands
                 // Label Studio resolves local-files paths from its LOCAL_FILES_DOCUMENT_ROOT (README: "/"), never from this
                 // console's folder: the default URL carries the folder's absolute path.
                 var prefix = p.GetValue(imageRoot) ?? $"/data/local-files/?d={Path.GetFullPath(folder ?? "images").Trim('/')}/";
-                LabelStudio.WriteTasks(file, selection, experiment, r, st.Spec.Metric, names, sampleId => $"{prefix}{sampleId}.png");
+                LabelStudio.WriteTasks(file, selection, experiment, r, st.Spec.Metric.Name(), names, sampleId => $"{prefix}{sampleId}.png");
                 config = Path.ChangeExtension(file, ".label-config.xml");
                 File.WriteAllText(config, LabelStudio.LabelConfig(names));
             }

@@ -5,6 +5,8 @@ using PruneFuse.Learning.Models;
 using PruneFuse.Learning.Pruning;
 using PruneFuse.Learning.Runtime;
 using PruneFuse.Learning.Scoring;
+using ImportanceMethod = PruneFuse.Learning.Pruning.PruningMethod;
+using PruningMethod = PruneFuse.Grains.Interfaces.PruningMethod;
 
 namespace PruneFuse.Grains.Experiments;
 
@@ -33,22 +35,26 @@ public static class ExperimentSetup
         {
             if (!ok) problems.Add(problem);
         }
-        Try(() => ResNetSpec.ParseDepth(spec.Arch), problems);
-        if (spec.Selector == SelectorKind.Proxy) Try(() => ResNetSpec.ParseDepth(spec.ProxyArch), problems, "proxy ");
-        Try(() => UncertaintyScores.Parse(spec.Metric), problems);
-        Check(spec.PruningMethod is "l2" or "random", $"pruning method must be l2 or random, got '{spec.PruningMethod}'");
+        // Named choices arrive as enums; a caller can still cast any number into one.
+        Named(spec.Selector, problems);
+        Named(spec.Arch, problems);
+        if (spec.Selector == SelectorKind.Proxy) Named(spec.ProxyArch, problems, "proxy ");
+        Named(spec.Metric, problems);
+        Named(spec.PruningMethod, problems);
+        Named(spec.LabelSource, problems);
+        Named(spec.FusionSource, problems);
         Check(!double.IsNaN(spec.PruneRatio) && spec.PruneRatio >= 0 && spec.PruneRatio < 1, $"prune ratio p must be in [0, 1), got {spec.PruneRatio}");
         Check(spec.WidthMultiplier > 0 && spec.WidthMultiplier <= 16, $"width multiplier must be in (0, 16], got {spec.WidthMultiplier}");
         Check(spec.InitialLabeled >= 1, $"initial labeled set must be at least 1, got {spec.InitialLabeled}");
         Check(spec.RoundSize >= 1, $"round size must be at least 1, got {spec.RoundSize}");
         Check(spec.Rounds is >= 1 and <= 1000, $"rounds must be in 1..1000, got {spec.Rounds}");
         Check(spec.SelectorEpochs is >= 1 and <= 10_000, $"selector epochs must be in 1..10000, got {spec.SelectorEpochs}");
+        Check(spec.WarmEpochs is >= 1 and <= 10_000, $"warm epochs must be in 1..10000, got {spec.WarmEpochs}");
         Check(spec.FinalEpochs is >= 1 and <= 10_000, $"final epochs must be in 1..10000, got {spec.FinalEpochs}");
         Check(spec.BatchSize is >= 2 and <= 65_536, $"batch size must be in 2..65536, got {spec.BatchSize}");
         Check(spec.DistillationAlpha is >= 0 and <= 1, $"distillation alpha must be in [0, 1], got {spec.DistillationAlpha}");
-        Check(spec.LabelSource is "dataset" or "external", $"label source must be dataset or external, got '{spec.LabelSource}'");
         Check(spec.DistillationTemperature is > 0 and <= 100, $"distillation temperature must be in (0, 100], got {spec.DistillationTemperature}");
-        Check(dataset.PoolLabeled || spec.LabelSource == "external", $"dataset '{dataset.DatasetId}' has an unlabeled pool: use --label-source external and import labels each round");
+        Check(dataset.PoolLabeled || spec.LabelSource == LabelSource.External, $"dataset '{dataset.DatasetId}' has an unlabeled pool: use --label-source external and import labels each round");
         var budget = (long)spec.InitialLabeled + (long)spec.Rounds * spec.RoundSize;
         Check(budget <= dataset.PoolSize, $"budget {budget} (initial {spec.InitialLabeled} + {spec.Rounds} rounds × {spec.RoundSize}) is larger than the pool of dataset '{dataset.DatasetId}' ({dataset.PoolSize} samples)");
         if (problems.Count == 0) CheckSize(spec, dataset, maxMemoryBytes, problems);
@@ -58,7 +64,7 @@ public static class ExperimentSetup
     // Admission: the shapes are known before any tensor exists, so refuse what cannot learn or cannot fit.
     private static void CheckSize(ExperimentSpec spec, DatasetManifest dataset, long maxMemoryBytes, List<string> problems)
     {
-        var dense = ResNetSpec.Dense(spec.Arch, dataset.Channels, dataset.Classes, spec.WidthMultiplier);
+        var dense = ResNetSpec.Dense(spec.Arch.Name(), dataset.Channels, dataset.Classes, spec.WidthMultiplier);
         if (!spec.AllowNarrow)
         {
             if (dense.StageWidths.Min() < MinStageWidth)
@@ -80,7 +86,7 @@ public static class ExperimentSetup
             needed = target.TrainingBytes(spec.BatchSize) + 4L * target.Parameters;
             if (spec.Selector == SelectorKind.Proxy)
             {
-                var proxy = ModelComplexity.Of(ResNetSpec.Dense(spec.ProxyArch, dataset.Channels, dataset.Classes), dataset.Height, dataset.Width);
+                var proxy = ModelComplexity.Of(ResNetSpec.Dense(spec.ProxyArch.Name(), dataset.Channels, dataset.Classes), dataset.Height, dataset.Width);
                 needed = Math.Max(needed, proxy.TrainingBytes(spec.BatchSize));
             }
         }
@@ -90,23 +96,33 @@ public static class ExperimentSetup
         }
         if (needed > maxMemoryBytes)
         {
-            problems.Add($"{spec.Arch} × {spec.WidthMultiplier} at batch size {spec.BatchSize} needs about {Gib(needed)} to train ({target.Parameters:N0} parameters), " +
+            problems.Add($"{spec.Arch.Name()} × {spec.WidthMultiplier} at batch size {spec.BatchSize} needs about {Gib(needed)} to train ({target.Parameters:N0} parameters), " +
                 $"over this silo's limit of {Gib(maxMemoryBytes)} (PruneFuse:MaxSpecMemoryShare of its memory): use a smaller network, width multiplier or batch size");
         }
     }
 
     private static string Gib(long bytes) => bytes == long.MaxValue ? "more than 8 EiB" : $"{bytes / (double)(1L << 30):0.0} GiB";
 
-    private static void Try(Action check, List<string> problems, string prefix = "")
+    private static void Named<T>(T value, List<string> problems, string prefix = "") where T : struct, Enum
     {
-        try { check(); }
-        catch (ArgumentException e) { problems.Add(prefix + e.Message.Split(" (Parameter", 2)[0]); }
+        if (!ContractNames.IsDefined(value)) problems.Add(prefix + ContractNames.Unknown<T>(value.Name()));
     }
+
+    /// <summary>The Learning metric that scores for <paramref name="metric"/>.</summary>
+    public static SelectionMetric ScoringMetric(Metric metric) => metric switch
+    {
+        Metric.LeastConfidence => SelectionMetric.LeastConfidence,
+        Metric.Entropy => SelectionMetric.Entropy,
+        Metric.Margin => SelectionMetric.Margin,
+        Metric.Random => SelectionMetric.Random,
+        Metric.KCenter => SelectionMetric.KCenter,
+        _ => throw new ArgumentException(ContractNames.Unknown<Metric>(metric.Name())),
+    };
 
     /// <summary>Builds θ0, the channel plan and the selector's starting point. Runs on the compute thread.</summary>
     public static ExperimentNetworks CreateNetworks(ExperimentSpec spec, DatasetManifest dataset)
     {
-        var denseSpec = ResNetSpec.Dense(spec.Arch, dataset.Channels, dataset.Classes, spec.WidthMultiplier);
+        var denseSpec = ResNetSpec.Dense(spec.Arch.Name(), dataset.Channels, dataset.Classes, spec.WidthMultiplier);
         using var theta0 = ResNet.Create(denseSpec, SeedFor(spec, "theta0"));
         ChannelPlan? plan = null;
         ResNet? selector = null;
@@ -115,14 +131,14 @@ public static class ExperimentSetup
             switch (spec.Selector)
             {
                 case SelectorKind.Pruned:
-                    plan = ChannelPruner.Plan(theta0, spec.PruneRatio, spec.PruningMethod == "random" ? PruningMethod.Random : PruningMethod.L2, SeedFor(spec, "pruning"));
+                    plan = ChannelPruner.Plan(theta0, spec.PruneRatio, spec.PruningMethod == PruningMethod.Random ? ImportanceMethod.Random : ImportanceMethod.L2, SeedFor(spec, "pruning"));
                     selector = ChannelPruner.Extract(theta0, plan);
                     break;
                 case SelectorKind.Dense:
                     selector = ResNet.Create(denseSpec, SeedFor(spec, "theta0"));
                     break;
                 case SelectorKind.Proxy:
-                    selector = ResNet.Create(ResNetSpec.Dense(spec.ProxyArch, dataset.Channels, dataset.Classes), SeedFor(spec, "proxy"));
+                    selector = ResNet.Create(ResNetSpec.Dense(spec.ProxyArch.Name(), dataset.Channels, dataset.Classes), SeedFor(spec, "proxy"));
                     break;
                 case SelectorKind.Random:
                     break;

@@ -44,7 +44,7 @@ public sealed class ExperimentStore(IArtifactStore store, ShardCache shards)
     public async Task<ImageSet> LabeledImagesAsync(DatasetManifest manifest, IReadOnlyCollection<long> ids, ExperimentSpec spec, string experimentId)
     {
         var set = await LabeledImagesAsync(manifest, ids);
-        if (spec.LabelSource != "external") return set;
+        if (spec.LabelSource != LabelSource.External) return set;
         var external = new Dictionary<long, int>();
         await foreach (var a in store.ListAsync($"{ArtifactLayout.Experiment(experimentId)}/labels/"))
         {

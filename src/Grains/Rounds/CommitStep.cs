@@ -40,6 +40,7 @@ public sealed class CommitStep : IRoundStep
             SelectorTrainSeconds = s.CurrentSelector?.Seconds ?? 0, ScoringSeconds = scores.Seconds + sw.Elapsed.TotalSeconds,
             Scored = results.Sum(r => r.Scored), SelectionArtifact = selectionRef.Name,
             SelectorSilo = s.CurrentSelector?.Silo, ScoredOn = [.. results.Select(r => r.Silo).Distinct().Order()],
+            SelectorEpochs = s.CurrentSelector?.Epochs ?? 0, SelectorStartedFrom = s.CurrentSelector?.StartedFrom,
         });
         s.CurrentLabeled = labeledRef;
         s.Labeled = next.Length;
@@ -52,7 +53,7 @@ public sealed class CommitStep : IRoundStep
     {
         var spec = c.Spec;
         var shardOf = results.SelectMany(r => r.TopK).ToDictionary(x => x.SampleId, x => x.Shard);
-        if (UncertaintyScores.Parse(spec.Metric) == SelectionMetric.KCenter && spec.Selector != SelectorKind.Random)
+        if (spec.Metric == Metric.KCenter && spec.Selector != SelectorKind.Random)
         {
             // Second stage of distributed k-center: greedy over the union of the shards' k candidates, with the whole
             // labeled set as centers. This silo embeds the labeled samples itself, so shard messages stay O(k)

@@ -47,14 +47,18 @@ public sealed class RoundContext(
 
     /// <summary>
     /// Trains the selector on the current labeled set for <see cref="CoordinatorState.Round"/>, showing its progress
-    /// under <paramref name="stage"/>, and makes it the current selector. False when the experiment was cancelled meanwhile.
+    /// under <paramref name="stage"/>, and makes it the current selector. It starts from <paramref name="startFrom"/>
+    /// (a trained selector) or the θ0 slice, for <paramref name="epochs"/> or the spec's selector epochs. False when the
+    /// experiment was cancelled meanwhile.
     /// </summary>
-    public async Task<bool> TrainSelectorAsync(string stage, CancellationToken cancellationToken)
+    public async Task<bool> TrainSelectorAsync(string stage, CancellationToken cancellationToken, ArtifactRef? startFrom = null, int? epochs = null)
     {
         var grain = Grains.GetGrain<ISelectorGrain>(ExperimentId);
-        var trained = await TrainingAsync(stage,
-            grain.Train(new SelectorTrainRequest { ExperimentId = ExperimentId, Round = State.Round, Labeled = State.CurrentLabeled! }, cancellationToken),
-            grain.GetTrainingProgress);
+        var request = new SelectorTrainRequest
+        {
+            ExperimentId = ExperimentId, Round = State.Round, Labeled = State.CurrentLabeled!, StartFrom = startFrom, Epochs = epochs ?? Spec.SelectorEpochs,
+        };
+        var trained = await TrainingAsync(stage, grain.Train(request, cancellationToken), grain.GetTrainingProgress);
         if (!Running) return false;
         State.CurrentSelector = trained;
         return true;

@@ -42,7 +42,7 @@ public static class RoundTable
 
     // A selection's labels come from the dataset at once, or from an import the experiment waits for.
     private static CoordinatorStep AfterLabels(CoordinatorState s) =>
-        s.Spec!.LabelSource == "external" ? CoordinatorStep.AwaitLabels : NextRound(s);
+        s.Spec!.LabelSource == LabelSource.External ? CoordinatorStep.AwaitLabels : NextRound(s);
 
     private static CoordinatorStep NextRound(CoordinatorState s) =>
         s.Round > s.Spec!.Rounds ? CoordinatorStep.FinalSelector : CoordinatorStep.TrainSelector;

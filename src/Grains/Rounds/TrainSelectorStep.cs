@@ -2,7 +2,10 @@ using PruneFuse.Grains.Interfaces;
 
 namespace PruneFuse.Grains.Rounds;
 
-/// <summary>Trains the current round's selector on the labeled set (the random selector needs none).</summary>
+/// <summary>
+/// Trains the current round's selector on the labeled set (the random selector needs none): from its θ0 slice, or with
+/// a warm start from the previous round's trained selector for fewer epochs.
+/// </summary>
 public sealed class TrainSelectorStep : IRoundStep
 {
     /// <summary>The one instance (steps hold no state).</summary>
@@ -16,6 +19,12 @@ public sealed class TrainSelectorStep : IRoundStep
         {
             s.CurrentSelector = null;
             return true;
+        }
+        // CurrentSelector is still the previous round's until this training succeeds, so a retried step starts from
+        // the same checkpoint.
+        if (c.Spec.SelectorWarmStart && s.CurrentSelector is { } previous)
+        {
+            return await c.TrainSelectorAsync("training selector (warm start)", cancellationToken, previous.Checkpoint, c.Spec.WarmEpochs);
         }
         return await c.TrainSelectorAsync("training selector", cancellationToken);
     }

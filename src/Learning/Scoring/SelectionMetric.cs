@@ -21,21 +21,6 @@ public enum SelectionMetric
 /// <summary>Per-sample uncertainty scores from logits.</summary>
 public static class UncertaintyScores
 {
-    /// <summary>Parses a metric name (<c>least-confidence</c>, <c>entropy</c>, <c>margin</c>, <c>random</c>, <c>k-center</c>).</summary>
-    public static SelectionMetric Parse(string name)
-    {
-        var key = name.Trim().Replace("-", "", StringComparison.Ordinal).Replace("_", "", StringComparison.Ordinal).ToLowerInvariant();
-        return key switch
-        {
-            "leastconfidence" or "lc" => SelectionMetric.LeastConfidence,
-            "entropy" => SelectionMetric.Entropy,
-            "margin" => SelectionMetric.Margin,
-            "random" => SelectionMetric.Random,
-            "kcenter" or "kcentergreedy" or "coreset" => SelectionMetric.KCenter,
-            _ => throw new ArgumentException($"unknown selection metric '{name}'; known: least-confidence, entropy, margin, random, k-center"),
-        };
-    }
-
     /// <summary>
     /// Scores a batch of logits [n, classes] with an uncertainty metric; returns a float64 tensor [n]. Computed in
     /// float64 from float32 logits so ties and orderings do not depend on the batch a sample falls in.

@@ -76,17 +76,17 @@ public sealed class ChaosCampaign : IAsyncDisposable
     /// <summary>Every silo's log, for a failure report.</summary>
     public string SiloLogs => string.Join("\n", _silos.Select(s => $"===== {s.Name}\n{s.Log}"));
 
-    private ExperimentSpec Spec(long seed, string metric) => new()
+    private ExperimentSpec Spec(long seed, Metric metric) => new()
     {
-        DatasetId = Dataset, Arch = "resnet8", Selector = SelectorKind.Pruned, PruneRatio = 0.5, Metric = metric,
+        DatasetId = Dataset, Arch = Arch.ResNet8, Selector = SelectorKind.Pruned, PruneRatio = 0.5, Metric = metric,
         InitialLabeled = 200, RoundSize = 200, Rounds = 2, SelectorEpochs = 5, FinalEpochs = 5, BatchSize = 64, Seed = seed,
     };
 
     public async Task<ChaosResult> RunAsync(CancellationToken cancellationToken = default)
     {
         await StartClusterAsync();
-        var specA = Spec(_o.Seed, "least-confidence");
-        var specB = Spec(_o.Seed + 1, "entropy");
+        var specA = Spec(_o.Seed, Metric.LeastConfidence);
+        var specB = Spec(_o.Seed + 1, Metric.Entropy);
 
         Say("reference runs (undisturbed, one at a time)");
         var refA = await RunUndisturbedAsync("ref-a", specA, cancellationToken);

@@ -1,0 +1,52 @@
+using PruneFuse.Grains.Interfaces;
+
+namespace PruneFuse.Grains.Tests;
+
+/// <summary>The one list of names per spec choice: parsing, help, messages and README all agree with it.</summary>
+public sealed class SpecChoicesTests
+{
+    [Fact]
+    public void Names_parse_back_to_their_values_ignoring_case_dashes_and_underscores_and_aliases_still_read()
+    {
+        foreach (var m in Enum.GetValues<Metric>()) Assert.Equal(m, ContractNames.Parse<Metric>(m.Name()));
+        foreach (var a in Enum.GetValues<Arch>()) Assert.Equal(a, ContractNames.Parse<Arch>(a.Name().ToUpperInvariant()));
+        Assert.Equal(Metric.LeastConfidence, ContractNames.Parse<Metric>("Least_Confidence"));
+        Assert.Equal(Metric.LeastConfidence, ContractNames.Parse<Metric>("lc"));
+        Assert.Equal(Metric.KCenter, ContractNames.Parse<Metric>("coreset"));
+        Assert.Equal(SelectorKind.Proxy, ContractNames.Parse<SelectorKind>("proxy"));
+        Assert.Null(ContractNames.TryParse<Metric>("1"));
+        Assert.Null(ContractNames.TryParse<Arch>("resnet9"));
+        var e = Assert.Throws<ArgumentException>(() => ContractNames.Parse<PruningMethod>("l1"));
+        Assert.Equal("unknown pruning method 'l1'; known: l2, random", e.Message);
+    }
+
+    [Fact]
+    public void Every_metric_has_a_scoring_metric_and_an_undefined_one_is_refused_by_name()
+    {
+        var mapped = Enum.GetValues<Metric>().Select(Experiments.ExperimentSetup.ScoringMetric).ToArray();
+        Assert.Equal(Enum.GetValues<Learning.Scoring.SelectionMetric>().Length, mapped.Distinct().Count());
+        var e = Assert.Throws<ArgumentException>(() => Experiments.ExperimentSetup.ScoringMetric((Metric)42));
+        Assert.StartsWith("unknown selection metric '42'", e.Message);
+    }
+
+    [Fact]
+    public void Spec_defaults_are_named_values()
+    {
+        var d = new ExperimentSpec();
+        Assert.Equal(("resnet20", "resnet8", "least-confidence", "l2", "dataset", "pruned"),
+            (d.Arch.Name(), d.ProxyArch.Name(), d.Metric.Name(), d.PruningMethod.Name(), d.LabelSource.Name(), d.Selector.Name()));
+    }
+
+    [Fact]
+    public void The_README_table_lists_exactly_the_names()
+    {
+        var readme = File.ReadAllLines(Path.Combine(BuildOutput.RepoRoot, "README.md"));
+        string Row(string option) => readme.Single(l => l.StartsWith($"| `{option}`", StringComparison.Ordinal));
+        Assert.EndsWith($"; {ContractNames.List<Arch>()} |", Row("--arch`, `--proxy-arch"));
+        Assert.Equal($"| `--selector` | {ContractNames.List<SelectorKind>()} |", Row("--selector"));
+        Assert.Equal($"| `--metric` | {ContractNames.List<Metric>()} |", Row("--metric"));
+        Assert.Equal($"| `--pruning` | {ContractNames.List<PruningMethod>()} |", Row("--pruning"));
+        Assert.Equal($"| `--label-source` | {ContractNames.List<LabelSource>()} |", Row("--label-source"));
+        Assert.Equal($"| `--fusion-source` | {ContractNames.List<FusionSource>()} |", Row("--fusion-source"));
+    }
+}
