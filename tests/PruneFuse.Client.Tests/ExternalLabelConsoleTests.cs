@@ -138,7 +138,7 @@ public sealed class ExternalLabelConsoleTests
         Assert.Equal("completed", JsonDocument.Parse(done.LastLine).RootElement.GetProperty("state").GetString());
 
         // The silo's log follows the experiment step by step, without dumping the spec.
-        Assert.Contains("experiment ext started: Pruned selector on lab, resnet8, budget 200 over 2 rounds", silo.Log);
+        Assert.Contains("experiment ext started: pruned selector on lab, resnet8, budget 200 over 2 rounds", silo.Log);
         Assert.Contains("experiment ext waits for the labels of round 0", silo.Log);
         Assert.Contains("experiment ext: Commit (round 2) done in", silo.Log);
         Assert.Contains("experiment ext waits for the labels of round 2", silo.Log);

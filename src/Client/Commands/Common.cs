@@ -111,7 +111,6 @@ public static class Common
         else Console.WriteLine(text);
     }
 
-    /// <summary>An enum option's value by its lower-case name (any case accepted); anything else is an error listing the names.</summary>
     /// <summary>
     /// An option for a named spec choice: help lists <see cref="ContractNames"/>' names and the default by name (not the
     /// .NET member name); a value outside the list is a parse error naming the option and the known names.
