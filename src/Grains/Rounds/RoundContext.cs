@@ -56,7 +56,7 @@ public sealed class RoundContext(
         var grain = Grains.GetGrain<ISelectorGrain>(ExperimentId);
         var request = new SelectorTrainRequest
         {
-            ExperimentId = ExperimentId, Round = State.Round, Labeled = State.CurrentLabeled!, StartFrom = startFrom, Epochs = epochs ?? Spec.SelectorEpochs,
+            ExperimentId = ExperimentId, Round = State.Round, Labeled = State.CurrentLabeled!, StartFrom = startFrom, Epochs = epochs ?? 0, // 0: the grain uses the spec's selector epochs
         };
         var trained = await TrainingAsync(stage, grain.Train(request, cancellationToken), grain.GetTrainingProgress);
         if (!Running) return false;
