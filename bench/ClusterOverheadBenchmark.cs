@@ -17,8 +17,8 @@ using PruneFuse.Learning.Scoring;
 namespace PruneFuse.Bench;
 
 /// <summary>
-/// The same pool scored with the same pruned selector two ways in one process: a plain TorchSharp loop over the
-/// shards, and through the pool-shard grains of an embedded silo (store, grain calls, per-silo cache and replica,
+/// The same pool scored with the same pruned selector two ways in one process: a plain loop over the shards (on
+/// the same scoring engine as the silo), and through the pool-shard grains of an embedded silo (store, grain calls, per-silo cache and replica,
 /// top-k messages, merge). Reports raw/cluster throughput.
 /// </summary>
 internal static class ClusterOverheadBenchmark
@@ -29,6 +29,7 @@ internal static class ClusterOverheadBenchmark
     private static readonly Option<double> Prune = BenchOptions.Double("--prune", 0.5, 0, 1, "Pruning ratio p");
     private static readonly Option<string> Arch = BenchOptions.Text("--arch", "resnet20", "Target network");
     private static readonly Option<int> K = BenchOptions.Int("--k", 1000, 1, 100_000, "Top-k kept per pass");
+    private static readonly Option<string> Engine = BenchOptions.Text("--engine", "onnx", "Scoring engine of both paths: onnx (the silo default) or torch");
     private static readonly Option<string?> Data = BenchOptions.Data();
     private static readonly Option<bool> Json = BenchOptions.Json();
 
@@ -37,8 +38,9 @@ internal static class ClusterOverheadBenchmark
     {
         var c = new Command("cluster-overhead", "The same pool scored by a plain TorchSharp loop and through the pool-shard grains of an embedded silo, in one run")
         {
-            Samples, Shards, Repeats, Prune, Arch, K, Data, Json,
+            Samples, Shards, Repeats, Prune, Arch, K, Engine, Data, Json,
         };
+        Engine.AcceptOnlyFromAmong("onnx", "torch");
         c.SetAction(p => BenchOptions.Guard(() => RunAsync(p)));
         return c;
     }
@@ -53,6 +55,7 @@ internal static class ClusterOverheadBenchmark
         var k = a.GetValue(K);
         var dataDir = a.GetValue(Data);
         var json = a.GetValue(Json);
+        var engine = a.GetValue(Engine) == "torch" ? ScoringEngine.Torch : ScoringEngine.Onnx;
         TorchRuntime.EnsureLoaded();
 
         var root = Directory.CreateTempSubdirectory("prunefuse-bench-").FullName;
@@ -63,7 +66,7 @@ internal static class ClusterOverheadBenchmark
             builder.UseOrleans(silo =>
             {
                 silo.UseLocalhostClustering(siloPort: FreePort(), gatewayPort: FreePort());
-                silo.AddPruneFuseEmbedded(root, "cpu");
+                silo.AddPruneFuseEmbedded(root, "cpu", new Grains.Compute.ComputeOptions { ScoringEngine = engine });
                 silo.UseInMemoryReminderService();
             });
             using var host = builder.Build();
@@ -89,10 +92,13 @@ internal static class ClusterOverheadBenchmark
 
             // Raw: the same shard files read once, scored by a plain loop.
             var shardSets = manifest.Shards.Select(s => PoolShardFormat.ReadFile(Path.Combine(root, "artifacts", s.Artifact)).Images).ToList();
+            // The ONNX session is made once, as the silo caches its own per selector checkpoint.
+            using var session = engine == ScoringEngine.Onnx
+                ? OnnxScoringNetwork.FromModel(selector, manifest.Normalization, "selector", TorchSharp.torch.get_num_threads()) : null;
             double Raw()
             {
                 var sw = Stopwatch.StartNew();
-                using var scorer = new PoolScorer(selector, manifest.Normalization);
+                using var scorer = session is null ? new PoolScorer(selector, manifest.Normalization) : new PoolScorer(session, ownsNetwork: false);
                 var lists = shardSets.Select(set => (IReadOnlyList<ScoredSample>)scorer.TopK(PoolScorer.Batches(set, 128), 1, 28, 28, SelectionMetric.LeastConfidence, k, new HashSet<long>(), 0).TopK).ToList();
                 var top = TopKMerge.Merge(lists, k);
                 if (top.Count != Math.Min(k, samples)) throw new InvalidOperationException("raw top-k incomplete");
@@ -126,7 +132,7 @@ internal static class ClusterOverheadBenchmark
             {
                 Console.WriteLine(JsonSerializer.Serialize(new
                 {
-                    samples, shards, arch, prune, repeats,
+                    samples, shards, arch, prune, repeats, engine = engine == ScoringEngine.Onnx ? "onnx" : "torch", host = ScoringBenchmark.HostName(),
                     rawSamplesPerSecond = Math.Round(rawMedian, 1),
                     clusterSamplesPerSecond = Math.Round(clusterMedian, 1),
                     overhead = Math.Round(rawMedian / clusterMedian, 3),

@@ -31,6 +31,7 @@ internal static class ScaleBenchmark
     private static readonly Option<int> K = BenchOptions.Int("--k", 1000, 1, 100_000, "Top-k selected");
     private static readonly Option<int> CacheMb = BenchOptions.Int("--cache-mb", 0, 0, 1_048_576, "Shard cache of the silo in MB (0 = stream every shard)");
     private static readonly Option<int> Seed = BenchOptions.Int("--seed", 0, 0, int.MaxValue, "Seed of the derived samples");
+    private static readonly Option<string> Engine = BenchOptions.Text("--engine", "onnx", "Scoring engine of the silo: onnx (default) or torch");
     private static readonly Option<string?> Data = BenchOptions.Data();
     private static readonly Option<bool> Json = BenchOptions.Json();
 
@@ -38,7 +39,8 @@ internal static class ScaleBenchmark
     public static Command Command()
     {
         var c = new Command("scale", "A pool of real-derived samples (Fashion-MNIST with seeded shifts/flips) written as shards, scored and merged " +
-            "through the pool-shard grains with the shard cache off (streaming); reports peak RSS") { Samples, Shards, Prune, Arch, K, CacheMb, Seed, Data, Json };
+            "through the pool-shard grains with the shard cache off (streaming); reports peak RSS") { Samples, Shards, Prune, Arch, K, CacheMb, Seed, Engine, Data, Json };
+        Engine.AcceptOnlyFromAmong("onnx", "torch");
         c.SetAction(p => BenchOptions.Guard(() => RunAsync(p)));
         return c;
     }
@@ -54,6 +56,7 @@ internal static class ScaleBenchmark
         var seed = a.GetValue(Seed);
         var dataDir = a.GetValue(Data);
         var json = a.GetValue(Json);
+        var engine = a.GetValue(Engine) == "torch" ? ScoringEngine.Torch : ScoringEngine.Onnx;
         TorchRuntime.EnsureLoaded();
 
         var root = Directory.CreateTempSubdirectory("prunefuse-scale-").FullName;
@@ -64,7 +67,7 @@ internal static class ScaleBenchmark
             builder.UseOrleans(silo =>
             {
                 silo.UseLocalhostClustering(siloPort: FreePort(), gatewayPort: FreePort());
-                silo.AddPruneFuseEmbedded(root, "cpu", new ComputeOptions { ShardCacheBytes = cacheMb * (1L << 20) });
+                silo.AddPruneFuseEmbedded(root, "cpu", new ComputeOptions { ShardCacheBytes = cacheMb * (1L << 20), ScoringEngine = engine });
                 silo.UseInMemoryReminderService();
             });
             using var host = builder.Build();
@@ -112,7 +115,7 @@ internal static class ScaleBenchmark
             {
                 Console.WriteLine(JsonSerializer.Serialize(new
                 {
-                    samples, shards, arch, prune, k, shardCacheMb = cacheMb,
+                    samples, shards, arch, prune, k, shardCacheMb = cacheMb, engine = engine == ScoringEngine.Onnx ? "onnx" : "torch", host = ScoringBenchmark.HostName(),
                     scoreSeconds = Math.Round(seconds, 2),
                     samplesPerSecond = Math.Round(samples / seconds, 1),
                     peakRssBytes = peak,

@@ -110,8 +110,11 @@ internal static class ScoringBenchmark
     private static readonly Option<int[]> WorkerSweep = BenchOptions.IntList("--worker-sweep", [1], "Parallel scoring workers to measure");
     private static readonly Option<string> Method = BenchOptions.Text("--method", "l2", "Channel importance: l2 or random");
     private static readonly Option<int> Seed = BenchOptions.Int("--seed", 0, 0, int.MaxValue, "Seed of θ0 and the plan");
+    private static readonly Option<string[]> Engines = BenchOptions.TextList("--engine", ["torch"], "Scoring engines, measured side by side: torch, onnx, onnx-cuda");
     private static readonly Option<string?> Data = BenchOptions.Data();
     private static readonly Option<bool> Json = BenchOptions.Json();
+
+    private static readonly string[] KnownEngines = ["torch", "onnx", "onnx-cuda"];
 
     /// <summary>The <c>scoring</c> command.</summary>
     public static Command Command()
@@ -119,7 +122,7 @@ internal static class ScoringBenchmark
         Method.AcceptOnlyFromAmong("l2", "random");
         var c = new Command("scoring", "Score real Fashion-MNIST images with a dense network and its pruned selector, side by side")
         {
-            Arch, Prune, Samples, Repeats, Batches, Threads, ThreadSweep, WorkerSweep, Method, Seed, Data, Json,
+            Arch, Prune, Samples, Repeats, Batches, Threads, ThreadSweep, WorkerSweep, Method, Seed, Engines, Data, Json,
         };
         c.SetAction(p => BenchOptions.Guard(() => Run(p)));
         return c;
@@ -137,8 +140,17 @@ internal static class ScoringBenchmark
         var workerSweep = a.GetValue(WorkerSweep)!;
         var method = a.GetValue(Method) == "random" ? PruningMethod.Random : PruningMethod.L2;
         var seed = a.GetValue(Seed);
+        var engines = a.GetValue(Engines)!.SelectMany(e => e.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries))
+            .Select(e => e.ToLowerInvariant()).Distinct().ToArray();
         var dataDir = a.GetValue(Data);
         var json = a.GetValue(Json);
+        foreach (var e in engines)
+        {
+            if (!KnownEngines.Contains(e)) throw new BenchUsageException($"--engine must list {string.Join(", ", KnownEngines)}; got '{e}'");
+        }
+        if (engines.Length == 0) throw new BenchUsageException("--engine lists no engine");
+        // A CUDA run without a GPU fails here, in one line, before any data is loaded.
+        if (engines.Contains("onnx-cuda") && OnnxScoringNetwork.CudaUnavailableReason() is { } noCuda) throw new BenchUsageException($"--engine onnx-cuda: {noCuda}");
 
         TorchRuntime.EnsureLoaded();
         if (threads > 0) set_num_threads(threads);
@@ -150,33 +162,61 @@ internal static class ScoringBenchmark
         var plan = ChannelPruner.Plan(dense, prune, method, seed);
         using var pruned = ChannelPruner.Extract(dense, plan);
 
-        Log($"{arch} p={prune} on {samples} real Fashion-MNIST images, {threads} torch threads, device {TorchRuntime.Device.type}");
-        // Optionally the sweep also covers torch thread counts (DESIGN.md §5: sweep batch sizes and thread settings).
+        Log($"{arch} p={prune} on {samples} real Fashion-MNIST images, {threads} threads, engines {string.Join(", ", engines)}, torch device {TorchRuntime.Device.type}");
+        // Optionally the sweep also covers thread counts (DESIGN.md §5: sweep batch sizes and thread settings).
         var threadOptions = threadSweep.Length > 0 ? threadSweep : [threads];
-        // And, optionally, scoring workers: W threads each scoring its own slice with threads/W torch threads.
-        var denseSweep = SweepThreads("dense", dense, pool, batchSizes, threadOptions, workerSweep);
-        var prunedSweep = SweepThreads("pruned", pruned, pool, batchSizes, threadOptions, workerSweep);
-        // Full passes alternate dense / pruned so machine noise hits both alike; medians are reported.
-        var denseRuns = new List<double>();
-        var prunedRuns = new List<double>();
+        // And, for torch, scoring workers: W threads each scoring its own slice with threads/W torch threads. (The
+        // ONNX engine runs one single-threaded session call per thread itself: that measured fastest here.)
+        var sweeps = new List<(string Engine, string Network, SweepResult Sweep)>();
+        foreach (var engine in engines)
+        {
+            sweeps.Add((engine, "dense", SweepThreads(engine, "dense", dense, pool, batchSizes, threadOptions, engine == "torch" ? workerSweep : [1])));
+            sweeps.Add((engine, "pruned", SweepThreads(engine, "pruned", pruned, pool, batchSizes, threadOptions, engine == "torch" ? workerSweep : [1])));
+        }
+        // Full passes alternate over every engine and network so machine noise hits all alike; medians are reported.
+        var runs = sweeps.ToDictionary(x => (x.Engine, x.Network), _ => new List<double>());
         for (var r = 0; r < repeats; r++)
         {
-            set_num_threads(denseSweep.Threads);
-            denseRuns.Add(Score(denseSweep.Scorer, pool, denseSweep.Batch, denseSweep.Workers));
-            set_num_threads(prunedSweep.Threads);
-            prunedRuns.Add(Score(prunedSweep.Scorer, pool, prunedSweep.Batch, prunedSweep.Workers));
-            Log($"  pass {r + 1}: dense {denseRuns[^1]:F0}/s, pruned {prunedRuns[^1]:F0}/s, ratio {prunedRuns[^1] / denseRuns[^1]:F2}x");
+            foreach (var (engine, network, sweep) in sweeps)
+            {
+                set_num_threads(sweep.Threads);
+                runs[(engine, network)].Add(Score(sweep.Scorer, pool, sweep.Batch, sweep.Workers));
+            }
+            Log($"  pass {r + 1}: " + string.Join(", ", sweeps.Select(x => $"{x.Engine} {x.Network} {runs[(x.Engine, x.Network)][^1]:F0}/s")));
         }
-        var denseResult = new Measurement(denseSweep.Batch, Median(denseRuns), denseSweep.Rates, denseRuns);
-        var prunedResult = new Measurement(prunedSweep.Batch, Median(prunedRuns), prunedSweep.Rates, prunedRuns);
-        Log($"best settings: dense batch {denseSweep.Batch} × {denseSweep.Threads} threads × {denseSweep.Workers} workers, pruned batch {prunedSweep.Batch} × {prunedSweep.Threads} threads × {prunedSweep.Workers} workers");
         var denseCx = ModelComplexity.Of(spec, pool.Height, pool.Width);
         var prunedCx = ModelComplexity.Of(plan.Pruned, pool.Height, pool.Width);
-        var speedup = prunedResult.Rate / denseResult.Rate;
-        Log($"dense  {denseResult.Rate,9:F0} samples/s (batch {denseResult.Batch}), {denseCx.Macs / 1e6:F2} MMACs");
-        Log($"pruned {prunedResult.Rate,9:F0} samples/s (batch {prunedResult.Batch}), {prunedCx.Macs / 1e6:F2} MMACs");
-        Log($"speedup {speedup:F2}x (MAC ratio {(double)denseCx.Macs / prunedCx.Macs:F2}x)");
-
+        object Network(string engine, string network, ModelComplexity cx)
+        {
+            var sweep = sweeps.Single(x => x.Engine == engine && x.Network == network).Sweep;
+            var passes = runs[(engine, network)];
+            return new
+            {
+                @params = cx.Parameters, macs = cx.Macs, samplesPerSecond = Math.Round(Median(passes), 1), batchSize = sweep.Batch, threads = sweep.Threads,
+                workers = sweep.Workers, passes = passes.Select(x => Math.Round(x, 1)), sweep = sweep.Rates,
+            };
+        }
+        double Rate(string engine, string network) => Median(runs[(engine, network)]);
+        var perEngine = new Dictionary<string, object>();
+        foreach (var engine in engines)
+        {
+            var speedup = Rate(engine, "pruned") / Rate(engine, "dense");
+            Log($"{engine,-9} dense {Rate(engine, "dense"),8:F0}/s, pruned {Rate(engine, "pruned"),8:F0}/s: pruned/dense {speedup:F2}x (MAC ratio {(double)denseCx.Macs / prunedCx.Macs:F2}x)");
+            perEngine[engine] = new { dense = Network(engine, "dense", denseCx), pruned = Network(engine, "pruned", prunedCx), speedup = Math.Round(speedup, 3) };
+        }
+        var versusTorch = new Dictionary<string, object>();
+        if (engines.Contains("torch"))
+        {
+            foreach (var engine in engines.Where(e => e != "torch"))
+            {
+                var d = Rate(engine, "dense") / Rate("torch", "dense");
+                var p = Rate(engine, "pruned") / Rate("torch", "pruned");
+                Log($"{engine} vs torch: dense {d:F2}x, pruned {p:F2}x");
+                versusTorch[engine] = new { dense = Math.Round(d, 3), pruned = Math.Round(p, 3) };
+            }
+        }
+        var first = engines[0];
+        var fastest = engines.OrderByDescending(e => Rate(e, "pruned")).First();
         var result = new
         {
             arch = spec.Arch,
@@ -184,20 +224,43 @@ internal static class ScoringBenchmark
             samples,
             threads,
             repeats,
-            dense = new { @params = denseCx.Parameters, macs = denseCx.Macs, samplesPerSecond = Math.Round(denseResult.Rate, 1), batchSize = denseResult.Batch, torchThreads = denseSweep.Threads, workers = denseSweep.Workers, passes = denseResult.Passes.Select(x => Math.Round(x, 1)), sweep = denseResult.Sweep },
-            pruned = new { @params = prunedCx.Parameters, macs = prunedCx.Macs, samplesPerSecond = Math.Round(prunedResult.Rate, 1), batchSize = prunedResult.Batch, torchThreads = prunedSweep.Threads, workers = prunedSweep.Workers, passes = prunedResult.Passes.Select(x => Math.Round(x, 1)), sweep = prunedResult.Sweep },
-            speedup = Math.Round(speedup, 3),
+            host = HostName(),
+            // The first engine's figures stay at the top level, as before engines were compared.
+            engine = first,
+            dense = Network(first, "dense", denseCx),
+            pruned = Network(first, "pruned", prunedCx),
+            speedup = Math.Round(Rate(first, "pruned") / Rate(first, "dense"), 3),
             macRatio = Math.Round((double)denseCx.Macs / prunedCx.Macs, 3),
+            engines = perEngine,
+            versusTorch,
+            fastestEngine = fastest,
+            fastestSpeedup = Math.Round(Rate(fastest, "pruned") / Rate(fastest, "dense"), 3),
         };
         if (json) Console.WriteLine(JsonSerializer.Serialize(result));
         return 0;
+    }
+
+    /// <summary>The CPU model this ran on (from /proc/cpuinfo), with its widest vector extension.</summary>
+    internal static string HostName()
+    {
+        try
+        {
+            var info = File.ReadAllText("/proc/cpuinfo");
+            var model = info.Split('\n').FirstOrDefault(l => l.StartsWith("model name", StringComparison.Ordinal))?.Split(':', 2)[1].Trim() ?? "unknown CPU";
+            var simd = info.Contains(" avx512f", StringComparison.Ordinal) ? "AVX-512" : info.Contains(" avx2", StringComparison.Ordinal) ? "AVX2" : "no AVX2";
+            return $"{model}, {simd}, {Environment.ProcessorCount} cores";
+        }
+        catch (IOException)
+        {
+            return $"{Environment.ProcessorCount} cores";
+        }
     }
 
     private sealed record Measurement(int Batch, double Rate, Dictionary<string, double> Sweep, List<double> Passes);
 
     private sealed record SweepResult(PoolScorer Scorer, int Batch, Dictionary<string, double> Rates, int Threads = 0, int Workers = 1);
 
-    private static SweepResult SweepThreads(string label, ResNet model, ImageSet pool, int[] batchSizes, int[] threadOptions, int[] workerOptions)
+    private static SweepResult SweepThreads(string engine, string label, ResNet model, ImageSet pool, int[] batchSizes, int[] threadOptions, int[] workerOptions)
     {
         SweepResult? best = null;
         var all = new Dictionary<string, double>();
@@ -208,7 +271,7 @@ internal static class ScoringBenchmark
                 // W workers share the thread count.
                 if (t > 0) set_num_threads(Math.Max(1, t / w));
                 var actual = get_num_threads();
-                var r = Sweep($"{label} ×{actual}thr ×{w}w", model, pool, batchSizes, w);
+                var r = Sweep($"{engine} {label} ×{actual}thr ×{w}w", NewScorer(engine, model, actual), pool, batchSizes, w);
                 var tag = (threadOptions.Length > 1 ? $"x{actual}" : "") + (workerOptions.Length > 1 ? $"w{w}" : "");
                 foreach (var (b, rate) in r.Rates) all[b + tag] = rate;
                 var top = r.Rates[r.Batch.ToString(System.Globalization.CultureInfo.InvariantCulture)];
@@ -225,9 +288,20 @@ internal static class ScoringBenchmark
         return s.Count % 2 == 1 ? s[s.Count / 2] : (s[s.Count / 2 - 1] + s[s.Count / 2]) / 2;
     }
 
-    private static SweepResult Sweep(string label, ResNet model, ImageSet pool, int[] batchSizes, int workers = 1)
+    /// <summary>A scorer on <paramref name="engine"/> with <paramref name="threads"/> compute threads (ONNX sessions take theirs at creation).</summary>
+    private static PoolScorer NewScorer(string engine, ResNet model, int threads) => engine switch
     {
-        var scorer = new PoolScorer(model, ImageNormalization.FashionMnist);
+        "torch" => new PoolScorer(model, ImageNormalization.FashionMnist),
+        "onnx" => new PoolScorer(OnnxScoringNetwork.FromModel(model, ImageNormalization.FashionMnist, "bench network", threads, OnnxDevice.Cpu)),
+        "onnx-cuda" => new PoolScorer(OnnxScoringNetwork.FromModel(model, ImageNormalization.FashionMnist, "bench network", threads, OnnxDevice.Cuda)),
+        _ => throw new BenchUsageException($"unknown engine '{engine}'"),
+    };
+
+    private static SweepResult Sweep(string label, ResNet model, ImageSet pool, int[] batchSizes, int workers = 1) =>
+        Sweep(label, new PoolScorer(model, ImageNormalization.FashionMnist), pool, batchSizes, workers);
+
+    private static SweepResult Sweep(string label, PoolScorer scorer, ImageSet pool, int[] batchSizes, int workers = 1)
+    {
         var sweepSet = pool.Take(Math.Min(pool.Count, 4096));
         // Warm-up: first calls allocate and pick kernels.
         Score(scorer, sweepSet.Take(Math.Min(1024, sweepSet.Count)), batchSizes[0], workers);

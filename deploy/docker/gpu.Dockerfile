@@ -1,17 +1,24 @@
-# PruneFuse GPU image: the same silo and console built with the CUDA backend (-p:TorchBackend=cuda).
+# PruneFuse GPU image: the same silo and console built with the CUDA backends: pool scoring on ONNX Runtime's
+# CUDA execution provider (-p:OnnxBackend=cuda, package Microsoft.ML.OnnxRuntime.Gpu.Linux) and training on
+# libtorch-cuda (-p:TorchBackend=cuda).
 # Build from the repository root:
 #   docker build -f deploy/docker/gpu.Dockerfile -t prunefuse/silo-gpu:0.1.0 .
-# The runtime base is NVIDIA's CUDA 12 image on Ubuntu 24.04 (libstdc++ from GCC 14); libtorch-cuda brings
-# its own cuDNN and cuBLAS, so only the driver comes from the node (NVIDIA container toolkit).
+# Where TorchSharp-cuda-linux cannot be restored (it is not on every package feed), build with
+#   --build-arg TORCH_BACKEND=cpu
+# to score on the GPU and train on the CPU: everything that build needs is on the feed.
+# The runtime base is NVIDIA's CUDA 12 + cuDNN 9 runtime image on Ubuntu 24.04 (libstdc++ from GCC 14): ONNX
+# Runtime's CUDA provider loads the system's libcudart 12, cuBLAS and cuDNN 9; only the driver comes from the
+# node (NVIDIA container toolkit).
 FROM mcr.microsoft.com/dotnet/sdk:10.0-noble AS build
+ARG TORCH_BACKEND=cuda
 WORKDIR /src
 COPY . .
-RUN dotnet publish src/Silo/PruneFuse.Silo.csproj -c Release -p:TorchBackend=cuda -o /out/silo \
- && dotnet publish src/Client/PruneFuse.Client.csproj -c Release -p:TorchBackend=cuda -o /out/client
+RUN dotnet publish src/Silo/PruneFuse.Silo.csproj -c Release -p:TorchBackend=${TORCH_BACKEND} -p:OnnxBackend=cuda -o /out/silo \
+ && dotnet publish src/Client/PruneFuse.Client.csproj -c Release -p:TorchBackend=${TORCH_BACKEND} -p:OnnxBackend=cuda -o /out/client
 
 FROM mcr.microsoft.com/dotnet/aspnet:10.0-noble AS dotnet
 
-FROM nvidia/cuda:12.8.1-base-ubuntu24.04
+FROM nvidia/cuda:12.8.1-cudnn-runtime-ubuntu24.04
 RUN apt-get update \
  && apt-get install -y --no-install-recommends ca-certificates libicu74 libgomp1 fontconfig fonts-dejavu-core dataset-fashion-mnist \
  && rm -rf /var/lib/apt/lists/* \

@@ -1,12 +1,12 @@
 namespace PruneFuse.Grains.Interfaces;
 
-/// <summary>Exports an experiment's trained networks in PyTorch-readable formats (key = experiment id; stateless).</summary>
+/// <summary>Exports an experiment's trained networks in PyTorch-readable formats or ONNX (key = experiment id; stateless).</summary>
 [Alias("prunefuse.IModelExportGrain")]
 public interface IModelExportGrain : IGrainWithStringKey
 {
     /// <summary>
     /// Exports <paramref name="network"/> (<c>final</c> or <c>selector</c>) as <paramref name="format"/>
-    /// (<c>pytorch</c> or <c>safetensors</c>). Refused, naming the problem, when the network does not exist yet.
+    /// (<c>pytorch</c>, <c>safetensors</c> or <c>onnx</c>). Refused, naming the problem, when the network does not exist yet.
     /// </summary>
     [ResponseTimeout("00:05:00")]
     Task<ExportedModel> Export(string network, string format);
@@ -19,10 +19,10 @@ public sealed record ExportedModel
     /// <summary>Which network: <c>final</c> (fused and trained) or <c>selector</c> (the last trained selector).</summary>
     [Id(0)] public string Network { get; init; } = "";
 
-    /// <summary>Suggested weights file name, e.g. <c>final.pt</c>.</summary>
+    /// <summary>Suggested weights file name, e.g. <c>final.pt</c> or <c>final.onnx</c>.</summary>
     [Id(1)] public string WeightsFile { get; init; } = "";
 
-    /// <summary>The state dict in the requested format.</summary>
+    /// <summary>The state dict in the requested format (for ONNX, the whole model).</summary>
     [Id(2)] public byte[] Weights { get; init; } = [];
 
     /// <summary>Suggested description file name, e.g. <c>final.json</c>.</summary>

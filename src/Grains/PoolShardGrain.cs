@@ -54,8 +54,7 @@ public sealed class PoolShardGrain(ExperimentStore experiments, TorchWorker comp
         var labeledImages = metric == SelectionMetric.KCenter ? await experiments.LabeledImagesAsync(manifest, allLabeled) : null;
         return await compute.Run(ct =>
         {
-            var (model, _) = replicas.GetModel(request.Selector.Name, request.Selector.ETag, selectorBytes);
-            using var scorer = new PoolScorer(model, manifest.Normalization);
+            using var scorer = replicas.Scorer(request.Selector.Name, request.Selector.ETag, selectorBytes, manifest.Normalization);
             var batches = cached is not null ? PoolScorer.Batches(cached, 128) : reader!.ReadBatches(128);
             if (metric == SelectionMetric.KCenter)
             {

@@ -88,10 +88,11 @@ using (var watchdog = new Timer(_ => ProcessExit.Now(1, $"could not start within
 // One line that says where everything is: the log is often the first thing a user reads.
 var dashboard = Addresses.Dashboard(app.Urls, options.AdvertisedAddress);
 app.Services.GetRequiredService<PruneFuse.Grains.Hosting.SiloWebAddress>().Dashboard = dashboard;
-app.Logger.LogInformation("PruneFuse silo ready: mode {Mode}, {Storage}, silo port {SiloPort}, gateway port {GatewayPort}, dashboard {Dashboard}, experiments page {Page}",
+app.Logger.LogInformation("PruneFuse silo ready: mode {Mode}, {Storage}, silo port {SiloPort}, gateway port {GatewayPort}, dashboard {Dashboard}, experiments page {Page}, scoring engine {Engine}",
     options.Mode.ToString().ToLowerInvariant(),
     options.Mode == SiloMode.Embedded ? $"data root {Path.GetFullPath(options.DataRoot)}" : $"storage container {options.Storage.Container}",
-    options.SiloPort, options.GatewayPort, dashboard ?? "(no HTTP)", dashboard is null ? "(no HTTP)" : dashboard[..^"/dashboard".Length] + ExperimentsPage.Path);
+    options.SiloPort, options.GatewayPort, dashboard ?? "(no HTTP)", dashboard is null ? "(no HTTP)" : dashboard[..^"/dashboard".Length] + ExperimentsPage.Path,
+    options.Scoring.Engine);
 // The configured allowance is a promise to whoever sends SIGTERM (Kubernetes, the tests): keep it even if some
 // shutdown step hangs. Torch work stops within a batch, so a normal stop takes seconds.
 Timer? stopWatchdog = null;

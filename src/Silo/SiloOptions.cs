@@ -65,6 +65,9 @@ public sealed class SiloOptions : IValidatableObject
     /// <summary>Azure Storage settings (cluster mode).</summary>
     public StorageOptions Storage { get; set; } = new();
 
+    /// <summary>How this silo scores pool shards.</summary>
+    public ScoringOptions Scoring { get; set; } = new();
+
     /// <summary>Who may use the dashboard and other HTTP endpoints.</summary>
     public HttpOptions Http { get; set; } = new();
 
@@ -75,6 +78,9 @@ public sealed class SiloOptions : IValidatableObject
         Validator.TryValidateObject(this, new ValidationContext(this), results, validateAllProperties: true);
         Validator.TryValidateObject(Storage, new ValidationContext(Storage), results, validateAllProperties: true);
         Validator.TryValidateObject(Http, new ValidationContext(Http), results, validateAllProperties: true);
+        var scoring = new List<ValidationResult>();
+        Validator.TryValidateObject(Scoring, new ValidationContext(Scoring), scoring, validateAllProperties: true);
+        results.AddRange(scoring.Select(r => new ValidationResult(r.ErrorMessage, [.. r.MemberNames.Select(m => "Scoring:" + m)])));
         return [.. results.Select(r => $"{string.Join(", ", r.MemberNames.Select(m => "PruneFuse:" + m))}: {r.ErrorMessage}")];
     }
 
@@ -119,6 +125,21 @@ public sealed class HttpOptions
 
     /// <summary>Whether requests must authenticate.</summary>
     public bool Required => !string.IsNullOrEmpty(Password);
+}
+
+/// <summary>Section <c>PruneFuse:Scoring</c>: the engine pool shards are scored with on this silo.</summary>
+public sealed class ScoringOptions
+{
+    /// <summary>
+    /// <c>onnx</c> (default: ONNX Runtime, the faster engine in BENCHMARKS.md) or <c>torch</c> (libtorch, as
+    /// training). Both give the same scores to float rounding (tested within 1e-4).
+    /// </summary>
+    [RegularExpression("^(onnx|torch)$", ErrorMessage = "must be onnx or torch")]
+    public string Engine { get; set; } = "onnx";
+
+    /// <summary>ONNX engine threads; 0 (default) = as many as libtorch uses on this silo.</summary>
+    [Range(0, 1024)]
+    public int Threads { get; set; }
 }
 
 /// <summary>Azure Storage (or Azurite) connection.</summary>

@@ -6,6 +6,7 @@ using Microsoft.Extensions.Diagnostics.HealthChecks;
 using PruneFuse.Grains;
 using PruneFuse.Grains.Compute;
 using PruneFuse.Grains.Hosting;
+using PruneFuse.Learning.Scoring;
 
 namespace PruneFuse.Silo;
 
@@ -45,6 +46,7 @@ public static class SiloSetup
     private static ComputeOptions Compute(SiloOptions o) => new()
     {
         ShardCacheBytes = o.ShardCacheMegabytes * (1L << 20), MaxSpecMemoryBytes = ComputeOptions.DefaultMaxSpecMemoryBytes(o.MaxSpecMemoryShare),
+        ScoringEngine = o.Scoring.Engine == "torch" ? ScoringEngine.Torch : ScoringEngine.Onnx, ScoringThreads = o.Scoring.Threads,
     };
 }
 

@@ -21,7 +21,7 @@ public sealed class MonitoringTests
 
         // The log says where everything is.
         Assert.Contains($"PruneFuse silo ready: mode embedded, data root {Path.Combine(root, "silo")}, silo port {silo.SiloPort}, gateway port {port}, " +
-            $"dashboard {web}/dashboard, experiments page {web}/prunefuse", silo.Log);
+            $"dashboard {web}/dashboard, experiments page {web}/prunefuse, scoring engine onnx", silo.Log);
 
         // A second silo on this one's ports is refused before it starts: Orleans would otherwise share the port.
         foreach (var (setting, value) in new[] { ("PruneFuse:GatewayPort", port), ("PruneFuse:SiloPort", silo.SiloPort) })

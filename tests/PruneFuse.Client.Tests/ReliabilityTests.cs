@@ -307,6 +307,18 @@ public sealed class ReliabilityTests
     }
 
     [Fact]
+    public async Task A_silo_with_bad_scoring_settings_exits_2_naming_each_key()
+    {
+        using var dir = new TempDir("prunefuse-scoring-");
+        var r = await Processes.SiloUntilExitAsync(null, $"--PruneFuse:DataRoot={dir.Path}", $"--PruneFuse:GatewayPort={Ports.Free()}",
+            $"--PruneFuse:SiloPort={Ports.Free()}", $"--Urls=http://127.0.0.1:{Ports.Free()}", "--PruneFuse:Scoring:Engine=tensorrt", "--PruneFuse:Scoring:Threads=-1");
+        Assert.Equal(2, r.ExitCode);
+        Assert.Contains("PruneFuse:Scoring:Engine: must be onnx or torch", r.Stderr);
+        Assert.Contains("PruneFuse:Scoring:Threads", r.Stderr);
+        Assert.DoesNotContain("   at ", r.Stderr);
+    }
+
+    [Fact]
     public async Task Console_refuses_bad_ids_and_limits_before_calling_any_silo()
     {
         var nobody = Ports.Free(); // nothing listens: the refusal must come before any connection

@@ -3,8 +3,8 @@ using System.Text.Json;
 namespace PruneFuse.Client.Tests;
 
 /// <summary>
-/// A finished experiment leaves the cluster: its networks load in real PyTorch (Debian's python3-torch) and
-/// reproduce the cluster's test accuracy, and its HTML report renders in headless Chromium.
+/// A finished experiment leaves the cluster: its networks load in real PyTorch (Debian's python3-torch) and in
+/// ONNX Runtime and reproduce the cluster's test accuracy, and its HTML report renders in headless Chromium.
 /// </summary>
 public sealed class TakeHomeConsoleTests
 {
@@ -24,6 +24,28 @@ public sealed class TakeHomeConsoleTests
             pred = torch.cat([model(prunefuse_model.preprocess(pixels[i:i + 500], info)).argmax(1) for i in range(0, n, 500)])
         print((pred == labels).double().mean().item())
         """;
+
+    /// <summary>Accuracy of an exported ONNX model on a pool shard file (layout as in the Python script above).</summary>
+    private static double OnnxAccuracy(string model, string shard)
+    {
+        var blob = File.ReadAllBytes(shard);
+        var n = BitConverter.ToInt32(blob, 12);
+        var (c, h, w) = (BitConverter.ToInt32(blob, 16), BitConverter.ToInt32(blob, 20), BitConverter.ToInt32(blob, 24));
+        var image = c * h * w;
+        using var session = new Microsoft.ML.OnnxRuntime.InferenceSession(model);
+        using var run = new Microsoft.ML.OnnxRuntime.RunOptions();
+        var correct = 0;
+        for (var start = 0; start < n; start += 500)
+        {
+            var count = Math.Min(500, n - start);
+            var pixels = blob.AsSpan(48 + 12 * n + start * image, count * image).ToArray();
+            using var input = Microsoft.ML.OnnxRuntime.OrtValue.CreateTensorValueFromMemory(pixels, [count, c, h, w]);
+            using var outputs = session.Run(run, ["images"], [input], ["predicted"]);
+            var predicted = outputs[0].GetTensorDataAsSpan<long>();
+            for (var i = 0; i < count; i++) correct += predicted[i] == BitConverter.ToInt32(blob, 48 + 8 * n + 4 * (start + i)) ? 1 : 0;
+        }
+        return correct / (double)n;
+    }
 
     [Fact]
     public async Task Exported_networks_reproduce_the_cluster_accuracy_in_pytorch_and_the_html_report_renders()
@@ -73,6 +95,19 @@ public sealed class TakeHomeConsoleTests
             // Same network, same normalisation, same 10k images: at most a handful of float-rounding argmax flips.
             Assert.True(Math.Abs(accuracy - expected) <= 0.0005, $"{json}: PyTorch accuracy {accuracy}, cluster reported {expected}");
         }
+
+        // The ONNX export runs in plain ONNX Runtime (no PruneFuse code) on the raw test-shard bytes and gives the
+        // cluster's accuracy too.
+        var onnxDir = Path.Combine(root, "exports-onnx");
+        var onnx = await Processes.ClientAsync(port, "model", "export", "--id", "home", "--format", "onnx", "--out", onnxDir, "--json");
+        Assert.True(onnx.ExitCode == 0, onnx.Stderr + onnx.Stdout);
+        using (var description = JsonDocument.Parse(File.ReadAllText(Path.Combine(onnxDir, "final.json"))))
+        {
+            Assert.Equal("onnx", description.RootElement.GetProperty("weightsFormat").GetString());
+            Assert.Equal("final.onnx", description.RootElement.GetProperty("weights").GetString());
+        }
+        var onnxAccuracy = OnnxAccuracy(Path.Combine(onnxDir, "final.onnx"), testShard);
+        Assert.True(Math.Abs(onnxAccuracy - finalAccuracy) <= 0.0005, $"ONNX Runtime accuracy {onnxAccuracy}, cluster reported {finalAccuracy}");
 
         var unknown = await Processes.ClientAsync(port, "model", "export", "--experiment", "nope", "--out", Path.Combine(root, "x"));
         Assert.Equal(1, unknown.ExitCode);

@@ -128,7 +128,7 @@ public sealed class ManifestTests
 
     [Theory]
     [InlineData("cpu.Dockerfile", "")]
-    [InlineData("gpu.Dockerfile", "-p:TorchBackend=cuda")]
+    [InlineData("gpu.Dockerfile", "-p:TorchBackend=${TORCH_BACKEND} -p:OnnxBackend=cuda")]
     public void Dockerfiles_publish_the_silo_and_console_projects(string file, string backend)
     {
         // The engine is not on this machine (deploy/README.md), so check what the build would publish exists.
@@ -139,6 +139,8 @@ public sealed class ManifestTests
             Assert.True(File.Exists(Path.Combine(Root, project)), project);
         }
         Assert.Contains(backend, text);
+        // ONNX Runtime's CUDA provider needs the CUDA 12 runtime and cuDNN 9 in the image, not only the driver.
+        if (file.StartsWith("gpu", StringComparison.Ordinal)) Assert.Contains("FROM nvidia/cuda:12.8.1-cudnn-runtime-ubuntu24.04", text);
         Assert.Contains("ENTRYPOINT [\"dotnet\", \"/app/silo/prunefuse-silo.dll\"]", text);
         Assert.Contains("USER app", text);
     }

@@ -62,8 +62,10 @@ public class ModelExportTests
     [Fact]
     public void Unknown_format_is_refused_by_name()
     {
-        var e = Assert.Throws<ArgumentException>(() => ModelExport.ParseFormat("onnx"));
-        Assert.Contains("onnx", e.Message);
+        var e = Assert.Throws<ArgumentException>(() => ModelExport.ParseFormat("tflite"));
+        Assert.Contains("'tflite'", e.Message);
+        Assert.Contains("pytorch, safetensors or onnx", e.Message);
+        Assert.Equal(ModelFormat.Onnx, ModelExport.ParseFormat(" ONNX"));
     }
 
     private static float[] RunPython(string json, byte[] pixels, int count, int height, int width, string dir)

@@ -1,18 +1,24 @@
+using Microsoft.Extensions.Logging;
 using PruneFuse.Learning.Data;
 using PruneFuse.Learning.Models;
 using PruneFuse.Learning.Runtime;
+using PruneFuse.Learning.Scoring;
 using TorchSharp;
 
 namespace PruneFuse.Grains.Compute;
 
 /// <summary>
 /// The networks this silo has loaded from checkpoints (the round's selector replica above all: every shard on this
-/// silo scores with the same one), keyed by name and ETag, the last few kept. Used only on the torch worker's thread.
+/// silo scores with the same one), keyed by name and ETag, the last few kept; and, on the ONNX engine, one ONNX
+/// Runtime session per selector checkpoint, cached the same way. Used only on the torch worker's thread.
 /// </summary>
-public sealed class ReplicaCache
+public sealed class ReplicaCache(ComputeOptions options, ILogger<ReplicaCache> logger)
 {
     private readonly Dictionary<string, (ResNet Model, CheckpointMetadata Meta)> _models = [];
     private readonly LinkedList<string> _modelOrder = new();
+    private readonly Dictionary<string, OnnxScoringNetwork> _sessions = [];
+    private readonly LinkedList<string> _sessionOrder = new();
+    private bool _engineLogged;
     private const int MaxCachedModels = 4;
 
     /// <summary>Loads a checkpoint's network, cached by name and ETag. Call only on the compute thread.</summary>
@@ -32,5 +38,44 @@ public sealed class ReplicaCache
             evicted.Model.Dispose();
         }
         return loaded;
+    }
+
+    /// <summary>
+    /// A pool scorer for a checkpoint on this silo's scoring engine (<see cref="ComputeOptions.ScoringEngine"/>).
+    /// Call only on the compute thread, and dispose the scorer before the next call.
+    /// </summary>
+    public PoolScorer Scorer(string name, string etag, byte[] bytes, ImageNormalization normalization)
+    {
+        var (model, _) = GetModel(name, etag, bytes);
+        if (options.ScoringEngine == ScoringEngine.Torch)
+        {
+            LogEngineOnce("torch", null);
+            return new PoolScorer(model, normalization);
+        }
+        var key = name + "@" + etag;
+        if (!_sessions.TryGetValue(key, out var session))
+        {
+            var threads = options.ScoringThreads > 0 ? options.ScoringThreads : torch.get_num_threads();
+            session = OnnxScoringNetwork.FromModel(model, normalization, name, threads, options.OnnxDevice);
+            LogEngineOnce($"{session.Engine}, {threads} threads", session.FallbackReason);
+            _sessions[key] = session;
+            _sessionOrder.AddLast(key);
+            while (_sessionOrder.Count > MaxCachedModels)
+            {
+                var old = _sessionOrder.First!.Value;
+                _sessionOrder.RemoveFirst();
+                _sessions.Remove(old, out var evicted);
+                evicted?.Dispose();
+            }
+        }
+        return new PoolScorer(session, ownsNetwork: false);
+    }
+
+    private void LogEngineOnce(string engine, string? fallback)
+    {
+        if (_engineLogged) return;
+        _engineLogged = true;
+        if (fallback is null) logger.LogInformation("Pool scoring engine: {Engine}", engine);
+        else logger.LogWarning("Pool scoring engine: {Engine}, not CUDA: {Reason}", engine, fallback);
     }
 }

@@ -29,7 +29,11 @@ public static class PruneFuseSiloExtensions
         builder.Services.AddPlacementFilter<PreferGpuPlacementFilterStrategy, PreferGpuPlacementFilterDirector>(ServiceLifetime.Singleton);
         builder.AddIncomingGrainCallFilter<ErrorTranslationFilter>();
         builder.Services.AddSingleton(store);
-        builder.Services.AddSingleton(compute ?? new ComputeOptions());
+        // A gpu silo scores on CUDA when its ONNX Runtime can (GPU builds), else on CPU with one log line saying why.
+        builder.Services.AddSingleton((compute ?? new ComputeOptions()) with
+        {
+            OnnxDevice = resolved == Accelerator.Gpu ? Learning.Scoring.OnnxDevice.Auto : Learning.Scoring.OnnxDevice.Cpu,
+        });
         builder.Services.AddSingleton<TorchWorker>();
         builder.Services.AddSingleton<ShardCache>();
         builder.Services.AddSingleton<ReplicaCache>();

@@ -65,8 +65,7 @@ public sealed class CommitStep : IRoundStep
             var selectorBytes = await c.Experiments.CheckpointAsync(selectorRef.Name, cancellationToken);
             var picks = await c.Compute.Run(ct =>
             {
-                var (model, _) = c.Replicas.GetModel(selectorRef.Name, selectorRef.ETag, selectorBytes);
-                using var scorer = new PoolScorer(model, manifest.Normalization);
+                using var scorer = c.Replicas.Scorer(selectorRef.Name, selectorRef.ETag, selectorBytes, manifest.Normalization);
                 return KCenterGreedy.Select(candidates, scorer.Centers(labeledImages, ct), spec.RoundSize);
             }, cancellationToken);
             return [.. picks.Select((p, i) => new SampleScore(p.SampleId, picks.Count - i, shardOf[p.SampleId]))];

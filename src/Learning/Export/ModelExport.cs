@@ -14,6 +14,12 @@ public enum ModelFormat
 
     /// <summary>A safetensors file (JSON header + raw little-endian tensors).</summary>
     Safetensors,
+
+    /// <summary>
+    /// An ONNX model (opset 17) of the BN-folded network: uint8 images in (normalised inside the graph), logits,
+    /// features, predicted class and the uncertainty scores out; runs in ONNX Runtime with no PyTorch.
+    /// </summary>
+    Onnx,
 }
 
 /// <summary>
@@ -27,20 +33,42 @@ public static class ModelExport
     /// <summary>Description format written into every model JSON.</summary>
     public const string DescriptionFormat = "prunefuse-resnet/1";
 
-    /// <summary>Parses a format name: <c>pytorch</c> (alias <c>pt</c>) or <c>safetensors</c>.</summary>
+    /// <summary>Parses a format name: <c>pytorch</c> (alias <c>pt</c>), <c>safetensors</c> or <c>onnx</c>.</summary>
     public static ModelFormat ParseFormat(string name) => name.Trim().ToLowerInvariant() switch
     {
         "pytorch" or "pt" or "torch" => ModelFormat.PyTorch,
         "safetensors" => ModelFormat.Safetensors,
-        _ => throw new ArgumentException($"unknown model format '{name}': use pytorch or safetensors"),
+        "onnx" => ModelFormat.Onnx,
+        _ => throw new ArgumentException($"unknown model format '{name}': use pytorch, safetensors or onnx"),
     };
 
-    /// <summary>The weights file's extension for <paramref name="format"/> (<c>.pt</c> or <c>.safetensors</c>).</summary>
-    public static string Extension(ModelFormat format) => format == ModelFormat.PyTorch ? ".pt" : ".safetensors";
-
-    /// <summary>Serialises <paramref name="model"/>'s state dict (parameters and BatchNorm buffers, on the CPU).</summary>
-    public static byte[] Weights(ResNet model, ModelFormat format)
+    /// <summary>The format's name as <see cref="ParseFormat"/> reads it.</summary>
+    public static string Name(ModelFormat format) => format switch
     {
+        ModelFormat.PyTorch => "pytorch",
+        ModelFormat.Safetensors => "safetensors",
+        _ => "onnx",
+    };
+
+    /// <summary>The weights file's extension for <paramref name="format"/> (<c>.pt</c>, <c>.safetensors</c> or <c>.onnx</c>).</summary>
+    public static string Extension(ModelFormat format) => format switch
+    {
+        ModelFormat.PyTorch => ".pt",
+        ModelFormat.Safetensors => ".safetensors",
+        _ => ".onnx",
+    };
+
+    /// <summary>
+    /// Serialises <paramref name="model"/>: its state dict (parameters and BatchNorm buffers, on the CPU), or for
+    /// ONNX the whole graph with <paramref name="normalization"/> inside it and <paramref name="tags"/> as metadata.
+    /// </summary>
+    public static byte[] Weights(ResNet model, ModelFormat format, ImageNormalization? normalization = null, IReadOnlyDictionary<string, string>? tags = null)
+    {
+        if (format == ModelFormat.Onnx)
+        {
+            if (normalization is null) throw new ArgumentException("an ONNX export needs the dataset's normalisation (it is part of the graph)");
+            return Onnx.OnnxExport.Build(model, normalization, tags);
+        }
         using var ms = new MemoryStream();
         // PyBridge reads tensors through state_dict(); a CPU copy keeps a GPU model's export independent of the device.
         using var cpu = CpuCopy(model);
@@ -73,7 +101,18 @@ public static class ModelExport
             },
             ["classNames"] = classNames is null ? null : new JsonArray([.. classNames.Select(n => (JsonNode)n)]),
             ["weights"] = weightsFile,
-            ["weightsFormat"] = format == ModelFormat.PyTorch ? "pytorch" : "safetensors",
+            ["weightsFormat"] = Name(format),
+            ["onnx"] = format != ModelFormat.Onnx ? null : new JsonObject
+            {
+                ["input"] = $"{Onnx.OnnxExport.Images}: uint8 [batch, {spec.InputChannels}, height, width], raw pixels (the normalisation above is inside the graph)",
+                ["outputs"] = new JsonArray(
+                    $"{Onnx.OnnxExport.Logits}: float32 [batch, {spec.NumClasses}]",
+                    $"{Onnx.OnnxExport.Features}: float32 [batch, {spec.StageWidths[2]}] (penultimate, k-center's space)",
+                    $"{Onnx.OnnxExport.Predicted}: int64 [batch]",
+                    "least_confidence, entropy, margin: float64 [batch], higher = more uncertain"),
+                ["opset"] = Onnx.OnnxExport.Opset,
+                ["batchNorm"] = "folded into the convolutions",
+            },
             ["tags"] = new JsonObject([.. (tags ?? new Dictionary<string, string>()).Select(kv => KeyValuePair.Create(kv.Key, (JsonNode?)kv.Value))]),
         };
         return o.ToJsonString(new JsonSerializerOptions { WriteIndented = true });

@@ -11,15 +11,26 @@ namespace PruneFuse.Learning.Models;
 /// </summary>
 public sealed class FoldedResNet : IDisposable
 {
-    private sealed record Conv(Tensor Weight, Tensor Bias, long Stride, long Padding);
+    /// <summary>A convolution with its BatchNorm folded in: 3×3 (padding 1) or a 1×1 projection (padding 0).</summary>
+    public sealed record Conv(Tensor Weight, Tensor Bias, long Stride, long Padding);
 
-    private sealed record Block(Conv Conv1, Conv Conv2, Conv? Shortcut);
+    /// <summary>A basic block: relu(conv2(relu(conv1(x))) + shortcut(x)), the shortcut an identity when null.</summary>
+    public sealed record Block(Conv Conv1, Conv Conv2, Conv? Shortcut);
 
     private readonly Conv _stem;
     private readonly List<Block> _blocks = [];
     private readonly Tensor _fcWeight;
     private readonly Tensor _fcBias;
     private readonly List<Tensor> _owned = [];
+
+    /// <summary>The stem convolution (followed by relu).</summary>
+    public Conv Stem => _stem;
+
+    /// <summary>The blocks in order; global average pooling of the last one's output gives the features.</summary>
+    public IReadOnlyList<Block> Blocks => _blocks;
+
+    /// <summary>The classifier [classes, features] and its bias.</summary>
+    public (Tensor Weight, Tensor Bias) Classifier => (_fcWeight, _fcBias);
 
     /// <summary>The spec of the network this was folded from.</summary>
     public ResNetSpec Spec { get; }

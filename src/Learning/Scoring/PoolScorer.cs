@@ -1,9 +1,7 @@
+using System.Collections.Concurrent;
 using System.Diagnostics;
 using PruneFuse.Learning.Data;
 using PruneFuse.Learning.Models;
-using PruneFuse.Learning.Runtime;
-using PruneFuse.Learning.Training;
-using static TorchSharp.torch;
 
 namespace PruneFuse.Learning.Scoring;
 
@@ -20,21 +18,31 @@ public sealed record PoolScoreResult(IReadOnlyList<ScoredSample> TopK, long Scor
 /// </summary>
 public sealed class PoolScorer : IDisposable
 {
-    private readonly FoldedResNet _folded;
-    private readonly BatchPreparer _prep;
+    private readonly IScoringNetwork _network;
+    private readonly bool _ownsNetwork;
 
     /// <summary>
-    /// Creates a scorer for <paramref name="model"/> with the dataset's normalisation. Scoring uses a BN-folded
-    /// snapshot of the model's current weights (same logits, fewer passes); create a new scorer after training.
+    /// Creates a scorer for <paramref name="model"/> on the torch engine with the dataset's normalisation. Scoring
+    /// uses a BN-folded snapshot of the model's current weights (same logits, fewer passes); create a new scorer
+    /// after training.
     /// </summary>
-    public PoolScorer(ResNet model, ImageNormalization normalization)
+    public PoolScorer(ResNet model, ImageNormalization normalization) : this(new TorchScoringNetwork(model, normalization)) { }
+
+    /// <summary>Creates a scorer over <paramref name="network"/> (either engine); disposes it with the scorer when it owns it.</summary>
+    public PoolScorer(IScoringNetwork network, bool ownsNetwork = true)
     {
-        _folded = new FoldedResNet(model);
-        _prep = new BatchPreparer(normalization, model.Device);
+        _network = network;
+        _ownsNetwork = ownsNetwork;
     }
 
+    /// <summary>The engine scoring runs on.</summary>
+    public string Engine => _network.Engine;
+
     /// <inheritdoc />
-    public void Dispose() => _folded.Dispose();
+    public void Dispose()
+    {
+        if (_ownsNetwork) _network.Dispose();
+    }
 
     /// <summary>Scores every unlabeled sample of <paramref name="batches"/> and returns the top <paramref name="k"/>.</summary>
     public PoolScoreResult TopK(IEnumerable<ShardBatch> batches, int channels, int height, int width, SelectionMetric metric, int k,
@@ -43,24 +51,23 @@ public sealed class PoolScorer : IDisposable
         if (metric == SelectionMetric.KCenter) throw new ArgumentException("k-center selects from features; use Features and KCenterGreedy");
         var sw = Stopwatch.StartNew();
         var acc = new TopKAccumulator(k);
-        using var inference = inference_mode();
-        foreach (var batch in batches)
+        var imageBytes = channels * height * width;
+        var scored = InOrder<(long[] Ids, double[]? Scores, long[]? Predicted)>(batches, batch =>
         {
-            cancellationToken.ThrowIfCancellationRequested();
-            var (ids, pixels) = Unlabeled(batch, labeled, channels * height * width);
-            if (ids.Length == 0) continue;
-            if (metric == SelectionMetric.Random)
+            var (ids, pixels) = Unlabeled(batch, labeled, imageBytes);
+            if (ids.Length == 0 || metric == SelectionMetric.Random) return (ids, null, null);
+            var (scores, predicted) = _network.Score(pixels, ids.Length, channels, height, width, metric);
+            return (ids, scores, predicted);
+        }, cancellationToken);
+        foreach (var (_, (ids, scores, predicted)) in scored)
+        {
+            if (scores is null)
             {
                 foreach (var id in ids) acc.Add(id, UncertaintyScores.RandomScore(seed, id));
                 continue;
             }
-            using var scope = NewDisposeScope();
-            var x = _prep.Prepare(pixels, ids.Length, channels, height, width);
-            var logits = _folded.Forward(x);
-            var scores = UncertaintyScores.FromLogits(logits, metric).cpu().data<double>().ToArray();
             // The prediction travels with the selection so labeling tools can show it as a pre-annotation.
-            var predicted = logits.argmax(1).cpu().data<long>().ToArray();
-            for (var i = 0; i < ids.Length; i++) acc.Add(ids[i], scores[i], (int)predicted[i]);
+            for (var i = 0; i < ids.Length; i++) acc.Add(ids[i], scores[i], (int)predicted![i]);
         }
         return new PoolScoreResult(acc.Result(), acc.Seen, sw.Elapsed.TotalSeconds);
     }
@@ -75,15 +82,9 @@ public sealed class PoolScorer : IDisposable
     {
         var candidates = new List<KCenterCandidate>();
         var centers = new List<float[]>();
-        using var inference = inference_mode();
-        foreach (var batch in batches)
+        var computed = InOrder(batches, batch => (Flat: _network.Features(batch.Pixels, batch.Count, channels, height, width, out var d), Dimension: d), cancellationToken);
+        foreach (var (batch, (flat, d)) in computed)
         {
-            cancellationToken.ThrowIfCancellationRequested();
-            using var scope = NewDisposeScope();
-            var x = _prep.Prepare(batch.Pixels, batch.Count, channels, height, width);
-            var f = _folded.Features(x).cpu();
-            var d = (int)f.shape[1];
-            var flat = f.data<float>().ToArray();
             for (var i = 0; i < batch.Count; i++)
             {
                 var v = flat.AsSpan(i * d, d).ToArray();
@@ -100,6 +101,75 @@ public sealed class PoolScorer : IDisposable
     /// </summary>
     public List<float[]> Centers(ImageSet labeled, CancellationToken cancellationToken = default) =>
         Features(Batches(labeled, 128), labeled.Channels, labeled.Height, labeled.Width, new HashSet<long>(labeled.Ids), cancellationToken).LabeledCenters;
+
+    /// <summary>
+    /// <paramref name="work"/> applied to every batch, results in batch order (so selections do not depend on the
+    /// engine's concurrency), with up to <see cref="IScoringNetwork.ConcurrentBatches"/> batches in flight.
+    /// </summary>
+    private IEnumerable<(ShardBatch Batch, T Result)> InOrder<T>(IEnumerable<ShardBatch> batches, Func<ShardBatch, T> work, CancellationToken cancellationToken)
+    {
+        var concurrent = Math.Max(1, _network.ConcurrentBatches);
+        if (concurrent == 1)
+        {
+            foreach (var batch in batches)
+            {
+                cancellationToken.ThrowIfCancellationRequested();
+                yield return (batch, work(batch));
+            }
+            yield break;
+        }
+        // Workers pull the next batch as they finish one (no barrier between batches); this thread hands results
+        // on in the source's order as they arrive.
+        var done = new ConcurrentDictionary<long, (ShardBatch, T)>();
+        using var arrived = new SemaphoreSlim(0);
+        using var stop = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+        var options = new ParallelOptions { MaxDegreeOfParallelism = concurrent, CancellationToken = stop.Token };
+        var producer = Task.Run(() =>
+        {
+            try
+            {
+                Parallel.ForEach(Partitioner.Create(batches, EnumerablePartitionerOptions.NoBuffering), options, (batch, _, index) =>
+                {
+                    done[index] = (batch, work(batch));
+                    arrived.Release();
+                });
+            }
+            finally
+            {
+                arrived.Release(); // wakes the reader for the end (or the failure)
+            }
+        }, CancellationToken.None);
+        try
+        {
+            for (long next = 0; ;)
+            {
+                if (done.TryRemove(next, out var r))
+                {
+                    next++;
+                    yield return r;
+                    continue;
+                }
+                if (producer.IsCompleted && !done.ContainsKey(next)) break;
+                // Timed: the producer's last release can come just before the task shows as completed.
+                arrived.Wait(50, CancellationToken.None);
+            }
+            try
+            {
+                producer.GetAwaiter().GetResult(); // a worker's exception, or cancellation, surfaces here
+            }
+            catch (AggregateException e)
+            {
+                // As the sequential path would throw it (a corrupted shard's DataFormatException, say), not wrapped.
+                System.Runtime.ExceptionServices.ExceptionDispatchInfo.Capture(e.Flatten().InnerExceptions[0]).Throw();
+            }
+        }
+        finally
+        {
+            // The caller stopped early (or failed): stop the workers and wait, so no work outlives the call.
+            stop.Cancel();
+            try { producer.Wait(CancellationToken.None); } catch (AggregateException) { } catch (OperationCanceledException) { }
+        }
+    }
 
     private static (long[] Ids, byte[] Pixels) Unlabeled(ShardBatch batch, IReadOnlySet<long> labeled, int imageBytes)
     {

@@ -1,0 +1,130 @@
+using Google.Protobuf;
+using PruneFuse.Learning.Data;
+using PruneFuse.Learning.Models;
+using PruneFuse.Learning.Onnx.Format;
+using PruneFuse.Learning.Scoring;
+using static PruneFuse.Learning.Onnx.OnnxGraphBuilder;
+using static TorchSharp.torch;
+using DataType = PruneFuse.Learning.Onnx.Format.TensorProto.Types.DataType;
+
+namespace PruneFuse.Learning.Onnx;
+
+/// <summary>
+/// The ONNX graph of a trained network, built in memory from its BN-folded weights: uint8 images in (normalised
+/// inside the graph, so a caller hands over pool bytes as they are stored), and out the logits, the penultimate
+/// features, the predicted class and every uncertainty metric, computed in float64 as <see cref="UncertaintyScores"/>
+/// does. ONNX opset 17, IR version 8: ONNX Runtime 1.14 and later read it.
+/// </summary>
+public static class OnnxExport
+{
+    /// <summary>Graph input: uint8 images [batch, channels, height, width].</summary>
+    public const string Images = "images";
+    /// <summary>Output: float32 logits [batch, classes].</summary>
+    public const string Logits = "logits";
+    /// <summary>Output: float32 penultimate features [batch, width] (k-center's space).</summary>
+    public const string Features = "features";
+    /// <summary>Output: int64 predicted class [batch].</summary>
+    public const string Predicted = "predicted";
+
+    /// <summary>The opset the graph is written against.</summary>
+    public const int Opset = 17;
+
+    /// <summary>Output name of a metric's float64 scores [batch] (higher = more uncertain).</summary>
+    public static string ScoreOutput(SelectionMetric metric) => metric switch
+    {
+        SelectionMetric.LeastConfidence => "least_confidence",
+        SelectionMetric.Entropy => "entropy",
+        SelectionMetric.Margin => "margin",
+        _ => throw new ArgumentException($"{metric} is not computed from logits"),
+    };
+
+    /// <summary>
+    /// The serialized ONNX model of <paramref name="model"/>'s current weights (eval mode: BN running statistics),
+    /// with <paramref name="normalization"/> applied to the uint8 input inside the graph.
+    /// </summary>
+    public static byte[] Build(ResNet model, ImageNormalization normalization, IReadOnlyDictionary<string, string>? metadata = null)
+    {
+        using var folded = new FoldedResNet(model);
+        return Build(folded, normalization, metadata);
+    }
+
+    /// <inheritdoc cref="Build(ResNet, ImageNormalization, IReadOnlyDictionary{string, string}?)"/>
+    public static byte[] Build(FoldedResNet folded, ImageNormalization normalization, IReadOnlyDictionary<string, string>? metadata = null)
+    {
+        var spec = folded.Spec;
+        var c = spec.InputChannels;
+        if (normalization.Mean.Length != c || normalization.Std.Length != c)
+        {
+            throw new ArgumentException($"normalisation has {normalization.Mean.Length} channels, the network takes {c}");
+        }
+        var g = new OnnxGraphBuilder("prunefuse_resnet");
+        g.Input(Images, DataType.Uint8, "batch", c, "height", "width");
+
+        // Normalise as BatchPreparer does: x / 255, − mean, / std (per channel).
+        var x = g.Node("Cast", [Images], null, Int("to", (long)DataType.Float));
+        x = g.Node("Div", [x, g.Floats("input_255", [255f])]);
+        x = g.Node("Sub", [x, g.Floats("input_mean", normalization.Mean, 1, c, 1, 1)]);
+        x = g.Node("Div", [x, g.Floats("input_std", normalization.Std, 1, c, 1, 1)]);
+
+        x = g.Node("Relu", [Conv(g, "conv1", folded.Stem, x)]);
+        for (var i = 0; i < folded.Blocks.Count; i++)
+        {
+            var b = folded.Blocks[i];
+            var h = g.Node("Relu", [Conv(g, $"block{i}.conv1", b.Conv1, x)]);
+            var o = Conv(g, $"block{i}.conv2", b.Conv2, h);
+            var shortcut = b.Shortcut is null ? x : Conv(g, $"block{i}.shortcut", b.Shortcut, x);
+            x = g.Node("Relu", [g.Node("Add", [o, shortcut])]);
+        }
+        var features = g.Node("Flatten", [g.Node("GlobalAveragePool", [x])], Features, Int("axis", 1));
+        var (fcWeight, fcBias) = folded.Classifier;
+        var logits = g.Node("Gemm", [features, Weights(g, "fc.weight", fcWeight), Weights(g, "fc.bias", fcBias)], Logits, Int("transB", 1));
+        g.Node("ArgMax", [logits], Predicted, Int("axis", 1), Int("keepdims", 0));
+
+        // Scores in float64 from float32 logits, like UncertaintyScores.FromLogits.
+        var l64 = g.Node("Cast", [logits], null, Int("to", (long)DataType.Double));
+        var p = g.Node("Softmax", [l64], null, Int("axis", 1));
+        var one = g.Doubles("one", [1.0]);
+        var pMax = g.Node("ReduceMax", [p], null, Ints("axes", 1), Int("keepdims", 0));
+        g.Node("Sub", [one, pMax], ScoreOutput(SelectionMetric.LeastConfidence));
+        var logp = g.Node("LogSoftmax", [l64], null, Int("axis", 1));
+        var plogp = g.Node("ReduceSum", [g.Node("Mul", [p, logp]), g.Longs("axis_1", [1L], 1)], null, Int("keepdims", 0));
+        g.Node("Neg", [plogp], ScoreOutput(SelectionMetric.Entropy));
+        var (top2, _) = g.Node2("TopK", [p, g.Longs("k_2", [2L], 1)], Int("axis", 1));
+        var first = g.Node("ReduceMax", [top2], null, Ints("axes", 1), Int("keepdims", 0));
+        var second = g.Node("ReduceMin", [top2], null, Ints("axes", 1), Int("keepdims", 0));
+        g.Node("Sub", [one, g.Node("Sub", [first, second])], ScoreOutput(SelectionMetric.Margin));
+
+        g.Output(Logits, DataType.Float, "batch", spec.NumClasses);
+        g.Output(Features, DataType.Float, "batch", spec.StageWidths[2]);
+        g.Output(Predicted, DataType.Int64, "batch");
+        foreach (var m in new[] { SelectionMetric.LeastConfidence, SelectionMetric.Entropy, SelectionMetric.Margin })
+        {
+            g.Output(ScoreOutput(m), DataType.Double, "batch");
+        }
+
+        var meta = new Dictionary<string, string>
+        {
+            ["prunefuse.arch"] = spec.Arch,
+            ["prunefuse.input_channels"] = c.ToString(System.Globalization.CultureInfo.InvariantCulture),
+            ["prunefuse.classes"] = spec.NumClasses.ToString(System.Globalization.CultureInfo.InvariantCulture),
+        };
+        if (metadata is not null) foreach (var (k, v) in metadata) meta[k] = v;
+        var version = typeof(OnnxExport).Assembly.GetName().Version?.ToString() ?? "0";
+        return g.Model(irVersion: 8, Opset, version, meta).ToByteArray();
+    }
+
+    private static string Conv(OnnxGraphBuilder g, string name, FoldedResNet.Conv conv, string input)
+    {
+        var k = conv.Weight.shape[2];
+        return g.Node("Conv", [input, Weights(g, name + ".weight", conv.Weight), Weights(g, name + ".bias", conv.Bias)], null,
+            Ints("kernel_shape", k, k), Ints("strides", conv.Stride, conv.Stride),
+            Ints("pads", conv.Padding, conv.Padding, conv.Padding, conv.Padding));
+    }
+
+    private static string Weights(OnnxGraphBuilder g, string name, Tensor t)
+    {
+        using var cpu = t.detach().cpu().to_type(ScalarType.Float32).contiguous();
+        var values = cpu.data<float>().ToArray();
+        return g.Floats(name, values, cpu.shape);
+    }
+}

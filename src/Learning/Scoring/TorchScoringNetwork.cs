@@ -1,0 +1,65 @@
+using PruneFuse.Learning.Data;
+using PruneFuse.Learning.Models;
+using PruneFuse.Learning.Training;
+using static TorchSharp.torch;
+
+namespace PruneFuse.Learning.Scoring;
+
+/// <summary>
+/// Scores with a BN-folded snapshot of a TorchSharp network on its device. Call only on one thread (grad mode is
+/// thread-local); create a new one after training.
+/// </summary>
+public sealed class TorchScoringNetwork : IScoringNetwork
+{
+    private readonly FoldedResNet _folded;
+    private readonly BatchPreparer _prep;
+
+    /// <summary>Folds <paramref name="model"/>'s current weights; inputs are normalised with <paramref name="normalization"/>.</summary>
+    public TorchScoringNetwork(ResNet model, ImageNormalization normalization)
+    {
+        _folded = new FoldedResNet(model);
+        _prep = new BatchPreparer(normalization, model.Device);
+    }
+
+    /// <inheritdoc />
+    public string Engine => "torch";
+
+    /// <inheritdoc />
+    /// <remarks>One: grad mode and dispose scopes are thread-local, and libtorch parallelises inside each op.</remarks>
+    public int ConcurrentBatches => 1;
+
+    /// <inheritdoc />
+    public (double[] Scores, long[] Predicted) Score(byte[] pixels, int count, int channels, int height, int width, SelectionMetric metric)
+    {
+        using var inference = inference_mode();
+        using var scope = NewDisposeScope();
+        var logits = _folded.Forward(_prep.Prepare(pixels, count, channels, height, width));
+        var scores = UncertaintyScores.FromLogits(logits, metric).cpu().data<double>().ToArray();
+        // The prediction travels with the selection so labeling tools can show it as a pre-annotation.
+        var predicted = logits.argmax(1).cpu().data<long>().ToArray();
+        return (scores, predicted);
+    }
+
+    /// <inheritdoc />
+    public float[] Features(byte[] pixels, int count, int channels, int height, int width, out int dimension)
+    {
+        using var inference = inference_mode();
+        using var scope = NewDisposeScope();
+        var f = _folded.Features(_prep.Prepare(pixels, count, channels, height, width)).cpu();
+        dimension = (int)f.shape[1];
+        return f.data<float>().ToArray();
+    }
+
+    /// <inheritdoc />
+    public float[] Logits(byte[] pixels, int count, int channels, int height, int width, out int classes)
+    {
+        using var inference = inference_mode();
+        using var scope = NewDisposeScope();
+        var l = _folded.Forward(_prep.Prepare(pixels, count, channels, height, width)).cpu();
+        classes = (int)l.shape[1];
+        return l.data<float>().ToArray();
+    }
+
+    /// <inheritdoc />
+    public void Dispose() => _folded.Dispose();
+}
