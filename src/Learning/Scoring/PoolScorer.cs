@@ -118,27 +118,46 @@ public sealed class PoolScorer : IDisposable
             }
             yield break;
         }
-        // Workers pull the next batch as they finish one (no barrier between batches); this thread hands results
-        // on in the source's order as they arrive.
+        // Dedicated workers (not the .NET thread pool, which a silo's Orleans scheduler runs on) pull the next batch
+        // as they finish one; this thread hands results on in the source's order as they arrive.
+        var gate = new object();
+        using var source = batches.GetEnumerator();
+        long taken = 0;
+        var running = concurrent;
+        Exception? failure = null;
         var done = new ConcurrentDictionary<long, (ShardBatch, T)>();
         using var arrived = new SemaphoreSlim(0);
         using var stop = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
-        var options = new ParallelOptions { MaxDegreeOfParallelism = concurrent, CancellationToken = stop.Token };
-        var producer = Task.Run(() =>
+        void Work()
         {
             try
             {
-                Parallel.ForEach(Partitioner.Create(batches, EnumerablePartitionerOptions.NoBuffering), options, (batch, _, index) =>
+                while (true)
                 {
+                    ShardBatch batch;
+                    long index;
+                    lock (gate)
+                    {
+                        if (failure is not null || stop.IsCancellationRequested || !source.MoveNext()) return;
+                        batch = source.Current;
+                        index = taken++;
+                    }
                     done[index] = (batch, work(batch));
                     arrived.Release();
-                });
+                }
+            }
+            catch (Exception e)
+            {
+                lock (gate) failure ??= e;
             }
             finally
             {
-                arrived.Release(); // wakes the reader for the end (or the failure)
+                Interlocked.Decrement(ref running);
+                arrived.Release();
             }
-        }, CancellationToken.None);
+        }
+        var workers = Enumerable.Range(0, concurrent).Select(_ => new Thread(Work) { IsBackground = true, Name = "prunefuse-scoring" }).ToList();
+        workers.ForEach(w => w.Start());
         try
         {
             for (long next = 0; ;)
@@ -149,25 +168,19 @@ public sealed class PoolScorer : IDisposable
                     yield return r;
                     continue;
                 }
-                if (producer.IsCompleted && !done.ContainsKey(next)) break;
-                // Timed: the producer's last release can come just before the task shows as completed.
+                if (Volatile.Read(ref running) == 0 && !done.ContainsKey(next)) break;
                 arrived.Wait(50, CancellationToken.None);
             }
-            try
-            {
-                producer.GetAwaiter().GetResult(); // a worker's exception, or cancellation, surfaces here
-            }
-            catch (AggregateException e)
-            {
-                // As the sequential path would throw it (a corrupted shard's DataFormatException, say), not wrapped.
-                System.Runtime.ExceptionServices.ExceptionDispatchInfo.Capture(e.Flatten().InnerExceptions[0]).Throw();
-            }
+            // As the sequential path would throw it (a corrupted shard's DataFormatException, say), not wrapped.
+            if (failure is not null) System.Runtime.ExceptionServices.ExceptionDispatchInfo.Capture(failure).Throw();
+            cancellationToken.ThrowIfCancellationRequested();
         }
         finally
         {
-            // The caller stopped early (or failed): stop the workers and wait, so no work outlives the call.
+            // The caller stopped early, failed or was cancelled: workers stop after their batch in flight, and none
+            // outlives the call (the source is disposed after them).
             stop.Cancel();
-            try { producer.Wait(CancellationToken.None); } catch (AggregateException) { } catch (OperationCanceledException) { }
+            workers.ForEach(w => w.Join());
         }
     }
 
