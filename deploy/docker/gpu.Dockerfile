@@ -6,9 +6,9 @@
 # Where TorchSharp-cuda-linux cannot be restored (it is not on every package feed), build with
 #   --build-arg TORCH_BACKEND=cpu
 # to score on the GPU and train on the CPU: everything that build needs is on the feed.
-# The runtime base is NVIDIA's CUDA 12 + cuDNN 9 runtime image on Ubuntu 24.04 (libstdc++ from GCC 14): ONNX
-# Runtime's CUDA provider loads the system's libcudart 12, cuBLAS and cuDNN 9; only the driver comes from the
-# node (NVIDIA container toolkit).
+# The runtime base is NVIDIA's CUDA 13 + cuDNN 9 runtime image on Ubuntu 24.04 (libstdc++ from GCC 14): ONNX
+# Runtime 1.31's CUDA provider links the system's libcudart.so.13, cuBLAS 13 and cuRAND and loads cuDNN 9;
+# only the driver comes from the node (NVIDIA container toolkit).
 FROM mcr.microsoft.com/dotnet/sdk:10.0-noble AS build
 ARG TORCH_BACKEND=cuda
 WORKDIR /src
@@ -18,7 +18,7 @@ RUN dotnet publish src/Silo/PruneFuse.Silo.csproj -c Release -p:TorchBackend=${T
 
 FROM mcr.microsoft.com/dotnet/aspnet:10.0-noble AS dotnet
 
-FROM nvidia/cuda:12.8.1-cudnn-runtime-ubuntu24.04
+FROM nvidia/cuda:13.0.0-cudnn-runtime-ubuntu24.04
 RUN apt-get update \
  && apt-get install -y --no-install-recommends ca-certificates libicu74 libgomp1 fontconfig fonts-dejavu-core dataset-fashion-mnist \
  && rm -rf /var/lib/apt/lists/* \

@@ -26,6 +26,8 @@ internal static partial class Usage
           PruneFuse:Http:AllowAnonymous=true      behind your own authenticating proxy)
           PruneFuse:Accelerator                 auto (default), cpu or gpu: where pool shards, selectors and fusion go
           PruneFuse:ShardCacheMegabytes         pool shards kept in memory before scoring streams them (1024)
+          PruneFuse:Scoring:Engine              onnx (default: ONNX Runtime, CUDA on gpu silos of GPU builds) or torch
+          PruneFuse:Scoring:Threads             ONNX scoring threads (0 = as many as libtorch uses here)
           PruneFuse:MaxSpecMemoryShare          share of memory one experiment's training step may need (0.5)
           PruneFuse:StartupSeconds              time to reach storage and join the cluster before exiting 1 (50)
           PruneFuse:ShutdownSeconds             time a stop may take before the process ends itself (60)

@@ -139,8 +139,8 @@ public sealed class ManifestTests
             Assert.True(File.Exists(Path.Combine(Root, project)), project);
         }
         Assert.Contains(backend, text);
-        // ONNX Runtime's CUDA provider needs the CUDA 12 runtime and cuDNN 9 in the image, not only the driver.
-        if (file.StartsWith("gpu", StringComparison.Ordinal)) Assert.Contains("FROM nvidia/cuda:12.8.1-cudnn-runtime-ubuntu24.04", text);
+        // ONNX Runtime's CUDA provider needs the CUDA 13 runtime and cuDNN 9 in the image, not only the driver.
+        if (file.StartsWith("gpu", StringComparison.Ordinal)) Assert.Contains("FROM nvidia/cuda:13.0.0-cudnn-runtime-ubuntu24.04", text);
         Assert.Contains("ENTRYPOINT [\"dotnet\", \"/app/silo/prunefuse-silo.dll\"]", text);
         Assert.Contains("USER app", text);
     }

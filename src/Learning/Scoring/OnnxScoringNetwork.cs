@@ -126,7 +126,7 @@ public sealed class OnnxScoringNetwork : IScoringNetwork
 
     /// <summary>
     /// Null when this build's ONNX Runtime can add the CUDA execution provider; else one sentence saying why not
-    /// (a CPU build, no GPU, or CUDA 12 / cuDNN 9 missing).
+    /// (a CPU build, no GPU, or the CUDA 13 runtime / cuDNN 9 missing).
     /// </summary>
     public static string? CudaUnavailableReason()
     {
@@ -142,6 +142,10 @@ public sealed class OnnxScoringNetwork : IScoringNetwork
         {
             return $"this build's ONNX Runtime has no CUDA execution provider (it has {string.Join(", ", providers)}; GPU images build with -p:OnnxBackend=cuda)";
         }
+        // ONNX Runtime would also print its own multi-line error for a missing library; the reason is returned.
+        var env = OrtEnv.Instance();
+        var level = env.EnvLogLevel;
+        env.EnvLogLevel = OrtLoggingLevel.ORT_LOGGING_LEVEL_FATAL;
         try
         {
             options.AppendExecutionProvider_CUDA(0);
@@ -149,7 +153,12 @@ public sealed class OnnxScoringNetwork : IScoringNetwork
         }
         catch (Exception e) when (e is OnnxRuntimeException or EntryPointNotFoundException or DllNotFoundException)
         {
-            return $"the CUDA execution provider did not start (no GPU, or CUDA 12 / cuDNN 9 missing): {e.Message}";
+            // The 1.31.0 provider links libcudart.so.13, libcublas(Lt).so.13 and libcurand.so.10 (readelf -d).
+            return $"the CUDA execution provider did not start (no GPU, or the CUDA 13 runtime libraries and cuDNN 9 are not installed): {e.Message}";
+        }
+        finally
+        {
+            env.EnvLogLevel = level;
         }
     }
 
