@@ -14,29 +14,38 @@ namespace PruneFuse.Grains.Compute;
 /// </summary>
 public sealed class ReplicaCache(ComputeOptions options, ILogger<ReplicaCache> logger)
 {
-    private readonly Dictionary<string, (ResNet Model, CheckpointMetadata Meta)> _models = [];
-    private readonly LinkedList<string> _modelOrder = new();
-    private readonly Dictionary<string, OnnxScoringNetwork> _sessions = [];
-    private readonly LinkedList<string> _sessionOrder = new();
+    private const int MaxCached = 4;
+    private readonly Recent<(ResNet Model, CheckpointMetadata Meta)> _models = new(MaxCached, m => m.Model.Dispose());
+    private readonly Recent<OnnxScoringNetwork> _sessions = new(MaxCached, s => s.Dispose());
     private bool _engineLogged;
-    private const int MaxCachedModels = 4;
+
+    /// <summary>The last few values by key, in insertion order; the oldest beyond the limit is disposed.</summary>
+    private sealed class Recent<T>(int limit, Action<T> dispose)
+    {
+        private readonly Dictionary<string, T> _values = [];
+        private readonly Queue<string> _order = new();
+
+        public bool TryGet(string key, out T value) => _values.TryGetValue(key, out value!);
+
+        public void Add(string key, T value)
+        {
+            _values[key] = value;
+            _order.Enqueue(key);
+            while (_order.Count > limit)
+            {
+                if (_values.Remove(_order.Dequeue(), out var evicted)) dispose(evicted);
+            }
+        }
+    }
 
     /// <summary>Loads a checkpoint's network, cached by name and ETag. Call only on the compute thread.</summary>
     public (ResNet Model, CheckpointMetadata Meta) GetModel(string name, string etag, byte[] bytes)
     {
         var key = name + "@" + etag;
-        if (_models.TryGetValue(key, out var cached)) return cached;
+        if (_models.TryGet(key, out var cached)) return cached;
         var loaded = Checkpoint.Load(bytes, name);
         loaded.Model.to(TorchRuntime.Device);
-        _models[key] = loaded;
-        _modelOrder.AddLast(key);
-        while (_modelOrder.Count > MaxCachedModels)
-        {
-            var old = _modelOrder.First!.Value;
-            _modelOrder.RemoveFirst();
-            _models.Remove(old, out var evicted);
-            evicted.Model.Dispose();
-        }
+        _models.Add(key, loaded);
         return loaded;
     }
 
@@ -53,20 +62,12 @@ public sealed class ReplicaCache(ComputeOptions options, ILogger<ReplicaCache> l
             return new PoolScorer(model, normalization);
         }
         var key = name + "@" + etag;
-        if (!_sessions.TryGetValue(key, out var session))
+        if (!_sessions.TryGet(key, out var session))
         {
             var threads = options.ScoringThreads > 0 ? options.ScoringThreads : torch.get_num_threads();
             session = OnnxScoringNetwork.FromModel(model, normalization, name, threads, options.OnnxDevice);
             LogEngineOnce($"{session.Engine}, {threads} threads", session.FallbackReason);
-            _sessions[key] = session;
-            _sessionOrder.AddLast(key);
-            while (_sessionOrder.Count > MaxCachedModels)
-            {
-                var old = _sessionOrder.First!.Value;
-                _sessionOrder.RemoveFirst();
-                _sessions.Remove(old, out var evicted);
-                evicted?.Dispose();
-            }
+            _sessions.Add(key, session);
         }
         return new PoolScorer(session, ownsNetwork: false);
     }

@@ -41,23 +41,21 @@ public sealed class TorchScoringNetwork : IScoringNetwork
     }
 
     /// <inheritdoc />
-    public float[] Features(byte[] pixels, int count, int channels, int height, int width, out int dimension)
-    {
-        using var inference = inference_mode();
-        using var scope = NewDisposeScope();
-        var f = _folded.Features(_prep.Prepare(pixels, count, channels, height, width)).cpu();
-        dimension = (int)f.shape[1];
-        return f.data<float>().ToArray();
-    }
+    public float[] Features(byte[] pixels, int count, int channels, int height, int width, out int dimension) =>
+        Rows(_folded.Features, pixels, count, channels, height, width, out dimension);
 
     /// <inheritdoc />
-    public float[] Logits(byte[] pixels, int count, int channels, int height, int width, out int classes)
+    public float[] Logits(byte[] pixels, int count, int channels, int height, int width, out int classes) =>
+        Rows(_folded.Forward, pixels, count, channels, height, width, out classes);
+
+    // One forward function's output [count, columns] as a row-major array.
+    private float[] Rows(Func<Tensor, Tensor> forward, byte[] pixels, int count, int channels, int height, int width, out int columns)
     {
         using var inference = inference_mode();
         using var scope = NewDisposeScope();
-        var l = _folded.Forward(_prep.Prepare(pixels, count, channels, height, width)).cpu();
-        classes = (int)l.shape[1];
-        return l.data<float>().ToArray();
+        var y = forward(_prep.Prepare(pixels, count, channels, height, width)).cpu();
+        columns = (int)y.shape[1];
+        return y.data<float>().ToArray();
     }
 
     /// <inheritdoc />
