@@ -111,6 +111,8 @@ internal static class ScoringBenchmark
     private static readonly Option<string> Method = BenchOptions.Text("--method", "l2", "Channel importance: l2 or random");
     private static readonly Option<int> Seed = BenchOptions.Int("--seed", 0, 0, int.MaxValue, "Seed of θ0 and the plan");
     private static readonly Option<string[]> Engines = BenchOptions.TextList("--engine", ["torch"], "Scoring engines, measured side by side: torch, onnx, onnx-cuda");
+    private static readonly Option<string> OnnxThreads = BenchOptions.Text("--onnx-threads", "batch-per-thread", "ONNX CPU threads: batch-per-thread (default) or split-ops (one call at a time over all threads)");
+    private static readonly Option<string> OnnxRewrite = BenchOptions.Text("--onnx-optimization", "all", "ONNX graph optimisation: all (with the NCHWc layout rewrite, default) or extended");
     private static readonly Option<string?> Data = BenchOptions.Data();
     private static readonly Option<bool> Json = BenchOptions.Json();
 
@@ -122,8 +124,10 @@ internal static class ScoringBenchmark
         Method.AcceptOnlyFromAmong("l2", "random");
         var c = new Command("scoring", "Score real Fashion-MNIST images with a dense network and its pruned selector, side by side")
         {
-            Arch, Prune, Samples, Repeats, Batches, Threads, ThreadSweep, WorkerSweep, Method, Seed, Engines, Data, Json,
+            Arch, Prune, Samples, Repeats, Batches, Threads, ThreadSweep, WorkerSweep, Method, Seed, Engines, OnnxThreads, OnnxRewrite, Data, Json,
         };
+        OnnxThreads.AcceptOnlyFromAmong("batch-per-thread", "split-ops");
+        OnnxRewrite.AcceptOnlyFromAmong("all", "extended");
         c.SetAction(p => BenchOptions.Guard(() => Run(p)));
         return c;
     }
@@ -144,6 +148,7 @@ internal static class ScoringBenchmark
             .Select(e => e.ToLowerInvariant()).Distinct().ToArray();
         var dataDir = a.GetValue(Data);
         var json = a.GetValue(Json);
+        s_tuning = new OnnxTuning(a.GetValue(OnnxThreads) == "batch-per-thread", a.GetValue(OnnxRewrite) == "all");
         foreach (var e in engines)
         {
             if (!KnownEngines.Contains(e)) throw new BenchUsageException($"--engine must list {string.Join(", ", KnownEngines)}; got '{e}'");
@@ -227,6 +232,8 @@ internal static class ScoringBenchmark
             host = HostName(),
             // The first engine's figures stay at the top level, as before engines were compared.
             engine = first,
+            onnxThreads = a.GetValue(OnnxThreads),
+            onnxOptimization = a.GetValue(OnnxRewrite),
             dense = Network(first, "dense", denseCx),
             pruned = Network(first, "pruned", prunedCx),
             speedup = Math.Round(Rate(first, "pruned") / Rate(first, "dense"), 3),
@@ -289,11 +296,13 @@ internal static class ScoringBenchmark
     }
 
     /// <summary>A scorer on <paramref name="engine"/> with <paramref name="threads"/> compute threads (ONNX sessions take theirs at creation).</summary>
+    private static OnnxTuning s_tuning = OnnxTuning.Default;
+
     private static PoolScorer NewScorer(string engine, ResNet model, int threads) => engine switch
     {
         "torch" => new PoolScorer(model, ImageNormalization.FashionMnist),
-        "onnx" => new PoolScorer(OnnxScoringNetwork.FromModel(model, ImageNormalization.FashionMnist, "bench network", threads, OnnxDevice.Cpu)),
-        "onnx-cuda" => new PoolScorer(OnnxScoringNetwork.FromModel(model, ImageNormalization.FashionMnist, "bench network", threads, OnnxDevice.Cuda)),
+        "onnx" => new PoolScorer(OnnxScoringNetwork.FromModel(model, ImageNormalization.FashionMnist, "bench network", threads, OnnxDevice.Cpu, s_tuning)),
+        "onnx-cuda" => new PoolScorer(OnnxScoringNetwork.FromModel(model, ImageNormalization.FashionMnist, "bench network", threads, OnnxDevice.Cuda, s_tuning)),
         _ => throw new BenchUsageException($"unknown engine '{engine}'"),
     };
 

@@ -5,6 +5,19 @@ using PruneFuse.Learning.Onnx;
 
 namespace PruneFuse.Learning.Scoring;
 
+/// <summary>
+/// How an ONNX session uses its CPU threads and graph rewrites. The defaults are the fastest measured here; the other
+/// settings exist so the bench can show why (BENCHMARKS.md, *Scoring engines*).
+/// </summary>
+/// <param name="BatchPerThread">Each thread runs its own batch through a single-threaded call (default), or one call
+/// at a time splits every op over all threads.</param>
+/// <param name="LayoutRewrite">ORT_ENABLE_ALL, including the NCHWc layout rewrite (default), or ORT_ENABLE_EXTENDED.</param>
+public sealed record OnnxTuning(bool BatchPerThread = true, bool LayoutRewrite = true)
+{
+    /// <summary>The defaults.</summary>
+    public static OnnxTuning Default { get; } = new();
+}
+
 /// <summary>Where an ONNX Runtime session runs.</summary>
 public enum OnnxDevice
 {
@@ -44,21 +57,23 @@ public sealed class OnnxScoringNetwork : IScoringNetwork
     /// <param name="threads">
     /// Compute threads (the silo's compute budget; 0 = one per core). On CPU each runs its own batches through a
     /// single-threaded session call: for these small convolutions that beat splitting every op over the threads
-    /// (resnet20 on 2 cores: 5.1k/s dense and 10.2k/s pruned against 4.6k/s and 8.2k/s). On CUDA one call at a
+    /// (BENCHMARKS.md, *Scoring engines*). On CUDA one call at a
     /// time uses them all.
     /// </param>
     /// <param name="device">Execution provider.</param>
-    public OnnxScoringNetwork(byte[] onnx, string source, int threads = 0, OnnxDevice device = OnnxDevice.Cpu)
+    /// <param name="tuning">CPU thread use and graph rewrites (bench only; default: the fastest).</param>
+    public OnnxScoringNetwork(byte[] onnx, string source, int threads = 0, OnnxDevice device = OnnxDevice.Cpu, OnnxTuning? tuning = null)
     {
+        tuning ??= OnnxTuning.Default;
         ArgumentOutOfRangeException.ThrowIfNegative(threads);
         Engine = "onnx-cpu";
         if (threads == 0) threads = Environment.ProcessorCount;
-        ConcurrentBatches = threads;
+        ConcurrentBatches = tuning.BatchPerThread ? threads : 1;
         InferenceSession? session = null;
-        using var cpuOptions = Options(1);
+        using var cpuOptions = Options(threads / ConcurrentBatches, tuning.LayoutRewrite);
         if (device != OnnxDevice.Cpu)
         {
-            using var cudaOptions = Options(threads);
+            using var cudaOptions = Options(threads, tuning.LayoutRewrite);
             var problem = CudaProblem(cudaOptions);
             if (problem is null)
             {
@@ -99,16 +114,17 @@ public sealed class OnnxScoringNetwork : IScoringNetwork
     }
 
     /// <summary>Exports <paramref name="model"/>'s current weights and opens a session over them.</summary>
-    public static OnnxScoringNetwork FromModel(ResNet model, ImageNormalization normalization, string source, int threads = 0, OnnxDevice device = OnnxDevice.Cpu) =>
-        new(OnnxExport.Build(model, normalization), source, threads, device);
+    public static OnnxScoringNetwork FromModel(ResNet model, ImageNormalization normalization, string source, int threads = 0,
+        OnnxDevice device = OnnxDevice.Cpu, OnnxTuning? tuning = null) =>
+        new(OnnxExport.Build(model, normalization), source, threads, device, tuning);
 
-    private static SessionOptions Options(int threads) => new()
+    private static SessionOptions Options(int threads, bool layoutRewrite) => new()
     {
         IntraOpNumThreads = threads,
         InterOpNumThreads = 1,
         ExecutionMode = ExecutionMode.ORT_SEQUENTIAL,
-        // ALL includes the NCHWc layout transforms: 3.2× the dense rate of EXTENDED on this AVX-512 host.
-        GraphOptimizationLevel = GraphOptimizationLevel.ORT_ENABLE_ALL,
+        // ALL includes the NCHWc layout rewrite: about twice the rate of EXTENDED on this AVX-512 host (BENCHMARKS.md).
+        GraphOptimizationLevel = layoutRewrite ? GraphOptimizationLevel.ORT_ENABLE_ALL : GraphOptimizationLevel.ORT_ENABLE_EXTENDED,
     };
 
     private static bool Opens(byte[] onnx, SessionOptions options)
