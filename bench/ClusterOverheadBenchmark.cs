@@ -107,7 +107,8 @@ internal static class ClusterOverheadBenchmark
             async Task<(double Rate, long[] Ids)> Cluster()
             {
                 var sw = Stopwatch.StartNew();
-                var results = await Task.WhenAll(manifest.Shards.Select(s => grains.GetGrain<IPoolShardGrain>($"bench/{s.Index}").Score(request)));
+                var worker = grains.GetGrain<IScoringWorkerGrain>(host.Services.GetRequiredService<ILocalSiloDetails>().SiloAddress.ToParsableString());
+                var results = await Task.WhenAll(manifest.Shards.Select(s => worker.Score(request with { DatasetId = "bench" }, new WorkUnit(s.Index, s.Index, 0, s.Count))));
                 var top = TopKMerge.Merge([.. results.Select(r => (IReadOnlyList<ScoredSample>)r.TopK.Select(x => new ScoredSample(x.SampleId, x.Score)).ToList())], k);
                 return (samples / sw.Elapsed.TotalSeconds, top.Select(t => t.SampleId).ToArray());
             }

@@ -9,6 +9,7 @@ var root = new RootCommand("prunefuse-bench: PruneFuse's benchmarks and studies.
     ScoringBenchmark.SweepCommand(),
     ClusterOverheadBenchmark.Command(),
     ScaleBenchmark.Command(),
+    ScaleOutBenchmark.Command(),
     StudyBenchmark.Command(),
     ChaosBenchmark.Command(),
     SweepPlot.Command(),

@@ -76,7 +76,7 @@ internal static class ScaleBenchmark
             var store = host.Services.GetRequiredService<IArtifactStore>();
 
             var sw = Stopwatch.StartNew();
-            var manifest = await WritePoolAsync(store, samples, shards, seed, dataDir);
+            var manifest = await WritePoolAsync(store, "scale", samples, shards, seed, dataDir);
             Log($"wrote {samples:N0} samples as {shards} shards in {sw.Elapsed.TotalSeconds:F0} s ({new DirectoryInfo(Path.Combine(root, "artifacts")).EnumerateFiles("*", SearchOption.AllDirectories).Sum(f => f.Length) / 1e9:F2} GB)");
 
             using var theta0 = ResNet.Create(ResNetSpec.Dense(arch, 1, 10), seed);
@@ -87,8 +87,9 @@ internal static class ScaleBenchmark
             var request = new ScoreRequest
             {
                 ExperimentId = "scale", Round = 1, Selector = new ArtifactRef(ckpt.Name, ckpt.ETag), Labeled = new ArtifactRef(labeled.Name, labeled.ETag),
-                Metric = Metric.LeastConfidence, K = k,
+                Metric = Metric.LeastConfidence, K = k, DatasetId = "scale",
             };
+            var worker = grains.GetGrain<IScoringWorkerGrain>(host.Services.GetRequiredService<ILocalSiloDetails>().SiloAddress.ToParsableString());
 
             // Peak RSS of the scoring phase alone: the kernel's high-water mark is reset first (clear_refs 5).
             // The pool was generated in this process: return that memory to the OS so the scoring peak is its own.
@@ -96,12 +97,12 @@ internal static class ScaleBenchmark
             GC.Collect(GC.MaxGeneration, GCCollectionMode.Aggressive, blocking: true, compacting: true);
             var resetOk = TryResetPeakRss();
             var baseline = Rss();
-            Log($"scoring through {shards} pool-shard grains (shard cache {cacheMb} MB, peak-RSS reset {(resetOk ? "ok" : "unavailable")}, RSS now {baseline / 1e6:F0} MB)");
+            Log($"scoring through the silo's scoring worker, one work unit per shard ({shards}), (shard cache {cacheMb} MB, peak-RSS reset {(resetOk ? "ok" : "unavailable")}, RSS now {baseline / 1e6:F0} MB)");
             sw.Restart();
             var done = 0;
             var results = await Task.WhenAll(manifest.Shards.Select(async s =>
             {
-                var r = await grains.GetGrain<IPoolShardGrain>($"scale/{s.Index}").Score(request);
+                var r = await worker.Score(request, new WorkUnit(s.Index, s.Index, 0, s.Count));
                 Log($"  shard {s.Index}: {r.Scored:N0} scored ({Interlocked.Increment(ref done)}/{shards}, {sw.Elapsed.TotalSeconds:F0} s, RSS {Rss() / 1e6:F0} MB)");
                 return r;
             }));
@@ -134,7 +135,8 @@ internal static class ScaleBenchmark
     }
 
     /// <summary>Writes the derived pool shard by shard (memory: one shard) plus a small test shard and the manifest.</summary>
-    private static async Task<DatasetManifest> WritePoolAsync(IArtifactStore store, int samples, int shards, int seed, string? dataDir)
+    /// <summary>Writes a pool of real-derived samples as shards of dataset <paramref name="datasetId"/>, with a 1,000-image test shard.</summary>
+    internal static async Task<DatasetManifest> WritePoolAsync(IArtifactStore store, string datasetId, int samples, int shards, int seed, string? dataDir)
     {
         var dir = FashionMnist.Locate(dataDir);
         var train = FashionMnist.Load(dir, "train", 0);
@@ -171,7 +173,7 @@ internal static class ScaleBenchmark
                     }
                 }
             });
-            var name = ArtifactLayout.PoolShard("scale", s);
+            var name = ArtifactLayout.PoolShard(datasetId, s);
             using (var ms = new MemoryStream())
             {
                 PoolShardFormat.Write(ms, new ImageSet(ids, labels, pixels, 1, 28, 28), 10);
@@ -184,14 +186,14 @@ internal static class ScaleBenchmark
         {
             PoolShardFormat.Write(ms, test, 10);
             ms.Position = 0;
-            await store.PutAsync(ArtifactLayout.TestShard("scale"), ms);
+            await store.PutAsync(ArtifactLayout.TestShard(datasetId), ms);
         }
         var manifest = new DatasetManifest
         {
-            DatasetId = "scale", Channels = 1, Height = 28, Width = 28, Classes = 10, Normalization = ImageNormalization.FashionMnist,
-            Shards = [.. entries], TestShard = ArtifactLayout.TestShard("scale"), TestCount = test.Count, ClassNames = [.. FashionMnist.ClassNames],
+            DatasetId = datasetId, Channels = 1, Height = 28, Width = 28, Classes = 10, Normalization = ImageNormalization.FashionMnist,
+            Shards = [.. entries], TestShard = ArtifactLayout.TestShard(datasetId), TestCount = test.Count, ClassNames = [.. FashionMnist.ClassNames],
         };
-        await store.PutBytesAsync(ArtifactLayout.DatasetManifest("scale"), manifest.ToJson());
+        await store.PutBytesAsync(ArtifactLayout.DatasetManifest(datasetId), manifest.ToJson());
         return manifest;
     }
 

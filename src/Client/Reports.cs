@@ -62,13 +62,11 @@ public static class Reports
             {
                 ["round"] = sc.Round,
                 ["shards"] = sc.Shards,
-                ["shardsDone"] = sc.ShardsDone,
+                ["units"] = sc.Units,
+                ["unitsDone"] = sc.UnitsDone,
                 ["scored"] = sc.Scored,
                 ["seconds"] = Math.Round(sc.Seconds, 1),
-                ["silos"] = new JsonArray([.. sc.Silos.Select(x => (JsonNode)new JsonObject
-                {
-                    ["silo"] = x.Silo, ["shards"] = x.Shards, ["scored"] = x.Scored, ["samplesPerSecond"] = Math.Round(x.SamplesPerSecond, 1),
-                })]),
+                ["silos"] = SiloFigures(sc.Silos),
             },
             ["labeled"] = st.Labeled,
             ["startedAt"] = st.StartedAt,
@@ -86,6 +84,8 @@ public static class Reports
                 ["selectorEpochs"] = r.SelectorEpochs,
                 ["selectorStartedFrom"] = r.SelectorStartedFrom,
                 ["scoredOn"] = new JsonArray([.. r.ScoredOn.Select(x => (JsonNode)x)]),
+                ["scoringUnits"] = r.ScoringUnits,
+                ["scoringSilos"] = SiloFigures(r.ScoringSilos),
             })]),
             ["final"] = st.Final is null ? null : new JsonObject
             {
@@ -129,9 +129,25 @@ public static class Reports
         AnsiConsole.MarkupLine($"reproduce: {Markup.Escape(SpecArguments.Reproduce(st.ExperimentId, st.Spec!))}");
     }
 
-    /// <summary>"scoring round 2: 3/4 shards; 127.0.0.1:11111@… 2 shards at 7,400 samples/s; …", or null when not scoring.</summary>
+    /// <summary>"scoring round 2: 9/24 work units; 127.0.0.1:11111@… 5 units (1 in flight) at 7,400 samples/s; …", or null when not scoring.</summary>
     public static string? ScoringLine(ExperimentStatus st) => st.Scoring is not { } sc ? null :
-        $"scoring round {sc.Round}: {sc.ShardsDone}/{sc.Shards} shards" + string.Concat(sc.Silos.Select(x => $"; {x.Silo} {Count(x.Shards, "shard")} at {x.SamplesPerSecond:N0} samples/s"));
+        $"scoring round {sc.Round}: {sc.UnitsDone}/{sc.Units} work units" + string.Concat(sc.Silos.Select(x => "; " + SiloLine(x)));
+
+    /// <summary>"127.0.0.1:11111@… 5 units (1 in flight, 1 lost) at 7,400 samples/s".</summary>
+    public static string SiloLine(SiloScoring x)
+    {
+        var notes = new List<string>();
+        if (x.InFlight > 0) notes.Add($"{x.InFlight} in flight");
+        if (x.Lost > 0) notes.Add($"{x.Lost} lost");
+        return $"{x.Silo} {Count(x.Units, "unit")}{(notes.Count > 0 ? $" ({string.Join(", ", notes)})" : "")} at {x.SamplesPerSecond:N0} samples/s";
+    }
+
+    /// <summary>Per-silo scoring figures as JSON.</summary>
+    public static JsonArray SiloFigures(IEnumerable<SiloScoring> silos) => new([.. silos.Select(x => (JsonNode)new JsonObject
+    {
+        ["silo"] = x.Silo, ["units"] = x.Units, ["inFlight"] = x.InFlight, ["lost"] = x.Lost, ["scored"] = x.Scored,
+        ["seconds"] = Math.Round(x.Seconds, 2), ["samplesPerSecond"] = Math.Round(x.SamplesPerSecond, 1),
+    })]);
 
     /// <summary>"1 round", "2 rounds".</summary>
     public static string Count(int n, string noun) => n == 1 ? $"1 {noun}" : $"{n} {noun}s";

@@ -47,7 +47,7 @@ public sealed record RoundRecord
     /// <summary>Silo that trained this round's selector.</summary>
     [Id(7)] public string? SelectorSilo { get; init; }
 
-    /// <summary>Silos whose pool shards scored this round.</summary>
+    /// <summary>Silos that scored work units this round.</summary>
     [Id(8)] public string[] ScoredOn { get; init; } = [];
 
     /// <summary>Epochs the round's selector trained (0 for random selection and for rounds stored before this field).</summary>
@@ -55,6 +55,12 @@ public sealed record RoundRecord
 
     /// <summary>The trained selector checkpoint this round's selector was warm-started from; null: its θ0 slice.</summary>
     [Id(10)] public string? SelectorStartedFrom { get; init; }
+
+    /// <summary>Each silo's share of this round's scoring: work units, samples, busy seconds, units lost (empty for rounds stored before this field).</summary>
+    [Id(11)] public SiloScoring[] ScoringSilos { get; init; } = [];
+
+    /// <summary>Work units the pool was cut into this round (0 for rounds stored before this field).</summary>
+    [Id(12)] public int ScoringUnits { get; init; }
 
     /// <summary>Selection seconds = selector training + scoring.</summary>
     public double SelectionSeconds => SelectorTrainSeconds + ScoringSeconds;

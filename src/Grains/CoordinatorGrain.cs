@@ -72,6 +72,7 @@ public sealed class CoordinatorGrain(
     TorchWorker compute,
     ReplicaCache replicas,
     ComputeOptions computeOptions,
+    ComputeSilos computeSilos,
     ILogger<CoordinatorGrain> logger) : Grain, ICoordinatorGrain, IRemindable
 {
     private const string ResumeReminder = "resume";
@@ -89,6 +90,7 @@ public sealed class CoordinatorGrain(
     private string? _stage;
     private TrainingProgress? _training;
     private ScoringProgress? _scoring;
+    private readonly Dictionary<int, string> _scoringHomes = [];
     private bool _deleting;
     // Cancels the running step: an experiment cancel or this silo stopping. Grain calls carry it, so the step's torch
     // work ends within a batch wherever it runs.
@@ -312,7 +314,7 @@ public sealed class CoordinatorGrain(
         var id = Id;
         try
         {
-            var context = new RoundContext(id, state.State, experiments, compute, replicas, GrainFactory, () => Running, text => _stage = text, p => _training = p, p => _scoring = p);
+            var context = new RoundContext(id, state.State, experiments, compute, replicas, GrainFactory, computeSilos, computeOptions, _scoringHomes, () => Running, text => _stage = text, p => _training = p, p => _scoring = p);
             while (Running && state.State.Step is not (CoordinatorStep.Done or CoordinatorStep.AwaitLabels))
             {
                 // Keep the activation while the loop runs; a reminder brings it back if the silo dies.

@@ -68,6 +68,9 @@ public sealed class SiloOptions : IValidatableObject
     /// <summary>How this silo scores pool shards.</summary>
     public ScoringOptions Scoring { get; set; } = new();
 
+    /// <summary>How much scoring work this silo takes at once.</summary>
+    public ComputeSection Compute { get; set; } = new();
+
     /// <summary>Who may use the dashboard and other HTTP endpoints.</summary>
     public HttpOptions Http { get; set; } = new();
 
@@ -81,6 +84,9 @@ public sealed class SiloOptions : IValidatableObject
         var scoring = new List<ValidationResult>();
         Validator.TryValidateObject(Scoring, new ValidationContext(Scoring), scoring, validateAllProperties: true);
         results.AddRange(scoring.Select(r => new ValidationResult(r.ErrorMessage, [.. r.MemberNames.Select(m => "Scoring:" + m)])));
+        var compute = new List<ValidationResult>();
+        Validator.TryValidateObject(Compute, new ValidationContext(Compute), compute, validateAllProperties: true);
+        results.AddRange(compute.Select(r => new ValidationResult(r.ErrorMessage, [.. r.MemberNames.Select(m => "Compute:" + m)])));
         return [.. results.Select(r => $"{string.Join(", ", r.MemberNames.Select(m => "PruneFuse:" + m))}: {r.ErrorMessage}")];
     }
 
@@ -98,6 +104,10 @@ public sealed class SiloOptions : IValidatableObject
         if (Mode == SiloMode.Cluster && string.IsNullOrEmpty(Http.Password) && !Http.AllowAnonymous)
         {
             yield return new ValidationResult("cluster mode serves the dashboard beyond this machine: set PruneFuse:Http:Password (environment PruneFuse__Http__Password), or PruneFuse:Http:AllowAnonymous=true to serve it without authentication", [nameof(Http)]);
+        }
+        if (Compute.Slots > 1 && Scoring.Engine == "torch")
+        {
+            yield return new ValidationResult($"the torch engine scores on the silo's one compute thread, so PruneFuse:Compute:Slots must be 1 with it (got {Compute.Slots}); use PruneFuse:Scoring:Engine=onnx for more slots", ["Compute:Slots"]);
         }
         if (Mode == SiloMode.Embedded && string.IsNullOrWhiteSpace(DataRoot))
         {
@@ -137,9 +147,24 @@ public sealed class ScoringOptions
     [RegularExpression("^(onnx|torch)$", ErrorMessage = "must be onnx or torch")]
     public string Engine { get; set; } = "onnx";
 
-    /// <summary>ONNX engine threads; 0 (default) = as many as libtorch uses on this silo.</summary>
+    /// <summary>ONNX engine threads per compute slot; 0 (default) = as many as libtorch uses on this silo.</summary>
     [Range(0, 1024)]
     public int Threads { get; set; }
+
+    /// <summary>
+    /// Most samples in one work unit of the rounds this silo coordinates (8192): shards are cut into units no larger,
+    /// so a round spreads over every compute silo and a slow silo takes fewer units.
+    /// </summary>
+    [Range(256, 16_000_000)]
+    public int UnitSamples { get; set; } = Grains.Compute.ComputeOptions.DefaultUnitSamples;
+}
+
+/// <summary>Section <c>PruneFuse:Compute</c>: how much scoring work this silo takes at once.</summary>
+public sealed class ComputeSection
+{
+    /// <summary>Work units scored at once (1); each ONNX slot uses PruneFuse:Scoring:Threads threads.</summary>
+    [Range(1, 64)]
+    public int Slots { get; set; } = 1;
 }
 
 /// <summary>Azure Storage (or Azurite) connection.</summary>

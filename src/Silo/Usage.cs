@@ -27,7 +27,9 @@ internal static partial class Usage
           PruneFuse:Accelerator                 auto (default), cpu or gpu: where pool shards, selectors and fusion go
           PruneFuse:ShardCacheMegabytes         pool shards kept in memory before scoring streams them (1024)
           PruneFuse:Scoring:Engine              onnx (default: ONNX Runtime, CUDA on gpu silos of GPU builds) or torch
-          PruneFuse:Scoring:Threads             ONNX scoring threads (0 = as many as libtorch uses here)
+          PruneFuse:Scoring:Threads             ONNX scoring threads per compute slot (0 = as many as libtorch uses here)
+          PruneFuse:Scoring:UnitSamples         most samples per work unit in rounds this silo coordinates (8192)
+          PruneFuse:Compute:Slots               work units this silo scores at once (1; onnx engine only above 1)
           PruneFuse:MaxSpecMemoryShare          share of memory one experiment's training step may need (0.5)
           PruneFuse:StartupSeconds              time to reach storage and join the cluster before exiting 1 (50)
           PruneFuse:ShutdownSeconds             time a stop may take before the process ends itself (60)

@@ -45,7 +45,31 @@ public sealed class ClusterModeTests
             "experiment", "start", "--id", "azure-run", "--dataset", "az", "--arch", "resnet8", "--initial", "150", "--round-size", "100",
             "--rounds", "2", "--selector-epochs", "2", "--final-epochs", "1", "--batch-size", "64", "--seed", "3");
         Assert.True(start.ExitCode == 0, start.Stdout + start.Stderr);
+        // While it runs, `cluster status` shows each silo's share of the current (or last) round's scoring.
+        using var watching = new CancellationTokenSource();
+        var clusterScoring = Task.Run(async () =>
+        {
+            while (!watching.IsCancellationRequested)
+            {
+                var r = await Processes.ClientAsync(cpu.GatewayPort, "cluster", "status", "--json");
+                if (r.ExitCode == 0)
+                {
+                    var entry = JsonDocument.Parse(r.LastLine).RootElement.GetProperty("silos").EnumerateArray()
+                        .SelectMany(x => x.GetProperty("scoring").EnumerateArray().Select(e => (GatewayPort: x.GetProperty("gatewayPort").GetInt32(), Entry: e.Clone())))
+                        .FirstOrDefault(x => x.Entry.GetProperty("units").GetInt32() > 0);
+                    if (entry.GatewayPort != 0) return entry;
+                }
+                await Task.Delay(300);
+            }
+            return default;
+        });
         var done = await Processes.ClientAsync(gpu.GatewayPort, "experiment", "status", "--id", "azure-run", "--watch", "--json");
+        await watching.CancelAsync();
+        var (scoringPort, scoringEntry) = await clusterScoring;
+        Assert.True(scoringPort == gpu.GatewayPort, $"cluster status never showed the gpu silo's scoring figures while the experiment ran (saw port {scoringPort})");
+        Assert.Equal("azure-run", scoringEntry.GetProperty("experiment").GetString());
+        Assert.True(scoringEntry.GetProperty("samplesPerSecond").GetDouble() > 0);
+        Assert.InRange(scoringEntry.GetProperty("units").GetInt32(), 1, scoringEntry.GetProperty("unitsOfRound").GetInt32());
         Assert.True(done.ExitCode == 0, done.Stdout + done.Stderr + gpu.Log + cpu.Log);
         var status = JsonDocument.Parse(done.LastLine).RootElement;
         Assert.Equal("completed", status.GetProperty("state").GetString());

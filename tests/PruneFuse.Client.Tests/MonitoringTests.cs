@@ -75,7 +75,7 @@ public sealed class MonitoringTests
         var (scoringSilo, progress) = await scoring;
         Assert.True(progress is not null, "the status never showed per-silo scoring progress");
         Assert.Equal(scoringSilo, progress.Value.GetProperty("silo").GetString());
-        Assert.InRange(progress.Value.GetProperty("shards").GetInt32(), 1, 7);
+        Assert.InRange(progress.Value.GetProperty("units").GetInt32(), 1, 64);
         Assert.True(progress.Value.GetProperty("samplesPerSecond").GetDouble() > 0);
         Assert.Equal("completed", JsonDocument.Parse(done.LastLine).RootElement.GetProperty("state").GetString());
         var final = await chromium.DumpDomAsync($"{web}/prunefuse");

@@ -311,10 +311,13 @@ public sealed class ReliabilityTests
     {
         using var dir = new TempDir("prunefuse-scoring-");
         var r = await Processes.SiloUntilExitAsync(null, $"--PruneFuse:DataRoot={dir.Path}", $"--PruneFuse:GatewayPort={Ports.Free()}",
-            $"--PruneFuse:SiloPort={Ports.Free()}", $"--Urls=http://127.0.0.1:{Ports.Free()}", "--PruneFuse:Scoring:Engine=tensorrt", "--PruneFuse:Scoring:Threads=-1");
+            $"--PruneFuse:SiloPort={Ports.Free()}", $"--Urls=http://127.0.0.1:{Ports.Free()}", "--PruneFuse:Scoring:Engine=tensorrt", "--PruneFuse:Scoring:Threads=-1",
+            "--PruneFuse:Compute:Slots=0", "--PruneFuse:Scoring:UnitSamples=1");
         Assert.Equal(2, r.ExitCode);
         Assert.Contains("PruneFuse:Scoring:Engine: must be onnx or torch", r.Stderr);
         Assert.Contains("PruneFuse:Scoring:Threads", r.Stderr);
+        Assert.Contains("PruneFuse:Compute:Slots", r.Stderr);
+        Assert.Contains("PruneFuse:Scoring:UnitSamples", r.Stderr);
         Assert.DoesNotContain("   at ", r.Stderr);
     }
 

@@ -148,7 +148,7 @@ public sealed class ExperimentTests(ClusterFixture fx)
     }
 
     [Fact]
-    public async Task Shard_selector_and_fusion_grains_run_on_the_gpu_silo()
+    public async Task Scoring_selector_and_fusion_run_on_the_gpu_silo()
     {
         Assert.Equal(2, fx.Cluster.Silos.Count);
         Assert.NotEqual(fx.GpuSilo, fx.CpuSilo);

@@ -66,8 +66,8 @@ public sealed class RoundTableTests
         var features = new[] { new[] { 0.1f, -3.5e-8f, float.MaxValue }, new[] { 1f / 3, 2f, -0f } };
         var results = new[]
         {
-            new ShardScoreResult { TopK = [new SampleScore(7, 0.123456789012345, 0, 3), new SampleScore(2, 1e-300, 0)], Features = features, Scored = 90, Seconds = 1.5, Silo = "a" },
-            new ShardScoreResult { TopK = [new SampleScore(11, 2.5, 1, 1)], Scored = 40, Seconds = 0.5, Silo = "b" },
+            new UnitScoreResult { TopK = [new SampleScore(7, 0.123456789012345, 0, 3), new SampleScore(2, 1e-300, 0)], Features = features, Scored = 90, Seconds = 1.5, Silo = "a" },
+            new UnitScoreResult { TopK = [new SampleScore(11, 2.5, 1, 1)], Scored = 40, Seconds = 0.5, Silo = "b" },
         };
         var json = System.Text.Json.JsonSerializer.SerializeToUtf8Bytes(ShardScores.From(results, 3.25), Storage.ArtifactJson.Options);
         var back = System.Text.Json.JsonSerializer.Deserialize<ShardScores>(json, Storage.ArtifactJson.Options)!;

@@ -13,6 +13,31 @@ public class PoolScorerTests
     public PoolScorerTests() => TorchRuntime.EnsureLoaded();
 
     [Fact]
+    public void A_work_unit_s_slice_of_a_shard_stream_and_of_the_set_hold_the_same_samples_and_the_checksum_is_still_verified()
+    {
+        var set = TestData.Train.Take(700);
+        var ms = new MemoryStream();
+        PoolShardFormat.Write(ms, set, 10);
+        foreach (var (first, count) in new[] { (0, 700), (0, 100), (130, 300), (699, 1), (256, 128), (500, 0) })
+        {
+            ms.Position = 0;
+            using var reader = new PoolShardReader(new MemoryStream(ms.ToArray()), "pool.pfs");
+            var streamed = PoolScorer.Slice(reader.ReadBatches(128), first, count).ToList();
+            var inMemory = PoolScorer.Batches(set, 128, first, count).ToList();
+            Assert.Equal(set.Ids[first..(first + count)], streamed.SelectMany(b => b.Ids));
+            Assert.Equal(set.Ids[first..(first + count)], inMemory.SelectMany(b => b.Ids));
+            Assert.Equal(set.Pixels[(first * 784)..((first + count) * 784)], streamed.SelectMany(b => b.Pixels));
+            Assert.Equal(set.Pixels[(first * 784)..((first + count) * 784)], inMemory.SelectMany(b => b.Pixels));
+        }
+        // The slice reads the whole stream, so a flipped pixel outside the unit still fails it.
+        var corrupted = ms.ToArray();
+        corrupted[^1] ^= 0xFF;
+        using var bad = new PoolShardReader(new MemoryStream(corrupted), "bad.pfs");
+        Assert.Throws<DataFormatException>(() => PoolScorer.Slice(bad.ReadBatches(128), 0, 100).ToList());
+        Assert.Throws<ArgumentOutOfRangeException>(() => PoolScorer.Batches(set, 128, 650, 100).ToList());
+    }
+
+    [Fact]
     public void Scoring_a_shard_stream_equals_scoring_the_set()
     {
         using var model = ResNet.Create(ResNetSpec.Dense("resnet8", 1, 10, 0.5), 4);

@@ -15,8 +15,10 @@ public sealed class SiloProcess : IAsyncDisposable
     private readonly string[] _extraArgs;
     private readonly Dictionary<string, string> _environment;
 
-    public SiloProcess(string dataRoot, IEnumerable<string>? extraArgs = null, Dictionary<string, string>? environment = null, string? name = null)
+    /// <param name="cpus">With a CPU list (<c>taskset -c</c> syntax, e.g. "1"), the silo process runs pinned to those CPUs.</param>
+    public SiloProcess(string dataRoot, IEnumerable<string>? extraArgs = null, Dictionary<string, string>? environment = null, string? name = null, string? cpus = null)
     {
+        Cpus = cpus;
         DataRoot = dataRoot;
         _extraArgs = extraArgs?.ToArray() ?? [];
         _environment = environment ?? [];
@@ -27,6 +29,9 @@ public sealed class SiloProcess : IAsyncDisposable
     }
 
     public string Name { get; }
+
+    /// <summary>The CPUs the process is pinned to, or null.</summary>
+    public string? Cpus { get; }
 
     public string DataRoot { get; }
 
@@ -52,12 +57,13 @@ public sealed class SiloProcess : IAsyncDisposable
     {
         if (Running) throw new InvalidOperationException($"{Name} is already running");
         _process?.Dispose();
-        var psi = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
-        foreach (var a in new[]
+        var psi = new ProcessStartInfo(Cpus is null ? "dotnet" : "taskset") { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
+        // taskset execs dotnet in place, so the process (and a kill of it) is the silo itself.
+        foreach (var a in (Cpus is null ? [] : new[] { "-c", Cpus, "dotnet" }).Concat(new[]
         {
             BuildOutput.SiloDll, $"--PruneFuse:DataRoot={DataRoot}", $"--PruneFuse:GatewayPort={GatewayPort}", $"--PruneFuse:SiloPort={SiloPort}",
             $"--Urls=http://127.0.0.1:{HttpPort}",
-        }.Concat(_extraArgs))
+        }).Concat(_extraArgs))
         {
             psi.ArgumentList.Add(a);
         }

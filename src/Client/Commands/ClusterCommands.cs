@@ -1,5 +1,6 @@
 using System.CommandLine;
 using System.Text.Json;
+using PruneFuse.Grains.Interfaces;
 using Spectre.Console;
 
 namespace PruneFuse.Client.Commands;
@@ -10,8 +11,20 @@ namespace PruneFuse.Client.Commands;
 /// <param name="Status">Orleans membership status: Active, Joining, ShuttingDown, Dead…</param>
 /// <param name="GatewayPort">The port clients connect to (0: not a gateway).</param>
 /// <param name="StartedAt">When this incarnation started.</param>
-/// <param name="Grains">Activations of PruneFuse grains on the silo, by grain (coordinator, selector, poolshard, fusion, …).</param>
-public sealed record ClusterSilo(string Address, string Name, string Status, int GatewayPort, DateTime StartedAt, Dictionary<string, int> Grains);
+/// <param name="Grains">Activations of PruneFuse grains on the silo, by grain (coordinator, selector, scoringworker, fusion, …).</param>
+/// <param name="Scoring">Its share of each running experiment's current (or last) round of scoring.</param>
+public sealed record ClusterSilo(string Address, string Name, string Status, int GatewayPort, DateTime StartedAt, Dictionary<string, int> Grains, ClusterScoring[] Scoring);
+
+/// <summary>A silo's share of one experiment's current round of scoring.</summary>
+/// <param name="Experiment">Experiment id.</param>
+/// <param name="Round">Round being scored.</param>
+/// <param name="Units">Work units this silo has scored this round.</param>
+/// <param name="UnitsOfRound">Work units in the round.</param>
+/// <param name="InFlight">Units it is scoring now.</param>
+/// <param name="Lost">Units it lost by leaving the cluster.</param>
+/// <param name="SamplesPerSecond">Its scoring rate this round.</param>
+/// <param name="Scoring">True while the round is being scored; false for the experiment's last scored round.</param>
+public sealed record ClusterScoring(string Experiment, int Round, int Units, int UnitsOfRound, int InFlight, int Lost, double SamplesPerSecond, bool Scoring);
 
 /// <summary><c>prunefuse cluster …</c>: what the cluster is made of, from Orleans' membership and management grain.</summary>
 public static class ClusterCommands
@@ -26,20 +39,23 @@ public static class ClusterCommands
             var management = c.GetGrain<IManagementGrain>(0);
             var hosts = await management.GetDetailedHosts(onlyActive: !p.GetValue(all));
             var stats = await management.GetDetailedGrainStatistics(null, null);
+            var scoring = ScoringBySilo(await c.GetGrain<ICatalogGrain>(0).ListExperiments());
             var silos = hosts.OrderBy(h => h.SiloAddress.Endpoint.Port).ThenBy(h => h.SiloAddress.Generation).Select(h => new ClusterSilo(
                 h.SiloAddress.ToParsableString(), h.SiloName, h.Status.ToString(), h.ProxyPort, h.StartTime,
                 stats.Where(s => s.SiloAddress.Equals(h.SiloAddress) && s.GrainType.StartsWith("PruneFuse.", StringComparison.Ordinal))
-                    .GroupBy(s => GrainName(s.GrainType)).OrderBy(g => g.Key, StringComparer.Ordinal).ToDictionary(g => g.Key, g => g.Count()))).ToArray();
+                    .GroupBy(s => GrainName(s.GrainType)).OrderBy(g => g.Key, StringComparer.Ordinal).ToDictionary(g => g.Key, g => g.Count()),
+                scoring[h.SiloAddress.ToParsableString()].OrderBy(x => x.Experiment, StringComparer.Ordinal).ToArray())).ToArray();
             if (json)
             {
                 Console.WriteLine(JsonSerializer.Serialize(new { silos }, Reports.Camel));
                 return 0;
             }
-            var t = new Table().AddColumns("silo", "name", "status", "gateway", "started (UTC)", "PruneFuse grains");
+            var t = new Table().AddColumns("silo", "name", "status", "gateway", "started (UTC)", "PruneFuse grains", "scoring (running experiments)");
             foreach (var s in silos)
             {
                 t.AddRow(Markup.Escape(s.Address), Markup.Escape(s.Name), s.Status, s.GatewayPort > 0 ? s.GatewayPort.ToString() : "-", s.StartedAt.ToString("yyyy-MM-dd HH:mm:ss"),
-                    Markup.Escape(string.Join(", ", s.Grains.Select(g => $"{g.Key} {g.Value}"))));
+                    Markup.Escape(string.Join(", ", s.Grains.Select(g => $"{g.Key} {g.Value}"))),
+                    Markup.Escape(string.Join("; ", s.Scoring.Select(x => $"{x.Experiment} round {x.Round}{(x.Scoring ? "" : " (done)")}: {x.Units}/{x.UnitsOfRound} units{(x.InFlight > 0 ? $" ({x.InFlight} in flight)" : "")}{(x.Lost > 0 ? $", {x.Lost} lost" : "")} at {x.SamplesPerSecond:N0} samples/s"))));
             }
             AnsiConsole.Write(t);
             return 0;
@@ -49,7 +65,20 @@ public static class ClusterCommands
         return cmd;
     }
 
-    // "PruneFuse.Grains.PoolShardGrain" (possibly with an assembly suffix) -> "poolshard".
+    /// <summary>
+    /// Each silo's share of every running experiment's current round of scoring (or, between scorings, of its last
+    /// scored round), from the experiments' statuses, keyed by silo address.
+    /// </summary>
+    public static ILookup<string, ClusterScoring> ScoringBySilo(IEnumerable<ExperimentStatus> experiments) => experiments
+        .Where(e => e.State == ExperimentState.Running)
+        .SelectMany(e => e.Scoring is { } now
+            ? now.Silos.Select(x => (x.Silo, Figures: new ClusterScoring(e.ExperimentId, now.Round, x.Units, now.Units, x.InFlight, x.Lost, Math.Round(x.SamplesPerSecond, 1), true)))
+            : e.Rounds.LastOrDefault() is { } last
+                ? last.ScoringSilos.Select(x => (x.Silo, Figures: new ClusterScoring(e.ExperimentId, last.Round, x.Units, last.ScoringUnits, 0, x.Lost, Math.Round(x.SamplesPerSecond, 1), false)))
+                : [])
+        .ToLookup(x => x.Silo, x => x.Figures);
+
+    // "PruneFuse.Grains.ScoringWorkerGrain" (possibly with an assembly suffix) -> "scoringworker".
     private static string GrainName(string type)
     {
         var name = type.Split(',')[0].Split('.')[^1];

@@ -26,6 +26,21 @@ public sealed record ComputeOptions
     /// </summary>
     public int ScoringThreads { get; init; }
 
+    /// <summary>
+    /// Work units this silo scores at once (<c>PruneFuse:Compute:Slots</c>); each ONNX slot uses
+    /// <see cref="ScoringThreads"/> threads. The torch engine scores on the silo's one compute thread, so it needs 1.
+    /// </summary>
+    public int Slots { get; init; } = 1;
+
+    /// <summary>
+    /// Most samples in one work unit when this silo coordinates a round (<c>PruneFuse:Scoring:UnitSamples</c>): shards
+    /// are cut into near-equal units no larger, so a round has many more units than silos and a slow silo takes fewer.
+    /// </summary>
+    public int UnitSamples { get; init; } = DefaultUnitSamples;
+
+    /// <summary>Default <see cref="UnitSamples"/>: about 1–2 seconds of one CPU thread's ONNX scoring.</summary>
+    public const int DefaultUnitSamples = 8192;
+
     /// <summary>Where ONNX sessions run: CPU, or CUDA when possible on a gpu silo (set from the silo's accelerator).</summary>
     public OnnxDevice OnnxDevice { get; init; } = OnnxDevice.Cpu;
 

@@ -112,6 +112,39 @@ public sealed class ExperimentStore(IArtifactStore store, ShardCache shards)
     public Task WriteShardScoresAsync<T>(string experimentId, int round, T scores, CancellationToken cancellationToken = default) =>
         store.PutBytesAsync(ArtifactLayout.ShardScores(experimentId, round), ArtifactJson.Encode(scores), cancellationToken: cancellationToken);
 
+    /// <summary>Stores one answered work unit of the round being scored.</summary>
+    public Task WriteUnitScoresAsync<T>(string experimentId, int round, int unit, T scores, CancellationToken cancellationToken = default) =>
+        store.PutBytesAsync(ArtifactLayout.UnitScores(experimentId, round, unit), ArtifactJson.Encode(scores), cancellationToken: cancellationToken);
+
+    /// <summary>
+    /// The answered work units stored for the round so far. One that cannot be read (a write cut short) is left out:
+    /// that unit is scored again.
+    /// </summary>
+    public async Task<List<T>> UnitScoresAsync<T>(string experimentId, int round, CancellationToken cancellationToken = default)
+    {
+        var found = new List<T>();
+        await foreach (var a in store.ListAsync(ArtifactLayout.UnitScoresFolder(experimentId, round), cancellationToken))
+        {
+            try
+            {
+                found.Add(ArtifactJson.Decode<T>(await store.ReadBytesAsync(a.Name, cancellationToken), a.Name, "work-unit scores"));
+            }
+            catch (DataFormatException)
+            {
+                // Scored again.
+            }
+        }
+        return found;
+    }
+
+    /// <summary>Removes the round's answered work units (once the merged shard scores are stored).</summary>
+    public async Task DeleteUnitScoresAsync(string experimentId, int round, CancellationToken cancellationToken = default)
+    {
+        var names = new List<string>();
+        await foreach (var a in store.ListAsync(ArtifactLayout.UnitScoresFolder(experimentId, round), cancellationToken)) names.Add(a.Name);
+        foreach (var name in names) await store.DeleteAsync(name, cancellationToken);
+    }
+
     /// <summary>Stores the final report (the completed status).</summary>
     public Task WriteReportAsync(string experimentId, ExperimentStatus status) => store.PutBytesAsync(ArtifactLayout.Report(experimentId), ArtifactJson.Encode(status));
 

@@ -25,16 +25,20 @@ public static class PruneFuseSiloExtensions
             "auto" => Learning.Runtime.TorchRuntime.Device.type == TorchSharp.DeviceType.CUDA ? Accelerator.Gpu : Accelerator.Cpu,
             _ => throw new ArgumentException($"accelerator must be gpu, cpu or auto, got '{accelerator}'"),
         };
-        builder.UseSiloMetadata(new Dictionary<string, string> { [Accelerator.Key] = resolved });
+        var options = compute ?? new ComputeOptions();
+        // Published so a coordinator on any silo knows where scoring may go and how many units each silo takes at once.
+        builder.UseSiloMetadata(new Dictionary<string, string> { [Accelerator.Key] = resolved, [ComputeSilos.SlotsKey] = options.Slots.ToString(System.Globalization.CultureInfo.InvariantCulture) });
+        builder.Services.AddPlacementDirector<SiloBoundPlacementStrategy, SiloBoundPlacementDirector>();
         builder.Services.AddPlacementFilter<PreferGpuPlacementFilterStrategy, PreferGpuPlacementFilterDirector>(ServiceLifetime.Singleton);
         builder.AddIncomingGrainCallFilter<ErrorTranslationFilter>();
         builder.Services.AddSingleton(store);
         // A gpu silo scores on CUDA when its ONNX Runtime can (GPU builds), else on CPU with one log line saying why.
-        builder.Services.AddSingleton((compute ?? new ComputeOptions()) with
+        builder.Services.AddSingleton(options with
         {
             OnnxDevice = resolved == Accelerator.Gpu ? Learning.Scoring.OnnxDevice.Auto : Learning.Scoring.OnnxDevice.Cpu,
         });
         builder.Services.AddSingleton<TorchWorker>();
+        builder.Services.AddSingleton<ComputeSilos>();
         builder.Services.AddSingleton<ShardCache>();
         builder.Services.AddSingleton<ReplicaCache>();
         builder.Services.AddSingleton<ExperimentStore>();

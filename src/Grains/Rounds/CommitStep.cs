@@ -41,6 +41,7 @@ public sealed class CommitStep : IRoundStep
             Scored = results.Sum(r => r.Scored), SelectionArtifact = selectionRef.Name,
             SelectorSilo = s.CurrentSelector?.Silo, ScoredOn = [.. results.Select(r => r.Silo).Distinct().Order()],
             SelectorEpochs = s.CurrentSelector?.Epochs ?? 0, SelectorStartedFrom = s.CurrentSelector?.StartedFrom,
+            ScoringSilos = scores.Silos?.Silos ?? [], ScoringUnits = scores.Silos?.Units ?? 0,
         });
         s.CurrentLabeled = labeledRef;
         s.Labeled = next.Length;
@@ -49,7 +50,7 @@ public sealed class CommitStep : IRoundStep
         return true;
     }
 
-    private static async Task<List<SampleScore>> MergeAsync(RoundContext c, DatasetManifest manifest, ShardScoreResult[] results, CancellationToken cancellationToken)
+    private static async Task<List<SampleScore>> MergeAsync(RoundContext c, DatasetManifest manifest, UnitScoreResult[] results, CancellationToken cancellationToken)
     {
         var spec = c.Spec;
         var shardOf = results.SelectMany(r => r.TopK).ToDictionary(x => x.SampleId, x => x.Shard);

@@ -10,7 +10,7 @@ namespace PruneFuse.Grains.Rounds;
 /// </summary>
 public sealed class RoundContext(
     string experimentId, CoordinatorState state, ExperimentStore experiments, TorchWorker compute, ReplicaCache replicas, IGrainFactory grains,
-    Func<bool> running, Action<string> reportStage, Action<TrainingProgress?> reportTraining, Action<ScoringProgress?> reportScoring)
+    ComputeSilos silos, ComputeOptions options, Dictionary<int, string> scoringHomes, Func<bool> running, Action<string> reportStage, Action<TrainingProgress?> reportTraining, Action<ScoringProgress?> reportScoring)
 {
     /// <summary>How often a running training's progress is fetched for the status.</summary>
     public static readonly TimeSpan ProgressInterval = TimeSpan.FromSeconds(1);
@@ -33,8 +33,17 @@ public sealed class RoundContext(
     /// <summary>This silo's loaded networks (use on the torch worker only).</summary>
     public ReplicaCache Replicas { get; } = replicas;
 
-    /// <summary>For calls to selector, pool-shard and fusion grains.</summary>
+    /// <summary>For calls to selector, scoring-worker and fusion grains.</summary>
     public IGrainFactory Grains { get; } = grains;
+
+    /// <summary>The silos scoring may use now.</summary>
+    public ComputeSilos Silos { get; } = silos;
+
+    /// <summary>This silo's compute settings (the work-unit size of the rounds it coordinates).</summary>
+    public ComputeOptions Options { get; } = options;
+
+    /// <summary>Which silo scored most of each shard last round, kept in memory so shard caches stay warm.</summary>
+    public Dictionary<int, string> ScoringHomes { get; } = scoringHomes;
 
     /// <summary>False once the experiment was cancelled: a step then returns without changing the state.</summary>
     public bool Running => running();

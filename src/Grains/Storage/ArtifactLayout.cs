@@ -40,6 +40,15 @@ public static class ArtifactLayout
     /// <summary>Every shard's local top-k of <paramref name="round"/>, written by scoring and read by the merge.</summary>
     public static string ShardScores(string experimentId, int round) => $"{Experiment(experimentId)}/rounds/{R(round)}/shard-scores.json";
 
+    /// <summary>
+    /// Folder of <paramref name="round"/>'s answered work units while the round is scored: a coordinator restarted
+    /// mid-round scores only the units not in it. Removed once <see cref="ShardScores"/> is written.
+    /// </summary>
+    public static string UnitScoresFolder(string experimentId, int round) => $"{Experiment(experimentId)}/rounds/{R(round)}/units/";
+
+    /// <summary>One answered work unit of <paramref name="round"/> (see <see cref="UnitScoresFolder"/>).</summary>
+    public static string UnitScores(string experimentId, int round, int unit) => $"{UnitScoresFolder(experimentId, round)}unit-{unit:D6}.json";
+
     /// <summary>Externally imported labels of <paramref name="round"/>'s selection (round 0 = the initial set).</summary>
     public static string Labels(string experimentId, int round) => $"{Experiment(experimentId)}/labels/round-{R(round)}.json";
 

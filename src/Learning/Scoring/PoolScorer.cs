@@ -205,15 +205,49 @@ public sealed class PoolScorer : IDisposable
         return new PoolScoreResult(acc.Result(), acc.Seen, 0);
     }
 
-    /// <summary>Splits an in-memory set into shard batches (for scoring a set that is not in a shard file).</summary>
-    public static IEnumerable<ShardBatch> Batches(ImageSet set, int batchSize)
+    /// <summary>
+    /// Splits an in-memory set, or its samples [<paramref name="first"/>, <paramref name="first"/> + <paramref name="count"/>)
+    /// (count −1 = to the end), into shard batches.
+    /// </summary>
+    public static IEnumerable<ShardBatch> Batches(ImageSet set, int batchSize, int first = 0, int count = -1)
     {
-        for (var start = 0; start < set.Count; start += batchSize)
+        var end = count < 0 ? set.Count : first + count;
+        if (first < 0 || end > set.Count || end < first) throw new ArgumentOutOfRangeException(nameof(count), $"samples {first}..{end} of a set of {set.Count}");
+        for (var start = first; start < end; start += batchSize)
         {
-            var n = Math.Min(batchSize, set.Count - start);
+            var n = Math.Min(batchSize, end - start);
             var pixels = new byte[n * set.ImageBytes];
             Buffer.BlockCopy(set.Pixels, start * set.ImageBytes, pixels, 0, pixels.Length);
             yield return new ShardBatch(set.Ids[start..(start + n)], set.Labels[start..(start + n)], pixels);
+        }
+    }
+
+    /// <summary>
+    /// The samples [<paramref name="first"/>, <paramref name="first"/> + <paramref name="count"/>) of a batch stream,
+    /// re-cut at the range's edges. The whole stream is still read, so a reader that verifies its checksum at the end
+    /// still does.
+    /// </summary>
+    public static IEnumerable<ShardBatch> Slice(IEnumerable<ShardBatch> batches, int first, int count)
+    {
+        var end = (long)first + count;
+        long position = 0;
+        foreach (var b in batches)
+        {
+            var (from, to) = (Math.Max(position, first), Math.Min(position + b.Count, end));
+            if (from < to)
+            {
+                if (from == position && to == position + b.Count)
+                {
+                    yield return b;
+                }
+                else
+                {
+                    var (i, n) = ((int)(from - position), (int)(to - from));
+                    var imageBytes = b.Pixels.Length / b.Count;
+                    yield return new ShardBatch(b.Ids[i..(i + n)], b.Labels[i..(i + n)], b.Pixels[(i * imageBytes)..((i + n) * imageBytes)]);
+                }
+            }
+            position += b.Count;
         }
     }
 }

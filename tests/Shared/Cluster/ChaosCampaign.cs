@@ -103,7 +103,7 @@ public sealed class ChaosCampaign : IAsyncDisposable
             await Call(c => c.GetGrain<ICoordinatorGrain>(b).Start(specB));
 
             faults.Add(await KillDuringAsync(a, "training selector", "selectorgrain", a));
-            faults.Add(await KillDuringAsync(a, "scoring pool", "poolshardgrain", null));
+            faults.Add(await KillDuringAsync(a, "scoring pool", "scoringworkergrain", null));
             faults.Add(await RestartAllDuringAsync(a, "training"));
             faults.Add(await KillDuringAsync(a, "scoring pool", "coordinatorgrain", a));
             faults.Add(await KillDuringAsync(a, "fusing", "fusiongrain", a));
