@@ -83,7 +83,7 @@ internal static class ScaleOutBenchmark
             string[] args =
             [
                 "--PruneFuse:Mode=Cluster", $"--PruneFuse:Storage:Container={container}", $"--PruneFuse:ClusterId=scaleout-{config}",
-                "--PruneFuse:Accelerator=cpu", "--PruneFuse:Scoring:Threads=1", "--PruneFuse:Compute:Slots=1",
+                "--PruneFuse:Accelerator=cpu", "--PruneFuse:Scoring:Threads=1", "--PruneFuse:Compute:Slots=1", "--PruneFuse:Compute:TorchThreads=1",
                 $"--PruneFuse:Scoring:UnitSamples={a.GetValue(UnitSamples)}", $"--PruneFuse:ShardCacheMegabytes={a.GetValue(CacheMb)}",
             ];
             var silos = cpus.Select(c => new SiloProcess(root.Path, args, env, $"silo-cpu{c}", c)).ToList();

@@ -61,6 +61,11 @@ internal static class StudyBenchmark
             s => s with { Selector = SelectorKind.Pruned, PruneRatio = 0.5, DistillationAlpha = 0, SelectorWarmStart = true, FusionSource = FusionSource.Warm }, InDefault: false),
         new("warm-fuse-last-round", "PruneFuse p=0.5, warm-started selector, fusion source last-round, no KD",
             s => s with { Selector = SelectorKind.Pruned, PruneRatio = 0.5, DistillationAlpha = 0, SelectorWarmStart = true, FusionSource = FusionSource.LastRound }, InDefault: false),
+        // Middle points between the cold default and warm-fuse-warm (full preset: 15 cold epochs, 3 warm).
+        new("warm6-fuse-warm", "PruneFuse p=0.5, warm-started selector (6 epochs), fusion source warm (6 epochs), no KD",
+            s => s with { Selector = SelectorKind.Pruned, PruneRatio = 0.5, DistillationAlpha = 0, SelectorWarmStart = true, WarmEpochs = 6, FusionSource = FusionSource.Warm }, InDefault: false),
+        new("cold-fuse-warm", "PruneFuse p=0.5, selector from θ0 each round, fusion source warm, no KD",
+            s => s with { Selector = SelectorKind.Pruned, PruneRatio = 0.5, DistillationAlpha = 0, SelectorWarmStart = false, FusionSource = FusionSource.Warm }, InDefault: false),
     ];
 
     private static readonly Option<string> Preset = BenchOptions.Text("--preset", "quick", "quick (2 rounds, short training) or full (the paper-like protocol at this machine's scale)");

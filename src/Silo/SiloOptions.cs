@@ -165,6 +165,10 @@ public sealed class ComputeSection
     /// <summary>Work units scored at once (1); each ONNX slot uses PruneFuse:Scoring:Threads threads.</summary>
     [Range(1, 64)]
     public int Slots { get; set; } = 1;
+
+    /// <summary>libtorch threads (training, and scoring on the torch engine); 0 (default) = libtorch's own choice.</summary>
+    [Range(0, 1024)]
+    public int TorchThreads { get; set; }
 }
 
 /// <summary>Azure Storage (or Azurite) connection.</summary>

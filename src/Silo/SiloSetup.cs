@@ -47,7 +47,7 @@ public static class SiloSetup
     {
         ShardCacheBytes = o.ShardCacheMegabytes * (1L << 20), MaxSpecMemoryBytes = ComputeOptions.DefaultMaxSpecMemoryBytes(o.MaxSpecMemoryShare),
         ScoringEngine = o.Scoring.Engine == "torch" ? ScoringEngine.Torch : ScoringEngine.Onnx, ScoringThreads = o.Scoring.Threads,
-        Slots = o.Compute.Slots, UnitSamples = o.Scoring.UnitSamples,
+        Slots = o.Compute.Slots, UnitSamples = o.Scoring.UnitSamples, TorchThreads = o.Compute.TorchThreads,
     };
 }
 

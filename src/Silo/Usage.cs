@@ -30,6 +30,7 @@ internal static partial class Usage
           PruneFuse:Scoring:Threads             ONNX scoring threads per compute slot (0 = as many as libtorch uses here)
           PruneFuse:Scoring:UnitSamples         most samples per work unit in rounds this silo coordinates (8192)
           PruneFuse:Compute:Slots               work units this silo scores at once (1; onnx engine only above 1)
+          PruneFuse:Compute:TorchThreads        libtorch threads for training and torch-engine scoring (0 = libtorch's choice)
           PruneFuse:MaxSpecMemoryShare          share of memory one experiment's training step may need (0.5)
           PruneFuse:StartupSeconds              time to reach storage and join the cluster before exiting 1 (50)
           PruneFuse:ShutdownSeconds             time a stop may take before the process ends itself (60)

@@ -22,7 +22,8 @@ public sealed class ClusterModeTests
             ["PruneFuse__Http__Password"] = password,
         };
         string[] cluster = ["--PruneFuse:Mode=Cluster", "--PruneFuse:Storage:Container=prunefuse-test"];
-        await using var gpu = new SiloProcess(root, [.. cluster, "--PruneFuse:Accelerator=gpu"], env);
+        // The gpu silo (where scoring and training go) also runs two compute slots and one libtorch thread.
+        await using var gpu = new SiloProcess(root, [.. cluster, "--PruneFuse:Accelerator=gpu", "--PruneFuse:Compute:Slots=2", "--PruneFuse:Compute:TorchThreads=1"], env);
         await using var cpu = new SiloProcess(root, [.. cluster, "--PruneFuse:Accelerator=cpu"], env);
         await gpu.StartAsync();
         await cpu.StartAsync();
@@ -68,6 +69,7 @@ public sealed class ClusterModeTests
         var (scoringPort, scoringEntry) = await clusterScoring;
         Assert.True(scoringPort == gpu.GatewayPort, $"cluster status never showed the gpu silo's scoring figures while the experiment ran (saw port {scoringPort})");
         Assert.Equal("azure-run", scoringEntry.GetProperty("experiment").GetString());
+        Assert.Contains("libtorch threads: 1 (PruneFuse:Compute:TorchThreads)", gpu.Log);
         Assert.True(scoringEntry.GetProperty("samplesPerSecond").GetDouble() > 0);
         Assert.InRange(scoringEntry.GetProperty("units").GetInt32(), 1, scoringEntry.GetProperty("unitsOfRound").GetInt32());
         Assert.True(done.ExitCode == 0, done.Stdout + done.Stderr + gpu.Log + cpu.Log);

@@ -57,11 +57,12 @@ public sealed class SiloSettingsTests
     [Fact]
     public void Compute_slots_and_unit_sizes_out_of_range_are_named_with_their_keys()
     {
-        var bad = new SiloOptions { Compute = new ComputeSection { Slots = 0 }, Scoring = new ScoringOptions { UnitSamples = 10 } }.Problems();
+        var bad = new SiloOptions { Compute = new ComputeSection { Slots = 0, TorchThreads = -1 }, Scoring = new ScoringOptions { UnitSamples = 10 } }.Problems();
         Assert.Contains(bad, p => p.StartsWith("PruneFuse:Compute:Slots:", StringComparison.Ordinal));
+        Assert.Contains(bad, p => p.StartsWith("PruneFuse:Compute:TorchThreads:", StringComparison.Ordinal));
         Assert.Contains(bad, p => p.StartsWith("PruneFuse:Scoring:UnitSamples:", StringComparison.Ordinal));
         var torch = new SiloOptions { Compute = new ComputeSection { Slots = 2 }, Scoring = new ScoringOptions { Engine = "torch" } }.Problems();
         Assert.Equal(["PruneFuse:Compute:Slots: the torch engine scores on the silo's one compute thread, so PruneFuse:Compute:Slots must be 1 with it (got 2); use PruneFuse:Scoring:Engine=onnx for more slots"], torch);
-        Assert.Empty(new SiloOptions { Compute = new ComputeSection { Slots = 4 }, Scoring = new ScoringOptions { Threads = 1, UnitSamples = 4096 } }.Problems());
+        Assert.Empty(new SiloOptions { Compute = new ComputeSection { Slots = 4, TorchThreads = 2 }, Scoring = new ScoringOptions { Threads = 1, UnitSamples = 4096 } }.Problems());
     }
 }

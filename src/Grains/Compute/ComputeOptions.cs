@@ -33,6 +33,12 @@ public sealed record ComputeOptions
     public int Slots { get; init; } = 1;
 
     /// <summary>
+    /// libtorch's threads on this silo (<c>PruneFuse:Compute:TorchThreads</c>): selector and fusion training, and pool
+    /// scoring on the torch engine; 0 = libtorch's own choice (the cores it may use).
+    /// </summary>
+    public int TorchThreads { get; init; }
+
+    /// <summary>
     /// Most samples in one work unit when this silo coordinates a round (<c>PruneFuse:Scoring:UnitSamples</c>): shards
     /// are cut into near-equal units no larger, so a round has many more units than silos and a slow silo takes fewer.
     /// </summary>

@@ -14,10 +14,12 @@ public sealed class TorchWorker : IDisposable
     private readonly BlockingCollection<Action> _queue = new();
     private readonly Thread _worker;
     private readonly ILogger<TorchWorker> _logger;
+    private readonly int _torchThreads;
 
     /// <summary>Starts the worker thread. Torch work stops between batches once <paramref name="lifetime"/> says the silo is stopping.</summary>
-    public TorchWorker(ILocalSiloDetails silo, ILogger<TorchWorker> logger, IHostApplicationLifetime? lifetime = null)
+    public TorchWorker(ILocalSiloDetails silo, ILogger<TorchWorker> logger, IHostApplicationLifetime? lifetime = null, ComputeOptions? options = null)
     {
+        _torchThreads = options?.TorchThreads ?? 0;
         Stopping = lifetime?.ApplicationStopping ?? CancellationToken.None;
         SiloName = silo.SiloAddress.ToParsableString(); // the form `cluster status` shows
         _logger = logger;
@@ -52,6 +54,11 @@ public sealed class TorchWorker : IDisposable
             // Load libtorch once up front so a host fault it works around is in the silo log, not only in a test.
             TorchRuntime.EnsureLoaded();
             if (TorchRuntime.OneDnnWorkaround is { } workaround) _logger.LogWarning("libtorch: {Workaround}", workaround);
+            if (_torchThreads > 0)
+            {
+                TorchSharp.torch.set_num_threads(_torchThreads);
+                _logger.LogInformation("libtorch threads: {Threads} (PruneFuse:Compute:TorchThreads)", TorchSharp.torch.get_num_threads());
+            }
         }
         catch (TorchUnavailableException)
         {
