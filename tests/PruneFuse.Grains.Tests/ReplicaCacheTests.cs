@@ -73,4 +73,23 @@ public sealed class ReplicaCacheTests
         }
         Assert.Equal((LogLevel.Information, "Pool scoring engine: onnx-cpu, 1 threads"), Assert.Single(onnxLog.Lines));
     }
+
+    [Fact]
+    public void An_onnx_scorer_in_use_keeps_its_session_after_the_cache_evicts_it()
+    {
+        var bytes = SelectorCheckpoint();
+        var cache = new ReplicaCache(new ComputeOptions { ScoringThreads = 1 }, new CapturingLogger<ReplicaCache>());
+        var images = new byte[16 * 784];
+        new Random(3).NextBytes(images);
+        using var first = cache.Scorer("s", "v0", bytes, ImageNormalization.FashionMnist);
+        var batch = new ShardBatch([.. Enumerable.Range(0, 16).Select(i => (long)i)], new int[16], images);
+        var before = first.TopK([batch], 1, 28, 28, SelectionMetric.Entropy, 16, new HashSet<long>(), 0).TopK;
+        // Newer checkpoints push v0 out of the cache (it keeps 4) while `first` is still scoring with it, as a compute
+        // slot on another thread may be.
+        for (var v = 1; v <= 5; v++)
+        {
+            using var other = cache.Scorer("s", $"v{v}", bytes, ImageNormalization.FashionMnist);
+        }
+        Assert.Equal(before, first.TopK([batch], 1, 28, 28, SelectionMetric.Entropy, 16, new HashSet<long>(), 0).TopK);
+    }
 }

@@ -25,6 +25,9 @@ public sealed class ScaleOutFixture : IAsyncLifetime
     /// <summary>Name of the silo configured with two compute slots (the others have one).</summary>
     public string? TwoSlotSiloName { get; private set; }
 
+    /// <summary>Address of that silo (tests may kill it later; the reference run had it).</summary>
+    public string TwoSlotSilo { get; private set; } = "";
+
     public FileSystemArtifactStore Store => new(Path.Combine(DataRoot, "artifacts"));
 
     /// <summary>The reference run ("ref"), started once by whichever test needs it first.</summary>
@@ -55,6 +58,7 @@ public sealed class ScaleOutFixture : IAsyncLifetime
         });
         Cluster = builder.Build();
         await Cluster.DeployAsync();
+        TwoSlotSilo = Cluster.Silos.Single(h => h.Name == TwoSlotSiloName).SiloAddress.ToParsableString();
         await Client.GetGrain<IDatasetGrain>(Dataset).ImportFashionMnist("", 4, 40_000);
     }
 
@@ -139,7 +143,7 @@ public sealed class ScaleOutTests(ScaleOutFixture fx, ITestOutputHelper output)
         Assert.Equal(3, done.Rounds[0].ScoringSilos.Length);
         Assert.All(done.Rounds[0].ScoringSilos, s => Assert.True(s.Units >= 1 && s.SamplesPerSecond > 0, $"{s.Silo}: {s.Units} units at {s.SamplesPerSecond:N0}/s"));
         // The two-slot silo scored two units at a time; the others one.
-        var twoSlots = fx.Cluster.Silos.Single(h => h.Name == fx.TwoSlotSiloName).SiloAddress.ToParsableString();
+        var twoSlots = fx.TwoSlotSilo;
         foreach (var g in units.Shards.GroupBy(u => u.Silo))
         {
             var overlapping = g.Any(a => g.Any(b => a != b && a.Started < b.Started && b.Started < a.Ended));
@@ -188,7 +192,8 @@ public sealed class ScaleOutTests(ScaleOutFixture fx, ITestOutputHelper output)
         var reference = await fx.Reference.Value;
         Assert.True(reference.State == ExperimentState.Completed, reference.Error);
         await fx.Client.GetGrain<ICoordinatorGrain>("join").Start(ScaleOutFixture.Spec());
-        await fx.WhileScoringAsync("join", sc => sc.UnitsDone >= 1);
+        // The new silo starts as soon as the round's first units are out, so it joins while most are left.
+        await fx.WhileScoringAsync("join", sc => sc.Silos.Any(x => x.InFlight > 0));
         var joiner = await fx.Cluster.StartAdditionalSiloAsync();
         var joined = await fx.Client.GetGrain<ICoordinatorGrain>("join").GetStatus();
         Assert.True(joined.Scoring is { } sc && sc.UnitsDone < sc.Units,

@@ -10,13 +10,14 @@ namespace PruneFuse.Grains.Compute;
 /// <summary>
 /// The networks this silo has loaded from checkpoints (the round's selector replica above all: every shard on this
 /// silo scores with the same one), keyed by name and ETag, the last few kept; and, on the ONNX engine, one ONNX
-/// Runtime session per selector checkpoint, cached the same way. Used only on the torch worker's thread.
+/// Runtime session per selector checkpoint, cached the same way. Called only on the torch worker's thread; ONNX
+/// scorers it hands out may then run on other threads (compute slots).
 /// </summary>
 public sealed class ReplicaCache(ComputeOptions options, ILogger<ReplicaCache> logger)
 {
     private const int MaxCached = 4;
     private readonly Recent<(ResNet Model, CheckpointMetadata Meta)> _models = new(MaxCached, m => m.Model.Dispose());
-    private readonly Recent<OnnxScoringNetwork> _sessions = new(MaxCached, s => s.Dispose());
+    private readonly Recent<SharedSession> _sessions = new(MaxCached, s => s.Release());
     private bool _engineLogged;
 
     /// <summary>The last few values by key, in insertion order; the oldest beyond the limit is disposed.</summary>
@@ -62,14 +63,60 @@ public sealed class ReplicaCache(ComputeOptions options, ILogger<ReplicaCache> l
             return new PoolScorer(model, normalization);
         }
         var key = name + "@" + etag;
-        if (!_sessions.TryGet(key, out var session))
+        if (!_sessions.TryGet(key, out var shared))
         {
             var threads = options.ScoringThreads > 0 ? options.ScoringThreads : torch.get_num_threads();
-            session = OnnxScoringNetwork.FromModel(model, normalization, name, threads, options.OnnxDevice);
+            var session = OnnxScoringNetwork.FromModel(model, normalization, name, threads, options.OnnxDevice);
             LogEngineOnce($"{session.Engine}, {threads} threads", session.FallbackReason);
-            _sessions.Add(key, session);
+            shared = new SharedSession(session);
+            _sessions.Add(key, shared);
         }
-        return new PoolScorer(session, ownsNetwork: false);
+        return new PoolScorer(shared.Acquire(), ownsNetwork: true);
+    }
+
+    /// <summary>
+    /// An ONNX session shared by the cache and the scorers using it (compute slots score on their own threads): it is
+    /// disposed when the cache has evicted it and the last scorer is done, never under a running scorer.
+    /// </summary>
+    private sealed class SharedSession(OnnxScoringNetwork session)
+    {
+        private int _references = 1; // the cache's own
+
+        public IScoringNetwork Acquire()
+        {
+            Interlocked.Increment(ref _references);
+            return new Lease(this);
+        }
+
+        public void Release()
+        {
+            if (Interlocked.Decrement(ref _references) == 0) session.Dispose();
+        }
+
+        private sealed class Lease(SharedSession shared) : IScoringNetwork
+        {
+            private int _released;
+
+            public string Engine => shared.Session.Engine;
+
+            public int ConcurrentBatches => shared.Session.ConcurrentBatches;
+
+            public (double[] Scores, long[] Predicted) Score(byte[] pixels, int count, int channels, int height, int width, SelectionMetric metric) =>
+                shared.Session.Score(pixels, count, channels, height, width, metric);
+
+            public float[] Features(byte[] pixels, int count, int channels, int height, int width, out int dimension) =>
+                shared.Session.Features(pixels, count, channels, height, width, out dimension);
+
+            public float[] Logits(byte[] pixels, int count, int channels, int height, int width, out int classes) =>
+                shared.Session.Logits(pixels, count, channels, height, width, out classes);
+
+            public void Dispose()
+            {
+                if (Interlocked.Exchange(ref _released, 1) == 0) shared.Release();
+            }
+        }
+
+        private OnnxScoringNetwork Session => session;
     }
 
     private void LogEngineOnce(string engine, string? fallback)
