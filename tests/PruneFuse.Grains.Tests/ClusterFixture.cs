@@ -58,10 +58,13 @@ public sealed class ClusterFixture : IAsyncLifetime
     };
 
     /// <summary>Polls until the experiment leaves Running (bounded).</summary>
-    public async Task<ExperimentStatus> WaitAsync(string experimentId, TimeSpan? timeout = null)
+    public Task<ExperimentStatus> WaitAsync(string experimentId, TimeSpan? timeout = null) => WaitAsync(Client, experimentId, timeout ?? TimeSpan.FromMinutes(5));
+
+    /// <summary>Polls <paramref name="client"/> until the experiment leaves Running, for at most <paramref name="timeout"/>.</summary>
+    public static async Task<ExperimentStatus> WaitAsync(IClusterClient client, string experimentId, TimeSpan timeout)
     {
-        var deadline = DateTime.UtcNow + (timeout ?? TimeSpan.FromMinutes(5));
-        var grain = Client.GetGrain<ICoordinatorGrain>(experimentId);
+        var deadline = DateTime.UtcNow + timeout;
+        var grain = client.GetGrain<ICoordinatorGrain>(experimentId);
         while (true)
         {
             var status = await grain.GetStatus();

@@ -68,17 +68,7 @@ public sealed class ScaleOutFixture : IAsyncLifetime
         return await WaitAsync(id);
     }
 
-    public async Task<ExperimentStatus> WaitAsync(string id)
-    {
-        var deadline = DateTime.UtcNow + TimeSpan.FromMinutes(10);
-        while (true)
-        {
-            var status = await Client.GetGrain<ICoordinatorGrain>(id).GetStatus();
-            if (status.State != ExperimentState.Running) return status;
-            if (DateTime.UtcNow > deadline) throw new TimeoutException($"experiment {id} still running at stage {status.Stage}");
-            await Task.Delay(250);
-        }
-    }
+    public Task<ExperimentStatus> WaitAsync(string id) => ClusterFixture.WaitAsync(Client, id, TimeSpan.FromMinutes(10));
 
     /// <summary>Polls the status until scoring has <paramref name="until"/> true (the experiment must still be scoring).</summary>
     public async Task<ScoringProgress> WhileScoringAsync(string id, Func<ScoringProgress, bool> until)

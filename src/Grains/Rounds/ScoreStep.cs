@@ -91,7 +91,7 @@ public sealed class ScoreStep : IRoundStep
             {
                 var i = u.Answer.Unit!.Index;
                 if (_results[i] is not null) continue;
-                _results[i] = new ShardScores(0, [u.Answer]).Results()[0];
+                _results[i] = u.Answer.Result();
                 _times[i] = (u.Answer.Started, u.Answer.Ended);
                 _resumed++;
             }
@@ -185,7 +185,7 @@ public sealed class ScoreStep : IRoundStep
                         var r = await worker.Score(request, unit, _token);
                         var ended = Seconds;
                         await c.Experiments.WriteUnitScoresAsync(c.ExperimentId, request.Round, unit.Index,
-                            new StoredUnit(_stamp, ShardScores.From([r], 0, null, [(started, ended)]).Shards[0]), _token);
+                            new StoredUnit(_stamp, ShardScores.Shard.Of(r, started, ended)), _token);
                         _results[unit.Index] = r;
                         _times[unit.Index] = (started, ended);
                         _done++;
@@ -264,28 +264,35 @@ public sealed record ShardScores(double Seconds, ShardScores.Shard[] Shards, Sco
     /// the coordinator sent it and got the answer (seconds since scoring started).
     /// </summary>
     public sealed record Shard(SampleScore[] TopK, long Scored, double Seconds, string Silo, int Dimensions, byte[] Features,
-        WorkUnit? Unit = null, double Started = 0, double Ended = 0);
+        WorkUnit? Unit = null, double Started = 0, double Ended = 0)
+    {
+        /// <summary>The stored form of one unit's answer.</summary>
+        public static Shard Of(UnitScoreResult r, double started = 0, double ended = 0)
+        {
+            var d = r.Features.Length > 0 ? r.Features[0].Length : 0;
+            var bytes = new byte[r.Features.Length * d * sizeof(float)];
+            for (var j = 0; j < r.Features.Length; j++) Buffer.BlockCopy(r.Features[j], 0, bytes, j * d * sizeof(float), d * sizeof(float));
+            return new Shard(r.TopK, r.Scored, r.Seconds, r.Silo, d, bytes, r.Unit, started, ended);
+        }
+
+        /// <summary>The unit's answer as the grain gave it.</summary>
+        public UnitScoreResult Result() => new()
+        {
+            TopK = TopK, Scored = Scored, Seconds = Seconds, Silo = Silo, Unit = Unit,
+            Features = [.. Enumerable.Range(0, Dimensions == 0 ? 0 : Features.Length / (Dimensions * sizeof(float))).Select(i =>
+            {
+                var v = new float[Dimensions];
+                Buffer.BlockCopy(Features, i * Dimensions * sizeof(float), v, 0, Dimensions * sizeof(float));
+                return v;
+            })],
+        };
+    }
 
     /// <summary>The stored form of the units' answers.</summary>
     public static ShardScores From(IReadOnlyList<UnitScoreResult> results, double seconds, ScoringProgress? silos = null,
-        IReadOnlyList<(double Started, double Ended)>? times = null) => new(seconds, [.. results.Select((r, i) =>
-    {
-        var d = r.Features.Length > 0 ? r.Features[0].Length : 0;
-        var bytes = new byte[r.Features.Length * d * sizeof(float)];
-        for (var j = 0; j < r.Features.Length; j++) Buffer.BlockCopy(r.Features[j], 0, bytes, j * d * sizeof(float), d * sizeof(float));
-        var (started, ended) = times is null ? (0, 0) : times[i];
-        return new Shard(r.TopK, r.Scored, r.Seconds, r.Silo, d, bytes, r.Unit, started, ended);
-    })], silos);
+        IReadOnlyList<(double Started, double Ended)>? times = null) =>
+        new(seconds, [.. results.Select((r, i) => times is null ? Shard.Of(r) : Shard.Of(r, times[i].Started, times[i].Ended))], silos);
 
     /// <summary>The units' answers as the grains gave them.</summary>
-    public UnitScoreResult[] Results() => [.. Shards.Select(sh => new UnitScoreResult
-    {
-        TopK = sh.TopK, Scored = sh.Scored, Seconds = sh.Seconds, Silo = sh.Silo, Unit = sh.Unit,
-        Features = [.. Enumerable.Range(0, sh.Dimensions == 0 ? 0 : sh.Features.Length / (sh.Dimensions * sizeof(float))).Select(i =>
-        {
-            var v = new float[sh.Dimensions];
-            Buffer.BlockCopy(sh.Features, i * sh.Dimensions * sizeof(float), v, 0, sh.Dimensions * sizeof(float));
-            return v;
-        })],
-    })];
+    public UnitScoreResult[] Results() => [.. Shards.Select(sh => sh.Result())];
 }
