@@ -50,6 +50,9 @@ internal static class StudyBenchmark
         new("kd-alpha-0.25", "PruneFuse p=0.5, fusion, KD α=0.25", s => s with { Selector = SelectorKind.Pruned, PruneRatio = 0.5, DistillationAlpha = 0.25 }, InDefault: false),
         new("kd-alpha-0.5", "PruneFuse p=0.5, fusion, KD α=0.5, selector from θ0 each round, fusion source retrain (the default until 2026-12-01)",
             s => s with { Selector = SelectorKind.Pruned, PruneRatio = 0.5, DistillationAlpha = 0.5, SelectorWarmStart = false, FusionSource = FusionSource.Retrain }),
+        // The schedule of the distillation study: the old default's α = 0.5 guides the first third of the final training only.
+        new("kd-alpha-0.5-decay", "PruneFuse p=0.5, fusion, KD α=0.5 decaying linearly to 0 over the first third of final training",
+            s => s with { Selector = SelectorKind.Pruned, PruneRatio = 0.5, DistillationAlpha = 0.5, DistillationDecay = 1.0 / 3 }, InDefault: false),
         // Cheaper selection (run with --methods): warm-started selectors and the fusion source, α = 0.
         new("cold-fuse-last-round", "PruneFuse p=0.5, selector from θ0 each round, fusion source last-round, no KD",
             s => s with { Selector = SelectorKind.Pruned, PruneRatio = 0.5, DistillationAlpha = 0, SelectorWarmStart = false, FusionSource = FusionSource.LastRound }, InDefault: false),

@@ -21,12 +21,16 @@ public static class Reports
         var source = s.FusionSource == FusionSource.Retrain ? "" : $" of the {s.FusionSource.Name()} selector";
         return s.Selector switch
         {
-            SelectorKind.Pruned => $"PruneFuse ({s.Arch.Name()}, p={s.PruneRatio}, {s.PruningMethod.Name()}{(s.Fusion ? ", fusion" + source : ", no fusion")}{(s.DistillationAlpha > 0 ? $", KD α={s.DistillationAlpha}" : "")}{warm})",
+            SelectorKind.Pruned => $"PruneFuse ({s.Arch.Name()}, p={s.PruneRatio}, {s.PruningMethod.Name()}{(s.Fusion ? ", fusion" + source : ", no fusion")}{Kd(s)}{warm})",
             SelectorKind.Dense => $"dense active learning ({s.Arch.Name()}{warm})",
             SelectorKind.Proxy => $"selection via proxy ({s.ProxyArch.Name()} → {s.Arch.Name()}{warm})",
             _ => $"random selection ({s.Arch.Name()})",
         };
     }
+
+    private static string Kd(ExperimentSpec s) => s.DistillationAlpha <= 0 ? ""
+        : s.DistillationDecay > 0 ? FormattableString.Invariant($", KD α={s.DistillationAlpha} decaying to 0 over {s.DistillationDecay:0.###} of final training")
+        : FormattableString.Invariant($", KD α={s.DistillationAlpha}");
 
     /// <summary>The machine-readable summary (the demo's last line).</summary>
     public static JsonObject Summary(ExperimentStatus st)

@@ -18,7 +18,7 @@ public static class SpecArguments
             ("--selector", s.Selector.Name()), ("--prune", N(s.PruneRatio)), ("--pruning", s.PruningMethod.Name()),
             ("--proxy-arch", s.ProxyArch.Name()), ("--metric", s.Metric.Name()), ("--initial", N(s.InitialLabeled)), ("--round-size", N(s.RoundSize)),
             ("--rounds", N(s.Rounds)), ("--selector-epochs", N(s.SelectorEpochs)), ("--final-epochs", N(s.FinalEpochs)),
-            ("--kd-alpha", N(s.DistillationAlpha)), ("--kd-temperature", N(s.DistillationTemperature)), ("--seed", N(s.Seed)),
+            ("--kd-alpha", N(s.DistillationAlpha)), ("--kd-temperature", N(s.DistillationTemperature)), ("--kd-decay", N(s.DistillationDecay)), ("--seed", N(s.Seed)),
             ("--batch-size", N(s.BatchSize)), ("--label-source", s.LabelSource.Name()), ("--warm-epochs", N(s.WarmEpochs)),
             ("--selector-warm-start", s.SelectorWarmStart ? "true" : "false"), ("--fusion-source", s.FusionSource.Name()),
         };

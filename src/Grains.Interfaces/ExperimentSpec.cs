@@ -88,6 +88,12 @@ public sealed record ExperimentSpec
     /// <summary>Which trained selector is fused into θ0 and teaches the final network (pruned selector only).</summary>
     [Id(22)] public FusionSource FusionSource { get; init; } = FusionSource.Retrain;
 
+    /// <summary>
+    /// Fraction of the final training, in [0, 1], over which <see cref="DistillationAlpha"/> falls linearly to 0
+    /// (0 keeps it constant). With 1/3 the selector guides the start of the final training only.
+    /// </summary>
+    [Id(23)] public double DistillationDecay { get; init; }
+
     /// <summary>Final labeled-set size.</summary>
     public int Budget => InitialLabeled + Rounds * RoundSize;
 }

@@ -95,6 +95,10 @@ public sealed class CoordinatorGrain(
     // Cancels the running step: an experiment cancel or this silo stopping. Grain calls carry it, so the step's torch
     // work ends within a batch wherever it runs.
     private CancellationTokenSource? _step;
+    // Set once this activation is being deactivated: its loop stops so that only the next activation runs steps.
+    private bool _deactivating;
+    // Keeps the activation alive while the loop runs, however long a step takes (the loop itself is not a grain call).
+    private IGrainTimer? _keepAlive;
 
     private async Task WriteAsync()
     {
@@ -120,6 +124,26 @@ public sealed class CoordinatorGrain(
             await this.RegisterOrUpdateReminder(ResumeReminder, TimeSpan.FromMinutes(1), TimeSpan.FromMinutes(1), cancellationToken);
             EnsureLoop();
         }
+    }
+
+    /// <inheritdoc />
+    public override async Task OnDeactivateAsync(DeactivationReason reason, CancellationToken cancellationToken)
+    {
+        // An activation can be deactivated while its silo lives (idle collection, migration, a management call). The
+        // loop is not a grain call, so without this it would keep running steps and writing state beside the next
+        // activation. Stop it here; its state is the one persisted before the step, and the next activation (woken by
+        // a call or the minute reminder) runs that step again.
+        if (_loop is { IsCompleted: false } loop)
+        {
+            _deactivating = true;
+            _step?.Cancel();
+            logger.LogInformation("experiment {Experiment}: activation deactivating ({Reason}); stopping its step", this.GetPrimaryKeyString(), reason.Description);
+            try { await loop.WaitAsync(cancellationToken); }
+            catch (OperationCanceledException) { /* deactivation timed out; the step ends within a batch anyway */ }
+        }
+        _keepAlive?.Dispose();
+        _retry?.Dispose();
+        await base.OnDeactivateAsync(reason, cancellationToken);
     }
 
     /// <inheritdoc />
@@ -303,7 +327,12 @@ public sealed class CoordinatorGrain(
 
     private void EnsureLoop()
     {
-        if (_loop is { IsCompleted: false }) return;
+        if (_loop is { IsCompleted: false } || _deactivating) return;
+        _keepAlive ??= this.RegisterGrainTimer(() =>
+        {
+            if (_loop is { IsCompleted: false }) DelayDeactivation(TimeSpan.FromMinutes(30));
+            return Task.CompletedTask;
+        }, new GrainTimerCreationOptions(TimeSpan.FromMinutes(1), TimeSpan.FromMinutes(1)) { KeepAlive = true, Interleave = true });
         _step?.Dispose();
         _step = CancellationTokenSource.CreateLinkedTokenSource(compute.Stopping);
         _loop = RunLoopAsync(_step.Token);
@@ -315,7 +344,7 @@ public sealed class CoordinatorGrain(
         try
         {
             var context = new RoundContext(id, state.State, experiments, compute, replicas, GrainFactory, computeSilos, computeOptions, _scoringHomes, () => Running, text => _stage = text, p => _training = p, p => _scoring = p);
-            while (Running && state.State.Step is not (CoordinatorStep.Done or CoordinatorStep.AwaitLabels))
+            while (Running && !_deactivating && state.State.Step is not (CoordinatorStep.Done or CoordinatorStep.AwaitLabels))
             {
                 // Keep the activation while the loop runs; a reminder brings it back if the silo dies.
                 DelayDeactivation(TimeSpan.FromMinutes(30));
@@ -351,6 +380,11 @@ public sealed class CoordinatorGrain(
             // This silo is stopping: the step was interrupted, not failed. Its state is the one persisted before the
             // step, so a restarted (or another) silo runs the step again; steps are idempotent.
             logger.LogInformation("experiment {Experiment}: {Step} (round {Round}) interrupted by silo shutdown ({Error}); it resumes when a silo wakes the experiment",
+                id, state.State.Step, state.State.Round, e.GetType().Name);
+        }
+        catch (Exception e) when (_deactivating && Running)
+        {
+            logger.LogInformation("experiment {Experiment}: {Step} (round {Round}) stopped by deactivation ({Error}); the next activation runs it again",
                 id, state.State.Step, state.State.Round, e.GetType().Name);
         }
         catch (Exception e) when (IsTransient(e) && Running && state.State.TransientFailures < MaxTransientFailures)

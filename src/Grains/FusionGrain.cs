@@ -50,7 +50,7 @@ public sealed class FusionGrain(ExperimentStore experiments, TorchWorker compute
                 var options = new TrainingOptions
                 {
                     Epochs = spec.FinalEpochs, BatchSize = spec.BatchSize, Seed = ExperimentSetup.SeedFor(spec, "final"),
-                    Distillation = distill ? new DistillationOptions(spec.DistillationAlpha, spec.DistillationTemperature) : null,
+                    Distillation = distill ? new DistillationOptions(spec.DistillationAlpha, spec.DistillationTemperature, spec.DistillationDecay) : null,
                 };
                 var sw = System.Diagnostics.Stopwatch.StartNew();
                 Volatile.Write(ref _progress, new TrainingProgress { Network = "final network", Epochs = options.Epochs });

@@ -42,6 +42,7 @@ public sealed class BadInputCorpusTests
             ("zero round size", Start("x", "--round-size", "0"), "round size must be at least 1, got 0"),
             ("batch of one", Start("x", "--batch-size", "1"), "batch size must be in 2..65536, got 1"),
             ("alpha above 1", Start("x", "--kd-alpha", "1.5"), "distillation alpha must be in [0, 1], got 1.5"),
+            ("decay above 1", Start("x", "--kd-alpha", "0.5", "--kd-decay", "2"), "distillation decay must be in [0, 1] (a fraction of the final training), got 2"),
             ("unknown arch", Start("x", "--arch", "resnet9"), "--arch must be one of resnet8, resnet14, resnet20, resnet32, resnet56, resnet110, got 'resnet9'"),
             ("unknown proxy arch", Start("x", "--selector", "proxy", "--proxy-arch", "vgg16"), "--proxy-arch must be one of resnet8, resnet14"),
             ("unknown metric", Start("x", "--metric", "badge"), "--metric must be one of least-confidence, entropy, margin, random, k-center, got 'badge'"),

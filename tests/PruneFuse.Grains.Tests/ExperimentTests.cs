@@ -148,6 +148,48 @@ public sealed class ExperimentTests(ClusterFixture fx)
     }
 
     [Fact]
+    public async Task A_coordinator_deactivated_mid_step_stops_its_step_and_the_next_activation_finishes_the_experiment()
+    {
+        var started = DateTime.UtcNow;
+        // Idle collection, migration or a management call can deactivate the coordinator while its silo lives. Its
+        // loop is not a grain call: unless deactivation stops it, the old activation's step runs to its end beside the
+        // next activation's run of the same step (Orleans still runs work scheduled on a deactivated activation).
+        var spec = ClusterFixture.SmallSpec(seed: 21) with { Rounds = 1, SelectorEpochs = 6, FinalEpochs = 1 };
+        var grain = fx.Client.GetGrain<ICoordinatorGrain>("deact");
+        await fx.Client.GetGrain<ICoordinatorGrain>("deact-twin").Start(spec);
+        await grain.Start(spec);
+        var deadline = DateTime.UtcNow + TimeSpan.FromMinutes(5);
+        while ((await grain.GetStatus()) is not { Training.Epoch: >= 1, Rounds.Length: 0 })
+        {
+            Assert.True(DateTime.UtcNow < deadline, "round 1's selector training never started");
+            await Task.Delay(50);
+        }
+        await grain.Cast<Orleans.Core.Internal.IGrainManagementExtension>().DeactivateOnIdle();
+
+        var done = await fx.WaitAsync("deact");
+        var twin = await fx.WaitAsync("deact-twin");
+        Assert.True(done.State == ExperimentState.Completed, done.Error);
+        Assert.True(twin.State == ExperimentState.Completed, twin.Error);
+        Assert.Null(done.Warning);
+        Assert.Equal(await Store.ReadBytesAsync(ArtifactLayout.Selection("deact-twin", 1)), await Store.ReadBytesAsync(ArtifactLayout.Selection("deact", 1)));
+        Assert.Equal(twin.Final!.Accuracy, done.Final!.Accuracy);
+        // The deactivated activation stopped its step (the silo's log says so) rather than finishing it unseen.
+        var logged = false;
+        for (var i = 0; i < 40 && !logged; i++, await Task.Delay(250))
+        {
+            logged = Directory.Exists("logs") && Directory.EnumerateFiles("logs", "*.log").Where(f => File.GetLastWriteTimeUtc(f) >= started).Any(f =>
+                ReadShared(f).Contains("experiment deact: TrainSelector (round 1) stopped by deactivation", StringComparison.Ordinal));
+        }
+        Assert.True(logged, "no silo log says the deactivated activation stopped its step");
+    }
+
+    private static string ReadShared(string path)
+    {
+        using var s = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.ReadWrite | FileShare.Delete);
+        return new StreamReader(s).ReadToEnd();
+    }
+
+    [Fact]
     public async Task Scoring_selector_and_fusion_run_on_the_gpu_silo()
     {
         Assert.Equal(2, fx.Cluster.Silos.Count);
@@ -169,6 +211,7 @@ public sealed class ExperimentTests(ClusterFixture fx)
     [InlineData("random")]
     [InlineData("no-fusion")]
     [InlineData("kd")]
+    [InlineData("kd-decay")]
     public async Task Every_selector_kind_completes(string kind)
     {
         var spec = ClusterFixture.SmallSpec(seed: 4) with { Rounds = 1, FinalEpochs = 1, SelectorEpochs = 1 };
@@ -179,6 +222,7 @@ public sealed class ExperimentTests(ClusterFixture fx)
             "random" => spec with { Selector = SelectorKind.Random },
             // Distillation is off by default: this drives the fused network's training with the selector as teacher.
             "kd" => spec with { DistillationAlpha = 0.5, DistillationTemperature = 4 },
+            "kd-decay" => spec with { DistillationAlpha = 0.5, DistillationTemperature = 4, DistillationDecay = 1.0 / 3, FinalEpochs = 3 },
             _ => spec with { Fusion = false, DistillationAlpha = 0 },
         };
         var id = "kind-" + kind;

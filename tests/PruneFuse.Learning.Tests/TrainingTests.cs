@@ -130,4 +130,41 @@ public class TrainingTests
         Assert.True(double.IsFinite(result.Epochs[0].TrainLoss));
         Assert.Throws<ArgumentException>(() => Trainer.Train(theta0, train, new TrainingOptions { Epochs = 1, Distillation = new DistillationOptions() }, TestData.Norm));
     }
+
+    [Fact]
+    public void Distillation_alpha_decays_linearly_to_zero_over_its_fraction_of_training()
+    {
+        var third = new DistillationOptions(Alpha: 0.6, Temperature: 4, Decay: 1.0 / 3);
+        // 30 epochs, a third = 10: α falls by 0.06 an epoch and is 0 from epoch 10 on.
+        Assert.Equal([0.6, 0.54, 0.3, 0.06, 0, 0, 0], new[] { 0, 1, 5, 9, 10, 11, 29 }.Select(e => Math.Round(third.AlphaAt(e, 30), 9)));
+        // 10 epochs: a third is 3.33 epochs.
+        Assert.Equal([0.6, 0.42, 0.24, 0.06, 0], Enumerable.Range(0, 5).Select(e => Math.Round(third.AlphaAt(e, 10), 9)));
+        Assert.All(Enumerable.Range(0, 30), e => Assert.Equal(0.6, new DistillationOptions(0.6, 4).AlphaAt(e, 30)));
+        Assert.Contains("decay", Assert.Throws<ArgumentOutOfRangeException>(() => new DistillationOptions(0.5, 4, 1.5).Validate()).Message);
+        Assert.Contains("decay", Assert.Throws<ArgumentOutOfRangeException>(() => new DistillationOptions(0.5, 4, double.NaN).Validate()).Message);
+    }
+
+    [Fact]
+    public void A_decayed_alpha_stops_consulting_the_teacher()
+    {
+        // α = 1 over the first third of 3 epochs: epoch 0 distils only, epochs 1 and 2 learn from the labels alone.
+        // The teacher is poisoned with NaN after epoch 0: consulting it again would make the loss NaN ("diverged").
+        var train = TestData.Train.Take(256);
+        TrainingResult Run(double decay)
+        {
+            using var theta0 = ResNet.Create(ResNetSpec.Dense("resnet8", 1, 10), 1);
+            var plan = ChannelPruner.Plan(theta0, 0.5, PruningMethod.L2);
+            using var teacher = ChannelPruner.Extract(theta0, plan);
+            var options = new TrainingOptions { Epochs = 3, Distillation = new DistillationOptions(1, 4, decay) };
+            return Trainer.Train(theta0, train, options, TestData.Norm, teacher: teacher, progress: e =>
+            {
+                if (e.Epoch != 0) return;
+                using var _ = no_grad();
+                foreach (var p in teacher.parameters()) p.fill_(double.NaN);
+            });
+        }
+        var decayed = Run(1.0 / 3);
+        Assert.All(decayed.Epochs, e => Assert.True(double.IsFinite(e.TrainLoss)));
+        Assert.Contains("NaN", Assert.Throws<InvalidOperationException>(() => Run(0)).Message);
+    }
 }

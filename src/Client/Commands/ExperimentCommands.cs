@@ -30,6 +30,11 @@ public static class ExperimentCommands
         public Option<bool> NoFusion { get; } = new("--no-fusion") { Description = "Train the target from θ0 instead of the fused weights" };
         public Option<double> Alpha { get; } = new("--kd-alpha") { Description = "Distillation weight α (0 = no distillation)", DefaultValueFactory = _ => D.DistillationAlpha };
         public Option<double> Temperature { get; } = new("--kd-temperature") { Description = "Distillation temperature T", DefaultValueFactory = _ => D.DistillationTemperature };
+        public Option<double> Decay { get; } = new("--kd-decay")
+        {
+            Description = "Fraction of the final training over which α falls linearly to 0 (0 = constant α; 0.333 = the first third)",
+            DefaultValueFactory = _ => D.DistillationDecay,
+        };
         public Option<long> Seed { get; } = new("--seed") { Description = "Experiment seed", DefaultValueFactory = _ => D.Seed };
         public Option<int> Batch { get; } = new("--batch-size") { Description = "Training batch size", DefaultValueFactory = _ => D.BatchSize };
         public Option<LabelSource> LabelSource { get; } = Named("--label-source", "dataset (simulated annotator) or external (import labels each round)", D.LabelSource);
@@ -45,7 +50,7 @@ public static class ExperimentCommands
 
         public void AddTo(Command c)
         {
-            foreach (var o in new Option[] { Dataset, Arch, Width, Selector, Prune, Pruning, Proxy, Metric, Initial, RoundSize, Rounds, SelectorEpochs, FinalEpochs, NoFusion, Alpha, Temperature, Seed, Batch, LabelSource, WarmStart, WarmEpochs, FusionSource, AllowNarrow })
+            foreach (var o in new Option[] { Dataset, Arch, Width, Selector, Prune, Pruning, Proxy, Metric, Initial, RoundSize, Rounds, SelectorEpochs, FinalEpochs, NoFusion, Alpha, Temperature, Decay, Seed, Batch, LabelSource, WarmStart, WarmEpochs, FusionSource, AllowNarrow })
             {
                 c.Options.Add(o);
             }
@@ -59,7 +64,7 @@ public static class ExperimentCommands
             DatasetId = p.GetValue(Dataset)!, Arch = Get(p, Arch, D.Arch), WidthMultiplier = p.GetValue(Width), Selector = Get(p, Selector, D.Selector), PruneRatio = p.GetValue(Prune),
             PruningMethod = Get(p, Pruning, D.PruningMethod), ProxyArch = Get(p, Proxy, D.ProxyArch), Metric = Get(p, Metric, D.Metric), InitialLabeled = p.GetValue(Initial),
             RoundSize = p.GetValue(RoundSize), Rounds = p.GetValue(Rounds), SelectorEpochs = p.GetValue(SelectorEpochs), FinalEpochs = p.GetValue(FinalEpochs),
-            Fusion = !p.GetValue(NoFusion), DistillationAlpha = p.GetValue(Alpha), DistillationTemperature = p.GetValue(Temperature), Seed = p.GetValue(Seed),
+            Fusion = !p.GetValue(NoFusion), DistillationAlpha = p.GetValue(Alpha), DistillationTemperature = p.GetValue(Temperature), DistillationDecay = p.GetValue(Decay), Seed = p.GetValue(Seed),
             BatchSize = p.GetValue(Batch), LabelSource = Get(p, LabelSource, D.LabelSource),
             SelectorWarmStart = p.GetValue(WarmStart), WarmEpochs = p.GetValue(WarmEpochs), FusionSource = Get(p, FusionSource, D.FusionSource), AllowNarrow = p.GetValue(AllowNarrow),
         };

@@ -54,6 +54,7 @@ public static class ExperimentSetup
         Check(spec.BatchSize is >= 2 and <= 65_536, $"batch size must be in 2..65536, got {spec.BatchSize}");
         Check(spec.DistillationAlpha is >= 0 and <= 1, $"distillation alpha must be in [0, 1], got {spec.DistillationAlpha}");
         Check(spec.DistillationTemperature is > 0 and <= 100, $"distillation temperature must be in (0, 100], got {spec.DistillationTemperature}");
+        Check(spec.DistillationDecay is >= 0 and <= 1, $"distillation decay must be in [0, 1] (a fraction of the final training), got {spec.DistillationDecay}");
         Check(dataset.PoolLabeled || spec.LabelSource == LabelSource.External, $"dataset '{dataset.DatasetId}' has an unlabeled pool: use --label-source external and import labels each round");
         var budget = (long)spec.InitialLabeled + (long)spec.Rounds * spec.RoundSize;
         Check(budget <= dataset.PoolSize, $"budget {budget} (initial {spec.InitialLabeled} + {spec.Rounds} rounds × {spec.RoundSize}) is larger than the pool of dataset '{dataset.DatasetId}' ({dataset.PoolSize} samples)");

@@ -30,7 +30,8 @@ public static class Trainer
     /// <summary>
     /// Trains <paramref name="model"/> on <paramref name="train"/> (every label must be known). With a
     /// <paramref name="teacher"/> and <see cref="TrainingOptions.Distillation"/>, the loss is
-    /// (1−α)·CE + α·T²·KL(teacher ‖ student) on the same augmented batch.
+    /// (1−α)·CE + α·T²·KL(teacher ‖ student) on the same augmented batch, α following
+    /// <see cref="DistillationOptions.AlphaAt"/> epoch by epoch.
     /// </summary>
     public static TrainingResult Train(
         ResNet model,
@@ -72,6 +73,8 @@ public static class Trainer
             cancellationToken.ThrowIfCancellationRequested();
             var lr = LearningRateSchedule.ForEpoch(epoch, options.Epochs, options.LearningRate, options.WarmupLearningRate);
             foreach (var g in optimizer.ParamGroups) g.LearningRate = lr;
+            // A decayed α of 0 skips the teacher's forward pass (Loss returns plain cross-entropy).
+            var distillation = options.Distillation is { } d ? d with { Alpha = d.AlphaAt(epoch, options.Epochs), Decay = 0 } : null;
             var rng = SeededRandom.For(options.Seed, "train-epoch", epoch);
             var order = rng.Permutation(train.Count);
             var sw = Stopwatch.StartNew();
@@ -90,7 +93,7 @@ public static class Trainer
                 var y = allLabels.index_select(0, idx).to(device);
                 optimizer.zero_grad();
                 var logits = model.forward(x);
-                var loss = Loss(logits, y, x, teacher, options.Distillation);
+                var loss = Loss(logits, y, x, teacher, distillation);
                 loss.backward();
                 optimizer.step();
                 lossSum += loss.item<float>() * n;

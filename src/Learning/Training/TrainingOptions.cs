@@ -1,15 +1,31 @@
 namespace PruneFuse.Learning.Training;
 
 /// <summary>Knowledge distillation from a teacher: L = (1−α)·CE(y, s) + α·T²·KL(softmax(t/T) ‖ softmax(s/T)).</summary>
-/// <param name="Alpha">Weight of the distillation term, in [0, 1].</param>
+/// <param name="Alpha">Weight of the distillation term, in [0, 1] (at the first epoch when it decays).</param>
 /// <param name="Temperature">Softmax temperature T &gt; 0.</param>
-public sealed record DistillationOptions(double Alpha = 0.5, double Temperature = 4.0)
+/// <param name="Decay">
+/// Fraction of the training, in [0, 1], over which α falls linearly to 0; 0 keeps α constant. With 1/3 the teacher
+/// guides the start of training and the student learns from the labels alone for the last two thirds.
+/// </param>
+public sealed record DistillationOptions(double Alpha = 0.5, double Temperature = 4.0, double Decay = 0)
 {
     /// <summary>Throws for values outside their ranges.</summary>
     public void Validate()
     {
         if (double.IsNaN(Alpha) || Alpha is < 0 or > 1) throw new ArgumentOutOfRangeException(nameof(Alpha), Alpha, "distillation alpha must be in [0, 1]");
         if (double.IsNaN(Temperature) || Temperature <= 0 || Temperature > 100) throw new ArgumentOutOfRangeException(nameof(Temperature), Temperature, "distillation temperature must be in (0, 100]");
+        if (double.IsNaN(Decay) || Decay is < 0 or > 1) throw new ArgumentOutOfRangeException(nameof(Decay), Decay, "distillation decay must be in [0, 1]");
+    }
+
+    /// <summary>
+    /// α in epoch <paramref name="epoch"/> (0-based) of <paramref name="epochs"/>: <see cref="Alpha"/> without decay,
+    /// else α·(1 − epoch / (Decay·epochs)), never below 0.
+    /// </summary>
+    public double AlphaAt(int epoch, int epochs)
+    {
+        if (Decay == 0) return Alpha;
+        var span = Decay * epochs;
+        return Alpha * Math.Max(0, 1 - epoch / span);
     }
 }
 
