@@ -89,6 +89,12 @@ internal static class BenchOptions
             Console.Error.WriteLine($"error: {e.Message}");
             return 1;
         }
+        catch (OperationCanceledException)
+        {
+            // Ctrl+C or SIGTERM: the command stopped its host; what it finished is saved where it says.
+            Console.Error.WriteLine("interrupted");
+            return 130;
+        }
         catch (BenchUsageException e)
         {
             Console.Error.WriteLine($"error: {e.Message}");

@@ -139,11 +139,13 @@ internal static class StudyBenchmark
             using var host = builder.Build();
             await host.StartAsync();
             var grains = host.Services.GetRequiredService<IGrainFactory>();
+            // Ctrl+C or SIGTERM stops the host (and its silo): the wait below must end then, not poll a stopped silo forever.
+            var stopping = host.Services.GetRequiredService<IHostApplicationLifetime>().ApplicationStopping;
             if (todo.Count > 0)
             {
-                var dataset = await grains.GetGrain<IDatasetGrain>("fashion-mnist").ImportFashionMnist(dataDir ?? "", 4, 0);
+                var dataset = await grains.GetGrain<IDatasetGrain>("fashion-mnist").ImportFashionMnist(dataDir ?? "", 4, 0).WaitAsync(stopping);
                 Log($"  dataset: {dataset.PoolSize:N0} pool / {dataset.TestSize:N0} test images");
-                await WarmUpAsync(grains, baseSpec);
+                await WarmUpAsync(grains, baseSpec, stopping);
             }
 
             var done = 0;
@@ -153,7 +155,16 @@ internal static class StudyBenchmark
                 var id = $"study-{preset}-{m.Name.Replace('.', '-')}-s{seed}";
                 var t0 = DateTime.UtcNow;
                 await grains.GetGrain<ICoordinatorGrain>(id).Start(spec);
-                var st = await WaitAsync(grains.GetGrain<ICoordinatorGrain>(id));
+                ExperimentStatus st;
+                try
+                {
+                    st = await WaitAsync(grains.GetGrain<ICoordinatorGrain>(id), stopping);
+                }
+                catch (OperationCanceledException) when (stopping.IsCancellationRequested)
+                {
+                    Log($"interrupted during {m.Name} seed {seed}: {done} experiment(s) of this run are in {runsPath}; the same command with --resume goes on from there");
+                    return 130;
+                }
                 if (st.State != ExperimentState.Completed) throw new InvalidOperationException($"{id} ended {st.State}: {st.Error}");
                 var wall = (DateTime.UtcNow - t0).TotalSeconds;
                 results[i] = new StudyRun(m.Name, seed, wall, st);
@@ -320,7 +331,7 @@ internal static class StudyBenchmark
     // The first torch work of a process pays for oneDNN's kernel generation and the shard cache's first reads (one
     // quick run measured round 1 of the first experiment at 15 s against 6 s for the same work later). A short untimed
     // pruned and dense run first keeps that off whichever method happens to come first.
-    private static async Task WarmUpAsync(IGrainFactory grains, ExperimentSpec baseSpec)
+    private static async Task WarmUpAsync(IGrainFactory grains, ExperimentSpec baseSpec, CancellationToken stopping)
     {
         var started = DateTime.UtcNow;
         foreach (var kind in new[] { SelectorKind.Pruned, SelectorKind.Dense })
@@ -330,23 +341,24 @@ internal static class StudyBenchmark
             {
                 Selector = kind, InitialLabeled = 500, RoundSize = 500, Rounds = 1, SelectorEpochs = 1, FinalEpochs = 1, Seed = 1000,
             });
-            var st = await WaitAsync(grains.GetGrain<ICoordinatorGrain>(id));
+            var st = await WaitAsync(grains.GetGrain<ICoordinatorGrain>(id), stopping);
             if (st.State != ExperimentState.Completed) throw new InvalidOperationException($"warm-up {id} ended {st.State}: {st.Error}");
         }
         Log($"  warm-up (untimed): {(DateTime.UtcNow - started).TotalSeconds:F0} s");
     }
 
-    private static async Task<ExperimentStatus> WaitAsync(ICoordinatorGrain grain)
+    private static async Task<ExperimentStatus> WaitAsync(ICoordinatorGrain grain, CancellationToken stopping)
     {
         var last = "";
         while (true)
         {
-            var st = await grain.GetStatus();
+            stopping.ThrowIfCancellationRequested();
+            var st = await grain.GetStatus().WaitAsync(stopping);
             if (st.State != ExperimentState.Running) return st;
             var line = $"    round {st.Round}: {st.Stage}";
             if (line != last && !st.Stage.StartsWith("scoring pool (", StringComparison.Ordinal)) Log(line);
             last = line;
-            await Task.Delay(1000);
+            await Task.Delay(1000, stopping);
         }
     }
 

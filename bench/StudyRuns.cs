@@ -41,12 +41,19 @@ internal sealed class StudyRuns
         return new StudyRuns(runs);
     }
 
-    /// <summary>The last recorded run of this method and seed, only if it ran exactly this spec.</summary>
+    /// <summary>
+    /// The last recorded run of this method and seed, only if it ran this spec: exactly, apart from the fusion and
+    /// distillation settings when the selector is not pruned (the coordinator never reads them then, so a dense-AL
+    /// run recorded while another fusion source was the default is the same experiment).
+    /// </summary>
     public StudyRun? Find(string method, long seed, ExperimentSpec spec)
     {
-        var want = JsonSerializer.Serialize(spec, Json);
-        return _runs.LastOrDefault(r => r.Method == method && r.Seed == seed && JsonSerializer.Serialize(r.Status.Spec, Json) == want);
+        var want = JsonSerializer.Serialize(Effective(spec), Json);
+        return _runs.LastOrDefault(r => r.Method == method && r.Seed == seed && r.Status.Spec is { } s && JsonSerializer.Serialize(Effective(s), Json) == want);
     }
+
+    private static ExperimentSpec Effective(ExperimentSpec s) => s.Selector == SelectorKind.Pruned ? s
+        : s with { FusionSource = FusionSource.Retrain, DistillationAlpha = 0, DistillationDecay = 0 };
 
     /// <summary>Appends one run as a single line and flushes it to disk before the study moves on.</summary>
     public static void Append(string path, StudyRun run)

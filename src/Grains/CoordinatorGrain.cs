@@ -130,9 +130,10 @@ public sealed class CoordinatorGrain(
     public override async Task OnDeactivateAsync(DeactivationReason reason, CancellationToken cancellationToken)
     {
         // An activation can be deactivated while its silo lives (idle collection, migration, a management call). The
-        // loop is not a grain call, so without this it would keep running steps and writing state beside the next
-        // activation. Stop it here; its state is the one persisted before the step, and the next activation (woken by
-        // a call or the minute reminder) runs that step again.
+        // loop is not a grain call and Orleans still runs work scheduled on a deactivated activation, so without this
+        // its step's compute would run to the end beside the next activation's run of the same step. Stop it here; the
+        // state is the one persisted before the step, and the next activation (woken by a call or the minute reminder)
+        // runs that step again.
         if (_loop is { IsCompleted: false } loop)
         {
             _deactivating = true;
