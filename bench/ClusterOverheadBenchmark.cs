@@ -79,7 +79,7 @@ internal static class ClusterOverheadBenchmark
             var manifest = await new ExperimentStore(store, host.Services.GetRequiredService<Grains.Compute.ShardCache>()).ManifestAsync("bench");
 
             // The round's selector and an empty labeled set, stored as the coordinator would store them.
-            using var theta0 = ResNet.Create(ResNetSpec.Dense(arch, 1, 10), 0);
+            using var theta0 = Network.Create(NetworkSpec.Dense(arch, 1, 10), 0);
             var plan = ChannelPruner.Plan(theta0, prune, PruneFuse.Learning.Pruning.PruningMethod.L2);
             using var selector = ChannelPruner.Extract(theta0, plan);
             var ckpt = await store.PutBytesAsync("experiments/bench/checkpoints/selector-round-001.pfc", Checkpoint.Save(selector, plan));

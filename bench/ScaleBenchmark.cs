@@ -79,7 +79,7 @@ internal static class ScaleBenchmark
             var manifest = await WritePoolAsync(store, "scale", samples, shards, seed, dataDir);
             Log($"wrote {samples:N0} samples as {shards} shards in {sw.Elapsed.TotalSeconds:F0} s ({new DirectoryInfo(Path.Combine(root, "artifacts")).EnumerateFiles("*", SearchOption.AllDirectories).Sum(f => f.Length) / 1e9:F2} GB)");
 
-            using var theta0 = ResNet.Create(ResNetSpec.Dense(arch, 1, 10), seed);
+            using var theta0 = Network.Create(NetworkSpec.Dense(arch, 1, 10), seed);
             var plan = ChannelPruner.Plan(theta0, prune, PruneFuse.Learning.Pruning.PruningMethod.L2);
             using var selector = ChannelPruner.Extract(theta0, plan);
             var ckpt = await store.PutBytesAsync("experiments/scale/checkpoints/selector-round-001.pfc", Checkpoint.Save(selector, plan));

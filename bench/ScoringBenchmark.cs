@@ -54,9 +54,9 @@ internal static class ScoringBenchmark
         var json = a.GetValue(SweepJson);
         TorchRuntime.EnsureLoaded();
         var pool = Cycle(FashionMnist.LoadTrain(dataDir), samples);
-        var spec = ResNetSpec.Dense(arch, pool.Channels, 10);
-        using var dense = ResNet.Create(spec, 0);
-        var candidates = new List<(string Name, ResNet Model, ModelComplexity Cx)>();
+        var spec = NetworkSpec.Dense(arch, pool.Channels, 10);
+        using var dense = Network.Create(spec, 0);
+        var candidates = new List<(string Name, Network Model, ModelComplexity Cx)>();
         foreach (var p in ratios)
         {
             var plan = ChannelPruner.Plan(dense, p, PruningMethod.L2);
@@ -64,8 +64,8 @@ internal static class ScoringBenchmark
         }
         foreach (var proxy in proxies)
         {
-            var proxySpec = ResNetSpec.Dense(proxy, pool.Channels, 10);
-            candidates.Add(($"proxy {proxySpec.Arch}", ResNet.Create(proxySpec, 0), ModelComplexity.Of(proxySpec, pool.Height, pool.Width)));
+            var proxySpec = NetworkSpec.Dense(proxy, pool.Channels, 10);
+            candidates.Add(($"proxy {proxySpec.Arch}", Network.Create(proxySpec, 0), ModelComplexity.Of(proxySpec, pool.Height, pool.Width)));
         }
         var denseCx = ModelComplexity.Of(spec, pool.Height, pool.Width);
         var denseSweep = Sweep("dense", dense, pool, batchSizes);
@@ -162,8 +162,8 @@ internal static class ScoringBenchmark
         threads = get_num_threads();
         var train = FashionMnist.LoadTrain(dataDir);
         var pool = Cycle(train, samples);
-        var spec = ResNetSpec.Dense(arch, pool.Channels, 10);
-        using var dense = ResNet.Create(spec, seed);
+        var spec = NetworkSpec.Dense(arch, pool.Channels, 10);
+        using var dense = Network.Create(spec, seed);
         var plan = ChannelPruner.Plan(dense, prune, method, seed);
         using var pruned = ChannelPruner.Extract(dense, plan);
 
@@ -191,7 +191,7 @@ internal static class ScoringBenchmark
         }
         var denseCx = ModelComplexity.Of(spec, pool.Height, pool.Width);
         var prunedCx = ModelComplexity.Of(plan.Pruned, pool.Height, pool.Width);
-        object Network(string engine, string network, ModelComplexity cx)
+        object Row(string engine, string network, ModelComplexity cx)
         {
             var sweep = sweeps.Single(x => x.Engine == engine && x.Network == network).Sweep;
             var passes = runs[(engine, network)];
@@ -207,7 +207,7 @@ internal static class ScoringBenchmark
         {
             var speedup = Rate(engine, "pruned") / Rate(engine, "dense");
             Log($"{engine,-9} dense {Rate(engine, "dense"),8:F0}/s, pruned {Rate(engine, "pruned"),8:F0}/s: pruned/dense {speedup:F2}x (MAC ratio {(double)denseCx.Macs / prunedCx.Macs:F2}x)");
-            perEngine[engine] = new { dense = Network(engine, "dense", denseCx), pruned = Network(engine, "pruned", prunedCx), speedup = Math.Round(speedup, 3) };
+            perEngine[engine] = new { dense = Row(engine, "dense", denseCx), pruned = Row(engine, "pruned", prunedCx), speedup = Math.Round(speedup, 3) };
         }
         var versusTorch = new Dictionary<string, object>();
         if (engines.Contains("torch"))
@@ -234,8 +234,8 @@ internal static class ScoringBenchmark
             engine = first,
             onnxThreads = a.GetValue(OnnxThreads),
             onnxOptimization = a.GetValue(OnnxRewrite),
-            dense = Network(first, "dense", denseCx),
-            pruned = Network(first, "pruned", prunedCx),
+            dense = Row(first, "dense", denseCx),
+            pruned = Row(first, "pruned", prunedCx),
             speedup = Math.Round(Rate(first, "pruned") / Rate(first, "dense"), 3),
             macRatio = Math.Round((double)denseCx.Macs / prunedCx.Macs, 3),
             engines = perEngine,
@@ -267,7 +267,7 @@ internal static class ScoringBenchmark
 
     private sealed record SweepResult(PoolScorer Scorer, int Batch, Dictionary<string, double> Rates, int Threads = 0, int Workers = 1);
 
-    private static SweepResult SweepThreads(string engine, string label, ResNet model, ImageSet pool, int[] batchSizes, int[] threadOptions, int[] workerOptions)
+    private static SweepResult SweepThreads(string engine, string label, Network model, ImageSet pool, int[] batchSizes, int[] threadOptions, int[] workerOptions)
     {
         SweepResult? best = null;
         var all = new Dictionary<string, double>();
@@ -298,7 +298,7 @@ internal static class ScoringBenchmark
     /// <summary>A scorer on <paramref name="engine"/> with <paramref name="threads"/> compute threads (ONNX sessions take theirs at creation).</summary>
     private static OnnxTuning s_tuning = OnnxTuning.Default;
 
-    private static PoolScorer NewScorer(string engine, ResNet model, int threads) => engine switch
+    private static PoolScorer NewScorer(string engine, Network model, int threads) => engine switch
     {
         "torch" => new PoolScorer(model, ImageNormalization.FashionMnist),
         "onnx" => new PoolScorer(OnnxScoringNetwork.FromModel(model, ImageNormalization.FashionMnist, "bench network", threads, OnnxDevice.Cpu, s_tuning)),
@@ -306,7 +306,7 @@ internal static class ScoringBenchmark
         _ => throw new BenchUsageException($"unknown engine '{engine}'"),
     };
 
-    private static SweepResult Sweep(string label, ResNet model, ImageSet pool, int[] batchSizes, int workers = 1) =>
+    private static SweepResult Sweep(string label, Network model, ImageSet pool, int[] batchSizes, int workers = 1) =>
         Sweep(label, new PoolScorer(model, ImageNormalization.FashionMnist), pool, batchSizes, workers);
 
     private static SweepResult Sweep(string label, PoolScorer scorer, ImageSet pool, int[] batchSizes, int workers = 1)

@@ -35,8 +35,8 @@ public sealed class FusionGrain(ExperimentStore experiments, TorchWorker compute
         var (result, bytes) = await compute.Run(ct =>
         {
             var (theta0, meta) = Checkpoint.Load(thetaBytes, thetaName);
-            ResNet? selector = null;
-            ResNet model = theta0;
+            Network? selector = null;
+            Network model = theta0;
             try
             {
                 selector = selectorBytes is null ? null : Checkpoint.Load(selectorBytes, request.Selector!.Name).Model;

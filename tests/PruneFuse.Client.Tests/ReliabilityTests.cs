@@ -349,9 +349,9 @@ public sealed class ReliabilityTests
         Assert.Contains("over this silo's limit", huge.Stderr);
         var narrow = await Processes.ClientAsync(silo.GatewayPort, [.. Small("narrow"), "--width-multiplier", "0.01"]);
         Assert.Equal(1, narrow.ExitCode);
-        Assert.Contains("gives stage widths 1/1/1, under 4 channels", narrow.Stderr);
+        Assert.Contains("gives channel widths 1, under 4 channels", narrow.Stderr);
         var pruned = await Processes.ClientAsync(silo.GatewayPort, [.. Small("pruned"), "--width-multiplier", "0.25", "--prune", "0.9"]);
-        Assert.Contains("leaves the selector 1 channel(s) in a stage", pruned.Stderr);
+        Assert.Contains("leaves the selector 1 channel(s) in a channel group", pruned.Stderr);
         foreach (var id in new[] { "huge", "narrow", "pruned" })
         {
             var unknown = await Processes.ClientAsync(silo.GatewayPort, "experiment", "status", "--id", id);

@@ -24,7 +24,7 @@ public sealed class ReplicaCacheTests
 
     private static byte[] SelectorCheckpoint()
     {
-        using var theta0 = ResNet.Create(ResNetSpec.Dense("resnet8", 1, 10), 1);
+        using var theta0 = Network.Create(NetworkSpec.Dense("resnet8", 1, 10), 1);
         var plan = ChannelPruner.Plan(theta0, 0.5, PruningMethod.L2);
         using var selector = ChannelPruner.Extract(theta0, plan);
         return Checkpoint.Save(selector, plan);

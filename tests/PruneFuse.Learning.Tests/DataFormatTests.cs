@@ -177,7 +177,7 @@ public class DataFormatTests
     [Fact]
     public void Checkpoint_round_trips_network_and_plan()
     {
-        using var theta0 = ResNet.Create(ResNetSpec.Dense("resnet20", 1, 10), 8);
+        using var theta0 = Network.Create(NetworkSpec.Dense("resnet20", 1, 10), 8);
         var plan = ChannelPruner.Plan(theta0, 0.5, PruningMethod.L2);
         using var selector = ChannelPruner.Extract(theta0, plan);
         using var dir = new TempDir();
@@ -200,7 +200,7 @@ public class DataFormatTests
     [InlineData("empty")]
     public void Corrupted_checkpoint_names_file_and_problem(string kind)
     {
-        using var model = ResNet.Create(ResNetSpec.Dense("resnet8", 1, 10), 1);
+        using var model = Network.Create(NetworkSpec.Dense("resnet8", 1, 10), 1);
         var good = Checkpoint.Save(model);
         var bad = kind switch
         {
@@ -224,7 +224,7 @@ public class DataFormatTests
     [Fact]
     public void Checkpoint_with_mismatched_shapes_names_the_tensor()
     {
-        using var theta0 = ResNet.Create(ResNetSpec.Dense("resnet8", 1, 10), 1);
+        using var theta0 = Network.Create(NetworkSpec.Dense("resnet8", 1, 10), 1);
         var plan = ChannelPruner.Plan(theta0, 0.5, PruningMethod.L2);
         using var selector = ChannelPruner.Extract(theta0, plan);
         // Tensors of the pruned network under metadata that claims the dense network.
@@ -236,7 +236,7 @@ public class DataFormatTests
     [Fact]
     public void Checkpoint_with_unknown_arch_in_metadata_is_refused()
     {
-        using var model = ResNet.Create(ResNetSpec.Dense("resnet8", 1, 10), 1);
+        using var model = Network.Create(NetworkSpec.Dense("resnet8", 1, 10), 1);
         var bytes = Checkpoint.SaveWithMetadata(model, new CheckpointMetadata { Network = model.Spec with { Arch = "resnet9" } });
         var e = Assert.Throws<DataFormatException>(() => Checkpoint.Load(bytes, "x.pfc"));
         Assert.Contains("unknown architecture 'resnet9'", e.Message);

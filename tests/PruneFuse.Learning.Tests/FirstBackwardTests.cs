@@ -22,7 +22,7 @@ public sealed class FirstBackwardTests
         // Several fresh networks: without the fix about one in five came out NaN, so eight fail together rarely.
         for (var seed = 0; seed < 8; seed++)
         {
-            using var theta0 = ResNet.Create(ResNetSpec.Dense("resnet20", 1, 10), 21 + seed);
+            using var theta0 = Network.Create(NetworkSpec.Dense("resnet20", 1, 10), 21 + seed);
             using var model = ChannelPruner.Extract(theta0, ChannelPruner.Plan(theta0, seed % 2 == 0 ? 0.5 : 0.7, PruningMethod.L2));
             model.train();
             using var scope = NewDisposeScope();

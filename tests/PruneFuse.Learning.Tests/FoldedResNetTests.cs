@@ -13,7 +13,7 @@ public class FoldedResNetTests
     [Fact]
     public void Folded_network_gives_the_eval_mode_logits_of_a_trained_network()
     {
-        using var theta0 = ResNet.Create(ResNetSpec.Dense("resnet20", 1, 10), 3);
+        using var theta0 = Network.Create(NetworkSpec.Dense("resnet20", 1, 10), 3);
         var plan = ChannelPruner.Plan(theta0, 0.5, PruningMethod.L2);
         using var selector = ChannelPruner.Extract(theta0, plan);
         // Training moves BN statistics and affine parameters away from the identity, so the fold is really exercised.
@@ -23,7 +23,7 @@ public class FoldedResNetTests
             var images = TestData.Test.Take(128);
             var expected = Evaluator.Logits(model, images, TestData.Norm);
             model.eval();
-            using var folded = new FoldedResNet(model);
+            using var folded = new FoldedNetwork(model);
             using var noGrad = TorchSharp.torch.no_grad();
             var x = new BatchPreparer(TestData.Norm).Prepare(images.Pixels, images.Count, 1, 28, 28);
             var actual = folded.Forward(x).data<float>().ToArray();

@@ -78,7 +78,7 @@ public class ForgedInputTests
 
     private static byte[] GoodCheckpoint()
     {
-        using var model = ResNet.Create(ResNetSpec.Dense("resnet8", 1, 10, 0.25), 1);
+        using var model = Network.Create(NetworkSpec.Dense("resnet8", 1, 10, 0.25), 1);
         return Checkpoint.Save(model);
     }
 

@@ -9,9 +9,9 @@ namespace PruneFuse.Learning.Tests;
 
 public class FusionTests
 {
-    private static (ResNet Theta0, ChannelPlan Plan, ResNet Selector) TrainedSelector(double p)
+    private static (Network Theta0, ChannelPlan Plan, Network Selector) TrainedSelector(double p)
     {
-        var theta0 = ResNet.Create(ResNetSpec.Dense("resnet20", 1, 10), 21);
+        var theta0 = Network.Create(NetworkSpec.Dense("resnet20", 1, 10), 21);
         var plan = ChannelPruner.Plan(theta0, p, PruningMethod.L2);
         var selector = ChannelPruner.Extract(theta0, plan);
         // A short real training run so the selector's weights and BN statistics differ from θ0.
@@ -25,7 +25,7 @@ public class FusionTests
     public void Zero_background_fused_network_reproduces_selector_logits(double p)
     {
         var (theta0, plan, selector) = TrainedSelector(p);
-        using var zero = new ResNet(plan.Dense);
+        using var zero = new Network(plan.Dense);
         using (no_grad())
         {
             foreach (var t in zero.state_dict().Values) t.zero_();
@@ -49,7 +49,7 @@ public class FusionTests
         var f = fused.state_dict();
         var t0 = theta0.state_dict();
         var sel = selector.state_dict();
-        foreach (var axes in ResNetLayout.Tensors(plan.Dense))
+        foreach (var axes in plan.Dense.Describe().Tensors)
         {
             var fusedT = f[axes.Name];
             var mask = ones(fusedT.shape, dtype: ScalarType.Bool);
@@ -87,9 +87,9 @@ public class FusionTests
     [Fact]
     public void Fusion_refuses_mismatched_networks()
     {
-        using var theta0 = ResNet.Create(ResNetSpec.Dense("resnet8", 1, 10), 1);
+        using var theta0 = Network.Create(NetworkSpec.Dense("resnet8", 1, 10), 1);
         var plan = ChannelPruner.Plan(theta0, 0.5, PruningMethod.L2);
-        using var wrongSelector = ResNet.Create(ChannelPruner.Plan(theta0, 0.7, PruningMethod.L2).Pruned, 1);
+        using var wrongSelector = Network.Create(ChannelPruner.Plan(theta0, 0.7, PruningMethod.L2).Pruned, 1);
         var e = Assert.Throws<ArgumentException>(() => Fuser.Fuse(theta0, wrongSelector, plan));
         Assert.Contains("selector", e.Message);
     }

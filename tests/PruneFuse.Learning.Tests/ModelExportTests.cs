@@ -22,7 +22,7 @@ public class ModelExportTests
     public void Exported_pruned_network_gives_the_same_logits_in_pytorch(string formatName)
     {
         var format = ModelExport.ParseFormat(formatName);
-        using var theta0 = ResNet.Create(ResNetSpec.Dense("resnet20", 1, 10), 5);
+        using var theta0 = Network.Create(NetworkSpec.Dense("resnet20", 1, 10), 5);
         var plan = ChannelPruner.Plan(theta0, 0.5, PruningMethod.L2);
         using var selector = ChannelPruner.Extract(theta0, plan);
         // Real training, so weights and BN running statistics are far from their initial values.
@@ -47,13 +47,19 @@ public class ModelExportTests
     [Fact]
     public void Description_records_every_width_and_the_normalisation()
     {
-        using var theta0 = ResNet.Create(ResNetSpec.Dense("resnet8", 3, 7), 1);
+        using var theta0 = Network.Create(NetworkSpec.Dense("resnet8", 3, 7), 1);
         var plan = ChannelPruner.Plan(theta0, 0.7, PruningMethod.L2);
         using var doc = JsonDocument.Parse(ModelExport.Describe(plan.Pruned, new([0.1f, 0.2f, 0.3f], [0.4f, 0.5f, 0.6f]), "m.pt", ModelFormat.PyTorch, ["a", "b", "c", "d", "e", "f", "g"]));
         var r = doc.RootElement;
         Assert.Equal(ModelExport.DescriptionFormat, r.GetProperty("format").GetString());
-        Assert.Equal(plan.Pruned.StageWidths, r.GetProperty("stageWidths").EnumerateArray().Select(e => e.GetInt32()));
-        Assert.Equal(plan.Pruned.BlockWidths.SelectMany(b => b), r.GetProperty("blockWidths").EnumerateArray().SelectMany(s => s.EnumerateArray()).Select(e => e.GetInt32()));
+        Assert.Equal(plan.Pruned.Widths, r.GetProperty("widths").EnumerateObject().ToDictionary(p => p.Name, p => p.Value.GetInt32()));
+        var layers = r.GetProperty("layers").EnumerateArray().ToList();
+        Assert.Equal(plan.Pruned.Describe().Layers.Count, layers.Count);
+        var conv = layers.Single(l => l.GetProperty("name").GetString() == "layer2.0.downsample.0");
+        Assert.Equal(plan.Pruned.Widths["stage2"], conv.GetProperty("channels").GetInt32());
+        Assert.Equal(plan.Pruned.Widths["stage1"], conv.GetProperty("inChannels").GetInt32());
+        Assert.Equal(1, conv.GetProperty("kernel").GetInt32());
+        Assert.Equal(2, conv.GetProperty("stride").GetInt32());
         Assert.Equal(3, r.GetProperty("normalization").GetProperty("mean").GetArrayLength());
         Assert.Equal(7, r.GetProperty("classNames").GetArrayLength());
         Assert.Equal("pytorch", r.GetProperty("weightsFormat").GetString());

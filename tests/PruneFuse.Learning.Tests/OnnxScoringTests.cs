@@ -17,9 +17,9 @@ public sealed class OnnxScoringTests(ITestOutputHelper output)
     /// A network of <paramref name="arch"/> (dense when <paramref name="p"/> is 0, else pruned at ratio p),
     /// trained one short epoch so BN statistics and affine parameters are far from their initial values.
     /// </summary>
-    private static ResNet Trained(string arch, double p, int seed)
+    private static Network Trained(string arch, double p, int seed)
     {
-        var theta0 = ResNet.Create(ResNetSpec.Dense(arch, 1, 10), seed);
+        var theta0 = Network.Create(NetworkSpec.Dense(arch, 1, 10), seed);
         var model = theta0;
         if (p > 0)
         {
@@ -55,7 +55,7 @@ public sealed class OnnxScoringTests(ITestOutputHelper output)
         Assert.Equal(10, c2);
         Assert.True(logits <= 1e-4, $"{arch} p={p}: max |Δlogit| = {logits}");
         var features = MaxDiff(torchNet.Features(images.Pixels, n, 1, 28, 28, out var d1), onnxNet.Features(images.Pixels, n, 1, 28, 28, out var d2));
-        Assert.Equal(model.Spec.StageWidths[2], d1);
+        Assert.Equal(model.Description.FeatureWidth, d1);
         Assert.Equal(d1, d2);
         Assert.True(features <= 1e-4, $"{arch} p={p}: max |Δfeature| = {features}");
         foreach (var metric in Metrics)
@@ -142,7 +142,7 @@ public sealed class OnnxScoringTests(ITestOutputHelper output)
     [Fact]
     public void Corrupted_onnx_bytes_give_an_error_naming_the_source()
     {
-        using var model = ResNet.Create(ResNetSpec.Dense("resnet8", 1, 10, 0.5), 1);
+        using var model = Network.Create(NetworkSpec.Dense("resnet8", 1, 10, 0.5), 1);
         var good = OnnxExport.Build(model, TestData.Norm);
         var truncated = good[..(good.Length / 2)];
         var garbage = new byte[4096];

@@ -40,7 +40,7 @@ public class PoolScorerTests
     [Fact]
     public void Scoring_a_shard_stream_equals_scoring_the_set()
     {
-        using var model = ResNet.Create(ResNetSpec.Dense("resnet8", 1, 10, 0.5), 4);
+        using var model = Network.Create(NetworkSpec.Dense("resnet8", 1, 10, 0.5), 4);
         var set = TestData.Train.Take(700);
         var ms = new MemoryStream();
         PoolShardFormat.Write(ms, set, 10);
@@ -57,7 +57,7 @@ public class PoolScorerTests
     [Fact]
     public void Features_are_penultimate_embeddings_split_by_labeled()
     {
-        using var model = ResNet.Create(ResNetSpec.Dense("resnet8", 1, 10), 4);
+        using var model = Network.Create(NetworkSpec.Dense("resnet8", 1, 10), 4);
         var set = TestData.Train.Take(300);
         var labeled = new HashSet<long>(set.Ids.Take(40));
         var (unlabeled, centers) = new PoolScorer(model, TestData.Norm).Features(PoolScorer.Batches(set, 64), 1, 28, 28, labeled);
@@ -81,7 +81,7 @@ public class PoolScorerTests
     public void Distillation_leaves_the_teacher_untouched()
     {
         var train = TestData.Train.Take(256);
-        using var theta0 = ResNet.Create(ResNetSpec.Dense("resnet8", 1, 10), 1);
+        using var theta0 = Network.Create(NetworkSpec.Dense("resnet8", 1, 10), 1);
         var plan = ChannelPruner.Plan(theta0, 0.5, PruningMethod.L2);
         using var teacher = ChannelPruner.Extract(theta0, plan);
         Trainer.Train(teacher, train, new TrainingOptions { Epochs = 1 }, TestData.Norm);

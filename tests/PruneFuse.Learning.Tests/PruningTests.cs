@@ -22,12 +22,15 @@ public class PruningTests
     [InlineData("resnet56", 0.8, 3, 6, 13, 34_840, 4_736_962)]
     public void Pruned_shapes_params_and_macs_match_hand_computed(string arch, double p, int w1, int w2, int w3, long parameters, long macs)
     {
-        var dense = ResNetSpec.Dense(arch, 3, 10);
-        using var theta0 = ResNet.Create(dense, 11);
+        var dense = NetworkSpec.Dense(arch, 3, 10);
+        using var theta0 = Network.Create(dense, 11);
         var plan = ChannelPruner.Plan(theta0, p, PruningMethod.L2);
         var pruned = plan.Pruned;
-        Assert.Equal([w1, w2, w3], pruned.StageWidths);
-        for (var s = 0; s < 3; s++) Assert.All(pruned.BlockWidths[s], w => Assert.Equal(pruned.StageWidths[s], w));
+        Assert.Equal([w1, w2, w3], [pruned.Widths["stage1"], pruned.Widths["stage2"], pruned.Widths["stage3"]]);
+        foreach (var (group, width) in pruned.Widths.Where(g => g.Key.StartsWith("layer", StringComparison.Ordinal)))
+        {
+            Assert.Equal(pruned.Widths["stage" + group[5]], width);
+        }
         var complexity = ModelComplexity.Of(pruned, 32, 32);
         Assert.Equal(parameters, complexity.Parameters);
         Assert.Equal(macs, complexity.Macs);
@@ -60,7 +63,7 @@ public class PruningTests
     [InlineData(double.NaN)]
     public void Ratio_outside_zero_one_is_refused(double p)
     {
-        using var theta0 = ResNet.Create(ResNetSpec.Dense("resnet8", 1, 10), 1);
+        using var theta0 = Network.Create(NetworkSpec.Dense("resnet8", 1, 10), 1);
         var e = Assert.Throws<ArgumentOutOfRangeException>(() => ChannelPruner.Plan(theta0, p, PruningMethod.L2));
         Assert.Contains("pruning ratio p must be in [0, 1)", e.Message);
     }
@@ -68,7 +71,7 @@ public class PruningTests
     [Fact]
     public void Residual_groups_share_indices_across_the_stage()
     {
-        using var theta0 = ResNet.Create(ResNetSpec.Dense("resnet20", 3, 10), 5);
+        using var theta0 = Network.Create(NetworkSpec.Dense("resnet20", 3, 10), 5);
         var plan = ChannelPruner.Plan(theta0, 0.5, PruningMethod.L2);
         using var selector = ChannelPruner.Extract(theta0, plan);
         var dense = theta0.state_dict();
@@ -105,7 +108,7 @@ public class PruningTests
     [Fact]
     public void L2_keeps_the_channels_with_the_largest_producing_weights()
     {
-        using var theta0 = ResNet.Create(ResNetSpec.Dense("resnet8", 1, 10), 9);
+        using var theta0 = Network.Create(NetworkSpec.Dense("resnet8", 1, 10), 9);
         var state = theta0.state_dict();
         using (no_grad())
         {
@@ -135,7 +138,7 @@ public class PruningTests
     [Fact]
     public void Random_channels_are_seeded_and_differ_from_l2()
     {
-        using var theta0 = ResNet.Create(ResNetSpec.Dense("resnet20", 1, 10), 2);
+        using var theta0 = Network.Create(NetworkSpec.Dense("resnet20", 1, 10), 2);
         var a = ChannelPruner.Plan(theta0, 0.5, PruningMethod.Random, seed: 100);
         var b = ChannelPruner.Plan(theta0, 0.5, PruningMethod.Random, seed: 100);
         var c = ChannelPruner.Plan(theta0, 0.5, PruningMethod.Random, seed: 101);
@@ -149,7 +152,7 @@ public class PruningTests
     [Fact]
     public void Zero_ratio_keeps_everything_and_extracts_theta0()
     {
-        using var theta0 = ResNet.Create(ResNetSpec.Dense("resnet8", 1, 10), 4);
+        using var theta0 = Network.Create(NetworkSpec.Dense("resnet8", 1, 10), 4);
         var plan = ChannelPruner.Plan(theta0, 0.0, PruningMethod.L2);
         using var copy = ChannelPruner.Extract(theta0, plan);
         foreach (var (name, t) in theta0.state_dict()) Assert.True(Identical(t, copy.state_dict()[name]), name);
@@ -158,9 +161,9 @@ public class PruningTests
     [Fact]
     public void Width_multiplier_scales_and_params_match_module()
     {
-        var spec = ResNetSpec.Dense("resnet14", 1, 10, widthMultiplier: 1.5);
-        Assert.Equal([24, 48, 96], spec.StageWidths);
-        using var model = ResNet.Create(spec, 1);
+        var spec = NetworkSpec.Dense("resnet14", 1, 10, widthMultiplier: 1.5);
+        Assert.Equal([24, 48, 96], [spec.Widths["stage1"], spec.Widths["stage2"], spec.Widths["stage3"]]);
+        using var model = Network.Create(spec, 1);
         Assert.Equal(ModelComplexity.Of(spec, 28, 28).Parameters, model.CountParameters());
     }
 }

@@ -17,19 +17,20 @@ public class ResNetTests
     [InlineData("resnet110", 18)]
     public void Family_has_6n_plus_2_depth(string arch, int blocks)
     {
-        var spec = ResNetSpec.Dense(arch, 3, 10);
-        Assert.Equal(blocks, spec.BlocksPerStage);
-        Assert.Equal([16, 32, 64], spec.StageWidths);
+        var spec = NetworkSpec.Dense(arch, 3, 10);
+        Assert.Equal(blocks, spec.Widths.Keys.Count(g => g.StartsWith("layer1.", StringComparison.Ordinal)));
+        Assert.Equal(3 + 3 * blocks, spec.Widths.Count);
+        Assert.Equal([16, 32, 64], [spec.Widths["stage1"], spec.Widths["stage2"], spec.Widths["stage3"]]);
     }
 
     [Theory]
-    [InlineData("resnet18")]
+    [InlineData("resnet19")]
     [InlineData("vgg16")]
     [InlineData("")]
     [InlineData("resnet-20")]
     public void Unknown_architecture_is_refused_by_name(string arch)
     {
-        var e = Assert.Throws<ArgumentException>(() => ResNetSpec.Dense(arch, 3, 10));
+        var e = Assert.Throws<ArgumentException>(() => NetworkSpec.Dense(arch, 3, 10));
         Assert.Contains($"unknown architecture '{arch}'", e.Message);
         Assert.Contains("resnet20", e.Message);
     }
@@ -38,32 +39,32 @@ public class ResNetTests
     public void Dense_resnet20_matches_published_parameter_count()
     {
         // 272,474 = the CIFAR-10 resnet20 with projection shortcuts (269,722 with parameter-free shortcuts + 2,752).
-        var spec = ResNetSpec.Dense("resnet20", 3, 10);
+        var spec = NetworkSpec.Dense("resnet20", 3, 10);
         Assert.Equal(272_474, ModelComplexity.Of(spec, 32, 32).Parameters);
         Assert.Equal(40_813_184, ModelComplexity.Of(spec, 32, 32).Macs);
-        using var model = ResNet.Create(spec, 1);
+        using var model = Network.Create(spec, 1);
         Assert.Equal(272_474, model.CountParameters());
     }
 
     [Fact]
     public void State_dict_uses_pytorch_names_and_layout_table()
     {
-        var spec = ResNetSpec.Dense("resnet20", 1, 10);
-        using var model = ResNet.Create(spec, 1);
+        var spec = NetworkSpec.Dense("resnet20", 1, 10);
+        using var model = Network.Create(spec, 1);
         var keys = model.state_dict().Keys.ToHashSet();
-        var expected = ResNetLayout.Tensors(spec).Select(t => t.Name).ToHashSet();
+        var expected = spec.Describe().Tensors.Select(t => t.Name).ToHashSet();
         Assert.Equal(expected, keys);
         Assert.Contains("layer2.0.downsample.0.weight", keys);
         Assert.Contains("layer3.2.bn2.running_var", keys);
         Assert.DoesNotContain("layer1.0.downsample.0.weight", keys);
-        var shapes = ResNetLayout.Shapes(spec);
+        var shapes = spec.Describe().Shapes();
         foreach (var (name, t) in model.state_dict()) Assert.Equal(shapes[name], t.shape);
     }
 
     [Fact]
     public void Forward_gives_logits_and_features()
     {
-        using var model = ResNet.Create(ResNetSpec.Dense("resnet8", 1, 10, widthMultiplier: 0.5), 3);
+        using var model = Network.Create(NetworkSpec.Dense("resnet8", 1, 10, widthMultiplier: 0.5), 3);
         model.eval();
         using var x = randn(4, 1, 28, 28);
         using var logits = model.forward(x);
@@ -75,10 +76,10 @@ public class ResNetTests
     [Fact]
     public void Initialisation_is_a_function_of_the_seed()
     {
-        var spec = ResNetSpec.Dense("resnet14", 3, 10);
-        using var a = ResNet.Create(spec, 42);
-        using var b = ResNet.Create(spec, 42);
-        using var c = ResNet.Create(spec, 43);
+        var spec = NetworkSpec.Dense("resnet14", 3, 10);
+        using var a = Network.Create(spec, 42);
+        using var b = Network.Create(spec, 42);
+        using var c = Network.Create(spec, 43);
         foreach (var (name, t) in a.state_dict())
         {
             Assert.True(Identical(t, b.state_dict()[name]), name);
@@ -89,7 +90,7 @@ public class ResNetTests
     [Fact]
     public void Init_follows_kaiming_fan_out_and_bn_identity()
     {
-        using var model = ResNet.Create(ResNetSpec.Dense("resnet56", 3, 10), 7);
+        using var model = Network.Create(NetworkSpec.Dense("resnet56", 3, 10), 7);
         var w = model.state_dict()["layer3.4.conv1.weight"]; // fan_out = 64*9
         var std = w.std().item<float>();
         Assert.InRange(std, Math.Sqrt(2.0 / 576) * 0.97, Math.Sqrt(2.0 / 576) * 1.03);

@@ -57,7 +57,7 @@ public class TrainingTests
         Assert.Contains("epochs", Assert.Throws<ArgumentOutOfRangeException>(() => new TrainingOptions { Epochs = 0 }.Validate()).Message);
         Assert.Contains("alpha", Assert.Throws<ArgumentOutOfRangeException>(() => new DistillationOptions(1.5).Validate()).Message);
         Assert.Contains("temperature", Assert.Throws<ArgumentOutOfRangeException>(() => new DistillationOptions(0.5, 0).Validate()).Message);
-        using var model = ResNet.Create(ResNetSpec.Dense("resnet8", 1, 10), 1);
+        using var model = Network.Create(NetworkSpec.Dense("resnet8", 1, 10), 1);
         var unlabeled = new ImageSet([1, 2], [0, -1], new byte[2 * 784], 1, 28, 28);
         Assert.Contains("sample 2 has label -1", Assert.Throws<ArgumentException>(() => Trainer.Train(model, unlabeled, new TrainingOptions { Epochs = 1 }, TestData.Norm)).Message);
     }
@@ -69,7 +69,7 @@ public class TrainingTests
         var rng = new SeededRandom(17);
         var train = TestData.Train.Subset(rng.Permutation(TestData.Train.Count).Take(4000).ToArray());
         var test = TestData.Test.Take(2000);
-        using var model = ResNet.Create(ResNetSpec.Dense("resnet8", 1, 10), 17);
+        using var model = Network.Create(NetworkSpec.Dense("resnet8", 1, 10), 17);
         var result = Trainer.Train(model, train, new TrainingOptions { Epochs = 10, Seed = 17 }, TestData.Norm, test);
         Assert.True(result.LastAccuracy > 0.75, $"test accuracy {result.LastAccuracy:P1}");
         Assert.True(result.BestAccuracy >= result.LastAccuracy);
@@ -83,7 +83,7 @@ public class TrainingTests
         var pool = TestData.Train.Subset(Enumerable.Range(1000, 1500).ToArray());
         (float[] Weights, long[] Selection) Run(long seed)
         {
-            using var theta0 = ResNet.Create(ResNetSpec.Dense("resnet8", 1, 10), seed);
+            using var theta0 = Network.Create(NetworkSpec.Dense("resnet8", 1, 10), seed);
             var plan = ChannelPruner.Plan(theta0, 0.5, PruningMethod.L2);
             using var selector = ChannelPruner.Extract(theta0, plan);
             Trainer.Train(selector, train, new TrainingOptions { Epochs = 2, Seed = seed, BatchSize = 64 }, TestData.Norm);
@@ -103,7 +103,7 @@ public class TrainingTests
     [Fact]
     public void Sharded_scoring_equals_single_pass_and_skips_labeled()
     {
-        using var model = ResNet.Create(ResNetSpec.Dense("resnet8", 1, 10, widthMultiplier: 0.5), 2);
+        using var model = Network.Create(NetworkSpec.Dense("resnet8", 1, 10, widthMultiplier: 0.5), 2);
         var pool = TestData.Train.Subset(Enumerable.Range(0, 1200).ToArray());
         var labeled = new HashSet<long>(pool.Ids.Where(id => id % 5 == 0));
         using var scorer = new PoolScorer(model, TestData.Norm);
@@ -123,7 +123,7 @@ public class TrainingTests
     public void Distillation_training_runs_with_a_teacher()
     {
         var train = TestData.Train.Take(256);
-        using var theta0 = ResNet.Create(ResNetSpec.Dense("resnet8", 1, 10), 1);
+        using var theta0 = Network.Create(NetworkSpec.Dense("resnet8", 1, 10), 1);
         var plan = ChannelPruner.Plan(theta0, 0.5, PruningMethod.L2);
         using var teacher = ChannelPruner.Extract(theta0, plan);
         var result = Trainer.Train(theta0, train, new TrainingOptions { Epochs = 1, Distillation = new DistillationOptions() }, TestData.Norm, teacher: teacher);
@@ -152,7 +152,7 @@ public class TrainingTests
         var train = TestData.Train.Take(256);
         TrainingResult Run(double decay)
         {
-            using var theta0 = ResNet.Create(ResNetSpec.Dense("resnet8", 1, 10), 1);
+            using var theta0 = Network.Create(NetworkSpec.Dense("resnet8", 1, 10), 1);
             var plan = ChannelPruner.Plan(theta0, 0.5, PruningMethod.L2);
             using var teacher = ChannelPruner.Extract(theta0, plan);
             var options = new TrainingOptions { Epochs = 3, Distillation = new DistillationOptions(1, 4, decay) };

@@ -4,10 +4,11 @@
     model, info = prunefuse_model.load("exports/final.json")   # eval mode, CPU
     x = prunefuse_model.preprocess(uint8_images_nchw, info)     # pixels/255, then (x - mean) / std
     logits = model(x)
+    features = model.features(x)                                # the classifier's input
 
 Needs only torch (and numpy for preprocess of numpy arrays). The safetensors reader is built in, so the
-`safetensors` package is optional. The architecture is the CIFAR-style ResNet (depth 6n+2) of PruneFuse with
-the stage and block widths recorded in the JSON, so pruned selectors and fused networks load alike.
+`safetensors` package is optional. The network is rebuilt from the layer list in the JSON (every layer's kind,
+state-dict name, inputs and channels), so every family PruneFuse knows, dense or pruned, loads with this one file.
 """
 import json
 import os
@@ -18,50 +19,73 @@ import torch
 from torch import nn
 import torch.nn.functional as F
 
-FORMAT = "prunefuse-resnet/1"
+FORMAT = "prunefuse-network/2"
 
 
-class BasicBlock(nn.Module):
-    def __init__(self, in_ch, inner, out_ch, stride, projection):
+class DescribedNetwork(nn.Module):
+    """The network of a PruneFuse description: modules under their state-dict names, forward in layer order."""
+
+    def __init__(self, layers):
         super().__init__()
-        self.conv1 = nn.Conv2d(in_ch, inner, 3, stride=stride, padding=1, bias=False)
-        self.bn1 = nn.BatchNorm2d(inner)
-        self.conv2 = nn.Conv2d(inner, out_ch, 3, stride=1, padding=1, bias=False)
-        self.bn2 = nn.BatchNorm2d(out_ch)
-        self.downsample = None
-        if projection:
-            self.downsample = nn.Sequential(nn.Conv2d(in_ch, out_ch, 1, stride=stride, bias=False), nn.BatchNorm2d(out_ch))
+        self.layers = layers
+        self.feature_layer = next(i for i, l in enumerate(layers) if l.get("features"))
+        self._by_index = {}
+        for i, l in enumerate(layers):
+            kind = l["kind"]
+            if kind == "Conv":
+                groups = l["channels"] if l["depthwise"] else 1
+                m = nn.Conv2d(l["inChannels"], l["channels"], l["kernel"], stride=l["stride"], padding=l["padding"],
+                              groups=groups, bias=l["bias"])
+            elif kind == "BatchNorm":
+                m = nn.BatchNorm2d(l["channels"])
+            elif kind == "Linear":
+                m = nn.Linear(l["inChannels"], l["channels"])
+            else:
+                continue
+            self._register(l["name"], m)
+            self._by_index[i] = m
 
-    def forward(self, x):
-        h = F.relu(self.bn1(self.conv1(x)))
-        o = self.bn2(self.conv2(h))
-        return F.relu(o + (x if self.downsample is None else self.downsample(x)))
+    def _register(self, name, module):
+        parent = self
+        parts = name.split(".")
+        for part in parts[:-1]:
+            child = parent._modules.get(part)
+            if child is None:
+                child = nn.Module()
+                parent.add_module(part, child)
+            parent = child
+        parent.add_module(parts[-1], module)
 
-
-class ResNet(nn.Module):
-    def __init__(self, input_channels, num_classes, stage_widths, block_widths):
-        super().__init__()
-        w = stage_widths
-        self.conv1 = nn.Conv2d(input_channels, w[0], 3, stride=1, padding=1, bias=False)
-        self.bn1 = nn.BatchNorm2d(w[0])
-        stages = []
-        for s in range(3):
-            blocks = []
-            for b, inner in enumerate(block_widths[s]):
-                in_ch = w[s - 1] if (b == 0 and s > 0) else w[s]
-                stride = 2 if (b == 0 and s > 0) else 1
-                blocks.append(BasicBlock(in_ch, inner, w[s], stride, projection=(s > 0 and b == 0)))
-            stages.append(nn.Sequential(*blocks))
-        self.layer1, self.layer2, self.layer3 = stages
-        self.fc = nn.Linear(w[2], num_classes)
+    def _run(self, start, first, last):
+        out = {first: start}
+        for i in range(first + 1, last + 1):
+            l = self.layers[i]
+            x = out[l["inputs"][0]]
+            kind = l["kind"]
+            if kind in ("Conv", "BatchNorm", "Linear"):
+                y = self._by_index[i](x)
+            elif kind == "Relu":
+                y = F.relu(x)
+            elif kind == "Relu6":
+                y = F.relu6(x)
+            elif kind == "Add":
+                y = x + out[l["inputs"][1]]
+            elif kind == "MaxPool":
+                y = F.max_pool2d(x, l["kernel"], l["stride"], l["padding"])
+            elif kind == "GlobalAvgPool":
+                y = x.mean(dim=(2, 3))
+            elif kind == "Dropout":
+                y = F.dropout(x, l["rate"], self.training)
+            else:
+                raise ValueError(f"unknown layer kind {kind}")
+            out[i] = y
+        return out[last]
 
     def features(self, x):
-        x = F.relu(self.bn1(self.conv1(x)))
-        x = self.layer3(self.layer2(self.layer1(x)))
-        return x.mean(dim=(2, 3))
+        return self._run(x, 0, self.feature_layer)
 
     def forward(self, x):
-        return self.fc(self.features(x))
+        return self._run(x, 0, len(self.layers) - 1)
 
 
 _DTYPES = {"F32": torch.float32, "F64": torch.float64, "F16": torch.float16, "I64": torch.int64, "I32": torch.int32}
@@ -95,7 +119,7 @@ def load(description_path):
         info = json.load(f)
     if info.get("format") != FORMAT:
         raise ValueError(f"{description_path}: not a {FORMAT} description")
-    model = ResNet(info["inputChannels"], info["numClasses"], info["stageWidths"], info["blockWidths"])
+    model = DescribedNetwork(info["layers"])
     weights = os.path.join(os.path.dirname(os.path.abspath(description_path)), info["weights"])
     if info["weightsFormat"] == "safetensors":
         state = read_safetensors(weights)

@@ -16,7 +16,7 @@ namespace PruneFuse.Grains.Compute;
 public sealed class ReplicaCache(ComputeOptions options, ILogger<ReplicaCache> logger)
 {
     private const int MaxCached = 4;
-    private readonly Recent<(ResNet Model, CheckpointMetadata Meta)> _models = new(MaxCached, m => m.Model.Dispose());
+    private readonly Recent<(Network Model, CheckpointMetadata Meta)> _models = new(MaxCached, m => m.Model.Dispose());
     private readonly Recent<SharedSession> _sessions = new(MaxCached, s => s.Release());
     private bool _engineLogged;
 
@@ -40,7 +40,7 @@ public sealed class ReplicaCache(ComputeOptions options, ILogger<ReplicaCache> l
     }
 
     /// <summary>Loads a checkpoint's network, cached by name and ETag. Call only on the compute thread.</summary>
-    public (ResNet Model, CheckpointMetadata Meta) GetModel(string name, string etag, byte[] bytes)
+    public (Network Model, CheckpointMetadata Meta) GetModel(string name, string etag, byte[] bytes)
     {
         var key = name + "@" + etag;
         if (_models.TryGet(key, out var cached)) return cached;

@@ -65,16 +65,16 @@ public static class ExperimentSetup
     // Admission: the shapes are known before any tensor exists, so refuse what cannot learn or cannot fit.
     private static void CheckSize(ExperimentSpec spec, DatasetManifest dataset, long maxMemoryBytes, List<string> problems)
     {
-        var dense = ResNetSpec.Dense(spec.Arch.Name(), dataset.Channels, dataset.Classes, spec.WidthMultiplier);
+        var dense = NetworkSpec.Dense(spec.Arch.Name(), dataset.Channels, dataset.Classes, spec.WidthMultiplier);
         if (!spec.AllowNarrow)
         {
-            if (dense.StageWidths.Min() < MinStageWidth)
+            if (dense.Widths.Values.Min() < MinStageWidth)
             {
-                problems.Add($"width multiplier {spec.WidthMultiplier} gives stage widths {string.Join("/", dense.StageWidths)}, under {MinStageWidth} channels; such a network trains at chance (pass --allow-narrow to run it anyway)");
+                problems.Add($"width multiplier {spec.WidthMultiplier} gives channel widths {string.Join("/", dense.Widths.Values.Distinct())}, under {MinStageWidth} channels; such a network trains at chance (pass --allow-narrow to run it anyway)");
             }
-            else if (spec.Selector == SelectorKind.Pruned && dense.StageWidths.Select(w => ChannelPlan.KeepCount(w, spec.PruneRatio)).Min() is var kept && kept < MinStageWidth)
+            else if (spec.Selector == SelectorKind.Pruned && dense.Widths.Values.Select(w => ChannelPlan.KeepCount(w, spec.PruneRatio)).Min() is var kept && kept < MinStageWidth)
             {
-                problems.Add($"pruning ratio {spec.PruneRatio} leaves the selector {kept} channel(s) in a stage, under {MinStageWidth} (pass --allow-narrow to run it anyway)");
+                problems.Add($"pruning ratio {spec.PruneRatio} leaves the selector {kept} channel(s) in a channel group, under {MinStageWidth} (pass --allow-narrow to run it anyway)");
             }
         }
         if (maxMemoryBytes <= 0) return;
@@ -87,7 +87,7 @@ public static class ExperimentSetup
             needed = target.TrainingBytes(spec.BatchSize) + 4L * target.Parameters;
             if (spec.Selector == SelectorKind.Proxy)
             {
-                var proxy = ModelComplexity.Of(ResNetSpec.Dense(spec.ProxyArch.Name(), dataset.Channels, dataset.Classes), dataset.Height, dataset.Width);
+                var proxy = ModelComplexity.Of(NetworkSpec.Dense(spec.ProxyArch.Name(), dataset.Channels, dataset.Classes), dataset.Height, dataset.Width);
                 needed = Math.Max(needed, proxy.TrainingBytes(spec.BatchSize));
             }
         }
@@ -123,10 +123,10 @@ public static class ExperimentSetup
     /// <summary>Builds θ0, the channel plan and the selector's starting point. Runs on the compute thread.</summary>
     public static ExperimentNetworks CreateNetworks(ExperimentSpec spec, DatasetManifest dataset)
     {
-        var denseSpec = ResNetSpec.Dense(spec.Arch.Name(), dataset.Channels, dataset.Classes, spec.WidthMultiplier);
-        using var theta0 = ResNet.Create(denseSpec, SeedFor(spec, "theta0"));
+        var denseSpec = NetworkSpec.Dense(spec.Arch.Name(), dataset.Channels, dataset.Classes, spec.WidthMultiplier);
+        using var theta0 = Network.Create(denseSpec, SeedFor(spec, "theta0"));
         ChannelPlan? plan = null;
-        ResNet? selector = null;
+        Network? selector = null;
         try
         {
             switch (spec.Selector)
@@ -136,10 +136,10 @@ public static class ExperimentSetup
                     selector = ChannelPruner.Extract(theta0, plan);
                     break;
                 case SelectorKind.Dense:
-                    selector = ResNet.Create(denseSpec, SeedFor(spec, "theta0"));
+                    selector = Network.Create(denseSpec, SeedFor(spec, "theta0"));
                     break;
                 case SelectorKind.Proxy:
-                    selector = ResNet.Create(ResNetSpec.Dense(spec.ProxyArch.Name(), dataset.Channels, dataset.Classes), SeedFor(spec, "proxy"));
+                    selector = Network.Create(NetworkSpec.Dense(spec.ProxyArch.Name(), dataset.Channels, dataset.Classes), SeedFor(spec, "proxy"));
                     break;
                 case SelectorKind.Random:
                     break;

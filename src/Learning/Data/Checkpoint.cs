@@ -13,7 +13,7 @@ namespace PruneFuse.Learning.Data;
 public sealed record CheckpointMetadata
 {
     /// <summary>The network's shape; the network is rebuilt from this before its tensors are loaded.</summary>
-    public required ResNetSpec Network { get; init; }
+    public required NetworkSpec Network { get; init; }
 
     /// <summary>The channel plan relating this network to its dense parent; null for a dense network without a plan.</summary>
     public ChannelPlan? Plan { get; init; }
@@ -45,11 +45,11 @@ public static class Checkpoint
     };
 
     /// <summary>Serialises <paramref name="model"/> with its plan and tags.</summary>
-    public static byte[] Save(ResNet model, ChannelPlan? plan = null, IReadOnlyDictionary<string, string>? tags = null) =>
+    public static byte[] Save(Network model, ChannelPlan? plan = null, IReadOnlyDictionary<string, string>? tags = null) =>
         SaveWithMetadata(model, new CheckpointMetadata { Network = model.Spec, Plan = plan, Tags = tags?.ToDictionary() ?? [] });
 
     /// <summary>Serialises <paramref name="model"/>'s tensors under the given metadata (tests use it to forge mismatches).</summary>
-    internal static byte[] SaveWithMetadata(ResNet model, CheckpointMetadata meta)
+    internal static byte[] SaveWithMetadata(Network model, CheckpointMetadata meta)
     {
         using var ms = new MemoryStream();
         using (var w = new BinaryWriter(ms, Encoding.UTF8, leaveOpen: true))
@@ -60,7 +60,7 @@ public static class Checkpoint
             w.Write(json.Length);
             w.Write(json);
             var state = model.state_dict();
-            var names = ResNetLayout.Tensors(model.Spec).Select(t => t.Name).ToList();
+            var names = model.Description.Tensors.Select(t => t.Name).ToList();
             w.Write(names.Count);
             foreach (var name in names)
             {
@@ -92,7 +92,7 @@ public static class Checkpoint
     }
 
     /// <summary>Writes a checkpoint file atomically.</summary>
-    public static void SaveFile(string path, ResNet model, ChannelPlan? plan = null, IReadOnlyDictionary<string, string>? tags = null)
+    public static void SaveFile(string path, Network model, ChannelPlan? plan = null, IReadOnlyDictionary<string, string>? tags = null)
     {
         var tmp = path + ".tmp";
         File.WriteAllBytes(tmp, Save(model, plan, tags));
@@ -100,7 +100,7 @@ public static class Checkpoint
     }
 
     /// <summary>Loads a checkpoint file.</summary>
-    public static (ResNet Model, CheckpointMetadata Metadata) LoadFile(string path) => Load(File.ReadAllBytes(path), path);
+    public static (Network Model, CheckpointMetadata Metadata) LoadFile(string path) => Load(File.ReadAllBytes(path), path);
 
     /// <summary>Reads only the metadata of a checkpoint (verifies the checksum).</summary>
     public static CheckpointMetadata ReadMetadata(byte[] bytes, string source) => Parse(bytes, source, out _);
@@ -109,11 +109,11 @@ public static class Checkpoint
     /// Rebuilds the network described by the checkpoint and loads its tensors. Throws <see cref="DataFormatException"/>
     /// naming <paramref name="source"/> and the problem for any truncation, corruption or mismatch.
     /// </summary>
-    public static (ResNet Model, CheckpointMetadata Metadata) Load(byte[] bytes, string source)
+    public static (Network Model, CheckpointMetadata Metadata) Load(byte[] bytes, string source)
     {
         Runtime.TorchRuntime.EnsureLoaded();
         var meta = Parse(bytes, source, out var offset);
-        var model = new ResNet(meta.Network);
+        var model = new Network(meta.Network);
         try
         {
             LoadTensors(model, meta, bytes, offset, source);
@@ -126,10 +126,10 @@ public static class Checkpoint
         return (model, meta);
     }
 
-    private static void LoadTensors(ResNet model, CheckpointMetadata meta, byte[] bytes, int offset, string source)
+    private static void LoadTensors(Network model, CheckpointMetadata meta, byte[] bytes, int offset, string source)
     {
         var state = model.state_dict();
-        var expected = ResNetLayout.Shapes(meta.Network);
+        var expected = model.Description.Shapes();
         var r = new SpanReader(bytes, offset, bytes.Length - 4, source);
         var count = r.Int32("tensor count");
         if (count != expected.Count) throw new DataFormatException(source, $"holds {count} tensors, {meta.Network.Arch} has {expected.Count}");

@@ -23,15 +23,16 @@ public enum ModelFormat
 }
 
 /// <summary>
-/// Writes a network's state dict in PyTorch-readable formats plus a JSON description of its architecture and
-/// widths, so that <c>tools/python/prunefuse_model.py</c> (or any PyTorch code that builds the same ResNet) can
-/// rebuild and load it. Tensor names are PyTorch's own (<c>layer1.0.conv1.weight</c>), BatchNorm is exported
+/// Writes a network's state dict in PyTorch-readable formats plus a JSON description of its architecture, widths
+/// and every layer with its connections, so that <c>tools/python/prunefuse_model.py</c> rebuilds any family from the
+/// JSON alone (no per-family Python), and torchvision's own classes load the state dicts of the families that mirror
+/// them. Tensor names are PyTorch's own (<c>layer1.0.conv1.weight</c>), BatchNorm is exported
 /// unfolded with its running statistics, so the network behaves in PyTorch's eval mode exactly as here.
 /// </summary>
 public static class ModelExport
 {
     /// <summary>Description format written into every model JSON.</summary>
-    public const string DescriptionFormat = "prunefuse-resnet/1";
+    public const string DescriptionFormat = "prunefuse-network/2";
 
     /// <summary>Parses a format name: <c>pytorch</c> (alias <c>pt</c>), <c>safetensors</c> or <c>onnx</c>.</summary>
     public static ModelFormat ParseFormat(string name) => name.Trim().ToLowerInvariant() switch
@@ -62,7 +63,7 @@ public static class ModelExport
     /// Serialises <paramref name="model"/>: its state dict (parameters and BatchNorm buffers, on the CPU), or for
     /// ONNX the whole graph with <paramref name="normalization"/> inside it and <paramref name="tags"/> as metadata.
     /// </summary>
-    public static byte[] Weights(ResNet model, ModelFormat format, ImageNormalization? normalization = null, IReadOnlyDictionary<string, string>? tags = null)
+    public static byte[] Weights(Network model, ModelFormat format, ImageNormalization? normalization = null, IReadOnlyDictionary<string, string>? tags = null)
     {
         if (format == ModelFormat.Onnx)
         {
@@ -78,21 +79,23 @@ public static class ModelExport
     }
 
     /// <summary>
-    /// The JSON description: architecture, input channels, classes, every stage and block width, the input
-    /// normalisation, class names, the weights file name and free-form <paramref name="tags"/> (experiment, role).
+    /// The JSON description: architecture, stem, input channels, classes, every group width, every layer (kind,
+    /// state-dict name, inputs, channels, kernel, stride, padding), the input normalisation, class names, the weights
+    /// file name and free-form <paramref name="tags"/> (experiment, role).
     /// </summary>
-    public static string Describe(ResNetSpec spec, ImageNormalization normalization, string weightsFile, ModelFormat format,
+    public static string Describe(NetworkSpec spec, ImageNormalization normalization, string weightsFile, ModelFormat format,
         IReadOnlyList<string>? classNames = null, IReadOnlyDictionary<string, string>? tags = null)
     {
+        var description = spec.Describe();
         var o = new JsonObject
         {
             ["format"] = DescriptionFormat,
             ["arch"] = spec.Arch,
-            ["depth"] = spec.Depth,
+            ["stem"] = spec.Stem,
             ["inputChannels"] = spec.InputChannels,
             ["numClasses"] = spec.NumClasses,
-            ["stageWidths"] = new JsonArray([.. spec.StageWidths.Select(w => (JsonNode)w)]),
-            ["blockWidths"] = new JsonArray([.. spec.BlockWidths.Select(s => (JsonNode)new JsonArray([.. s.Select(w => (JsonNode)w)]))]),
+            ["widths"] = new JsonObject([.. spec.Widths.Select(kv => KeyValuePair.Create(kv.Key, (JsonNode?)kv.Value))]),
+            ["layers"] = Layers(description),
             ["normalization"] = new JsonObject
             {
                 ["mean"] = new JsonArray([.. normalization.Mean.Select(m => (JsonNode)m)]),
@@ -107,7 +110,7 @@ public static class ModelExport
                 ["input"] = $"{Onnx.OnnxExport.Images}: uint8 [batch, {spec.InputChannels}, height, width], raw pixels (the normalisation above is inside the graph)",
                 ["outputs"] = new JsonArray(
                     $"{Onnx.OnnxExport.Logits}: float32 [batch, {spec.NumClasses}]",
-                    $"{Onnx.OnnxExport.Features}: float32 [batch, {spec.StageWidths[2]}] (penultimate, k-center's space)",
+                    $"{Onnx.OnnxExport.Features}: float32 [batch, {description.FeatureWidth}] (penultimate, k-center's space)",
                     $"{Onnx.OnnxExport.Predicted}: int64 [batch]",
                     "least_confidence, entropy, margin: float64 [batch], higher = more uncertain"),
                 ["opset"] = Onnx.OnnxExport.Opset,
@@ -118,9 +121,51 @@ public static class ModelExport
         return o.ToJsonString(new JsonSerializerOptions { WriteIndented = true });
     }
 
-    private static ResNet CpuCopy(ResNet model)
+    // Every layer with concrete channel counts; the feature layer is marked so loaders can return features.
+    private static JsonArray Layers(NetworkDescription d)
     {
-        var copy = new ResNet(model.Spec);
+        var array = new JsonArray();
+        for (var i = 0; i < d.Layers.Count; i++)
+        {
+            var l = d.Layers[i];
+            var o = new JsonObject
+            {
+                ["kind"] = l.Kind.ToString(),
+                ["name"] = l.Name,
+                ["inputs"] = new JsonArray([.. l.Inputs.Select(x => (JsonNode)x)]),
+                ["channels"] = d.WidthOf(i),
+            };
+            switch (l.Kind)
+            {
+                case LayerKind.Conv:
+                    o["inChannels"] = d.WidthOf(l.Inputs[0]);
+                    o["kernel"] = l.Kernel;
+                    o["stride"] = l.Stride;
+                    o["padding"] = l.Padding;
+                    o["depthwise"] = l.Depthwise;
+                    o["bias"] = l.Bias;
+                    break;
+                case LayerKind.MaxPool:
+                    o["kernel"] = l.Kernel;
+                    o["stride"] = l.Stride;
+                    o["padding"] = l.Padding;
+                    break;
+                case LayerKind.Linear:
+                    o["inChannels"] = d.WidthOf(l.Inputs[0]);
+                    break;
+                case LayerKind.Dropout:
+                    o["rate"] = l.Rate;
+                    break;
+            }
+            if (i == d.FeatureLayer) o["features"] = true;
+            array.Add(o);
+        }
+        return array;
+    }
+
+    private static Network CpuCopy(Network model)
+    {
+        var copy = new Network(model.Spec);
         using var noGrad = TorchSharp.torch.no_grad();
         var target = copy.state_dict();
         foreach (var (name, tensor) in model.state_dict()) target[name].copy_(tensor.cpu());

@@ -5,7 +5,7 @@ using static TorchSharp.torch;
 namespace PruneFuse.Learning.Fusion;
 
 /// <summary>
-/// Index-faithful fusion (DESIGN.md §4): the trained selector's values are written into the kept positions of a
+/// Index-faithful fusion (docs/architecture.md, "Fusion"): the trained selector's values are written into the kept positions of a
 /// dense background (θ0 in PruneFuse); every other entry keeps the background's value.
 /// </summary>
 public static class Fuser
@@ -15,7 +15,7 @@ public static class Fuser
     /// input channels for convs, kept channels for BN vectors, kept feature columns of the classifier, the classifier
     /// bias whole) replaced by <paramref name="selector"/>'s values. BN batch counters keep the background's value.
     /// </summary>
-    public static ResNet Fuse(ResNet background, ResNet selector, ChannelPlan plan)
+    public static Network Fuse(Network background, Network selector, ChannelPlan plan)
     {
         if (!background.Spec.SameShapeAs(plan.Dense))
         {
@@ -25,13 +25,13 @@ public static class Fuser
         {
             throw new ArgumentException($"selector is {selector.Spec}, channel plan's pruned network is {plan.Pruned}");
         }
-        var fused = new ResNet(plan.Dense);
+        var fused = new Network(plan.Dense);
         var bg = background.state_dict();
         var sel = selector.state_dict();
         var dst = fused.state_dict();
         using var noGrad = no_grad();
         using var scope = NewDisposeScope();
-        foreach (var t in ResNetLayout.Tensors(plan.Dense))
+        foreach (var t in fused.Description.Tensors)
         {
             var target = dst[t.Name];
             target.copy_(bg[t.Name]);

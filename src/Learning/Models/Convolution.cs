@@ -16,9 +16,13 @@ public static class Convolution
 {
     private const int Block = 16;
 
-    /// <summary>conv2d of <paramref name="input"/> with <paramref name="weight"/> [out, in, k, k] and optional bias.</summary>
-    public static Tensor Apply(Tensor input, Tensor weight, Tensor? bias, long stride, long padding)
+    /// <summary>
+    /// conv2d of <paramref name="input"/> with <paramref name="weight"/> [out, in, k, k] and optional bias; with
+    /// <paramref name="depthwise"/>, one filter per channel (weight [C, 1, k, k], groups = C).
+    /// </summary>
+    public static Tensor Apply(Tensor input, Tensor weight, Tensor? bias, long stride, long padding, bool depthwise = false)
     {
+        if (depthwise) return Depthwise(input, weight, bias, stride, padding);
         var cout = weight.shape[0];
         var cin = weight.shape[1];
         var addIn = TorchRuntime.PadConvolutionChannels && cin > Block ? Padded(cin) - cin : 0;
@@ -34,6 +38,23 @@ public static class Convolution
         var b = bias is not null && addOut > 0 ? nn.functional.pad(bias, [0, addOut]) : bias;
         var y = nn.functional.conv2d(x, w, b, strides: [stride, stride], padding: [padding, padding]);
         return addOut > 0 ? y.narrow(1, 0, cout) : y;
+    }
+
+    // A depthwise convolution's channels are independent, so on affected hosts both the input and the filters are
+    // padded with zero channels to a multiple of 16 (as many groups more) and the output narrowed back.
+    private static Tensor Depthwise(Tensor input, Tensor weight, Tensor? bias, long stride, long padding)
+    {
+        var c = weight.shape[0];
+        var add = TorchRuntime.PadConvolutionChannels ? Padded(c) - c : 0;
+        if (add == 0)
+        {
+            return nn.functional.conv2d(input, weight, bias, strides: [stride, stride], padding: [padding, padding], groups: c);
+        }
+        var w = nn.functional.pad(weight, [0, 0, 0, 0, 0, 0, 0, add]);
+        var x = nn.functional.pad(input, [0, 0, 0, 0, 0, add]);
+        var b = bias is null ? null : nn.functional.pad(bias, [0, add]);
+        var y = nn.functional.conv2d(x, w, b, strides: [stride, stride], padding: [padding, padding], groups: c + add);
+        return y.narrow(1, 0, c);
     }
 
     /// <summary>The channel count the faulty kernels are given instead of <paramref name="channels"/>.</summary>

@@ -17,47 +17,42 @@ public sealed record ModelComplexity(long Parameters, long Macs)
     public long TrainingBytes(int batchSize) => checked(4L * (4L * Parameters + 6L * ActivationsPerSample * batchSize));
 
     /// <summary>Computes the complexity of <paramref name="spec"/> analytically for <paramref name="height"/>×<paramref name="width"/> inputs.</summary>
-    public static ModelComplexity Of(ResNetSpec spec, int height, int width)
-    {
-        ArgumentOutOfRangeException.ThrowIfLessThan(height, 1);
-        ArgumentOutOfRangeException.ThrowIfLessThan(width, 1);
-        long parameters = 0, macs = 0, activations = 0;
-        var w = spec.StageWidths;
-        void Conv(long inCh, long outCh, int k, int outH, int outW)
-        {
-            parameters += outCh * inCh * k * k;
-            macs += outCh * inCh * k * k * outH * outW;
-            activations += outCh * outH * outW;
-        }
-        void Bn(long ch) => parameters += 2 * ch;
+    public static ModelComplexity Of(NetworkSpec spec, int height, int width) => Of(spec.Describe(), height, width);
 
-        int h = height, wd = width;
-        Conv(spec.InputChannels, w[0], 3, h, wd);
-        Bn(w[0]);
-        for (var s = 1; s <= 3; s++)
+    /// <summary>
+    /// Computes the complexity of <paramref name="network"/> for <paramref name="height"/>×<paramref name="width"/> inputs;
+    /// throws naming the layer when the input is too small for the network.
+    /// </summary>
+    public static ModelComplexity Of(NetworkDescription network, int height, int width)
+    {
+        var sizes = network.SpatialSizes(height, width);
+        long parameters = 0, macs = 0, activations = 0;
+        for (var i = 1; i < network.Layers.Count; i++)
         {
-            for (var b = 0; b < spec.BlocksPerStage; b++)
+            var l = network.Layers[i];
+            long outCh = network.WidthOf(i);
+            long inCh = network.WidthOf(l.Inputs[0]);
+            var (h, w) = sizes[i];
+            switch (l.Kind)
             {
-                var stride = b == 0 && s > 1 ? 2 : 1;
-                var inCh = b == 0 && s > 1 ? w[s - 2] : w[s - 1];
-                var outH = (h - 1) / stride + 1; // 3×3, padding 1 (and 1×1, padding 0) give the same size
-                var outW = (wd - 1) / stride + 1;
-                var inner = spec.BlockWidths[s - 1][b];
-                Conv(inCh, inner, 3, outH, outW);
-                Bn(inner);
-                Conv(inner, w[s - 1], 3, outH, outW);
-                Bn(w[s - 1]);
-                if (ResNetLayout.HasProjection(s, b))
+                case LayerKind.Conv:
                 {
-                    Conv(inCh, w[s - 1], 1, outH, outW);
-                    Bn(w[s - 1]);
+                    var perOutput = (l.Depthwise ? 1 : inCh) * l.Kernel * l.Kernel;
+                    parameters += outCh * perOutput + (l.Bias ? outCh : 0);
+                    macs += outCh * perOutput * h * w;
+                    activations += outCh * h * w;
+                    break;
                 }
-                h = outH;
-                wd = outW;
+                case LayerKind.BatchNorm:
+                    parameters += 2 * outCh;
+                    break;
+                case LayerKind.Linear:
+                    parameters += inCh * outCh + outCh;
+                    macs += inCh * outCh;
+                    if (i < network.Layers.Count - 1) activations += outCh;
+                    break;
             }
         }
-        parameters += (long)w[2] * spec.NumClasses + spec.NumClasses;
-        macs += (long)w[2] * spec.NumClasses;
         return new ModelComplexity(parameters, macs) { ActivationsPerSample = activations };
     }
 }

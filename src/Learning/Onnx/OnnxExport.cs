@@ -42,14 +42,14 @@ public static class OnnxExport
     /// The serialized ONNX model of <paramref name="model"/>'s current weights (eval mode: BN running statistics),
     /// with <paramref name="normalization"/> applied to the uint8 input inside the graph.
     /// </summary>
-    public static byte[] Build(ResNet model, ImageNormalization normalization, IReadOnlyDictionary<string, string>? metadata = null)
+    public static byte[] Build(Network model, ImageNormalization normalization, IReadOnlyDictionary<string, string>? metadata = null)
     {
-        using var folded = new FoldedResNet(model);
+        using var folded = new FoldedNetwork(model);
         return Build(folded, normalization, metadata);
     }
 
-    /// <inheritdoc cref="Build(ResNet, ImageNormalization, IReadOnlyDictionary{string, string}?)"/>
-    public static byte[] Build(FoldedResNet folded, ImageNormalization normalization, IReadOnlyDictionary<string, string>? metadata = null)
+    /// <inheritdoc cref="Build(Network, ImageNormalization, IReadOnlyDictionary{string, string}?)"/>
+    public static byte[] Build(FoldedNetwork folded, ImageNormalization normalization, IReadOnlyDictionary<string, string>? metadata = null)
     {
         var spec = folded.Spec;
         var c = spec.InputChannels;
@@ -57,7 +57,7 @@ public static class OnnxExport
         {
             throw new ArgumentException($"normalisation has {normalization.Mean.Length} channels, the network takes {c}");
         }
-        var g = new OnnxGraphBuilder("prunefuse_resnet");
+        var g = new OnnxGraphBuilder("prunefuse_network");
         g.Input(Images, DataType.Uint8, "batch", c, "height", "width");
 
         // Normalise as BatchPreparer does: x / 255, − mean, / std (per channel).
@@ -66,18 +66,7 @@ public static class OnnxExport
         x = g.Node("Sub", [x, g.Floats("input_mean", normalization.Mean, 1, c, 1, 1)]);
         x = g.Node("Div", [x, g.Floats("input_std", normalization.Std, 1, c, 1, 1)]);
 
-        x = g.Node("Relu", [Conv(g, "conv1", folded.Stem, x)]);
-        for (var i = 0; i < folded.Blocks.Count; i++)
-        {
-            var b = folded.Blocks[i];
-            var h = g.Node("Relu", [Conv(g, $"block{i}.conv1", b.Conv1, x)]);
-            var o = Conv(g, $"block{i}.conv2", b.Conv2, h);
-            var shortcut = b.Shortcut is null ? x : Conv(g, $"block{i}.shortcut", b.Shortcut, x);
-            x = g.Node("Relu", [g.Node("Add", [o, shortcut])]);
-        }
-        var features = g.Node("Flatten", [g.Node("GlobalAveragePool", [x])], Features, Int("axis", 1));
-        var (fcWeight, fcBias) = folded.Classifier;
-        var logits = g.Node("Gemm", [features, Weights(g, "fc.weight", fcWeight), Weights(g, "fc.bias", fcBias)], Logits, Int("transB", 1));
+        var logits = Layers(g, folded, x);
         g.Node("ArgMax", [logits], Predicted, Int("axis", 1), Int("keepdims", 0));
 
         // Scores in float64 from float32 logits, like UncertaintyScores.FromLogits.
@@ -95,7 +84,7 @@ public static class OnnxExport
         g.Node("Sub", [one, g.Node("Sub", [first, second])], ScoreOutput(SelectionMetric.Margin));
 
         g.Output(Logits, DataType.Float, "batch", spec.NumClasses);
-        g.Output(Features, DataType.Float, "batch", spec.StageWidths[2]);
+        g.Output(Features, DataType.Float, "batch", folded.Description.FeatureWidth);
         g.Output(Predicted, DataType.Int64, "batch");
         foreach (var m in new[] { SelectionMetric.LeastConfidence, SelectionMetric.Entropy, SelectionMetric.Margin })
         {
@@ -113,18 +102,60 @@ public static class OnnxExport
         return g.Model(irVersion: 8, Opset, version, meta).ToByteArray();
     }
 
-    private static string Conv(OnnxGraphBuilder g, string name, FoldedResNet.Conv conv, string input)
+    // The folded network's steps as ONNX nodes; names the feature layer's value Features and returns the logits.
+    private static string Layers(OnnxGraphBuilder g, FoldedNetwork folded, string input)
     {
-        var k = conv.Weight.shape[2];
-        return g.Node("Conv", [input, Weights(g, name + ".weight", conv.Weight), Weights(g, name + ".bias", conv.Bias)], null,
-            Ints("kernel_shape", k, k), Ints("strides", conv.Stride, conv.Stride),
-            Ints("pads", conv.Padding, conv.Padding, conv.Padding, conv.Padding));
+        var d = folded.Description;
+        var names = new string[d.Layers.Count];
+        names[0] = input;
+        for (var i = 1; i < d.Layers.Count; i++)
+        {
+            var step = folded.Steps[i]!;
+            if (step is FoldedNetwork.AliasStep)
+            {
+                names[i] = names[folded.Source(i)];
+                continue;
+            }
+            var x = names[folded.Source(step.Input)];
+            var name = d.Layers[i].Name is { Length: > 0 } n ? n : $"layer{i}";
+            var output = i == d.Layers.Count - 1 ? Logits : null;
+            names[i] = step switch
+            {
+                FoldedNetwork.ConvStep c => Conv(g, name, c, x, output),
+                FoldedNetwork.ScaleShiftStep s => g.Node("Add", [g.Node("Mul", [x, Weights(g, name + ".scale", s.Scale, 1, -1, 1, 1)]), Weights(g, name + ".shift", s.Shift, 1, -1, 1, 1)], output),
+                FoldedNetwork.LinearStep f => g.Node("Gemm", [x, Weights(g, name + ".weight", f.Weight), Weights(g, name + ".bias", f.Bias)], output, Int("transB", 1)),
+                FoldedNetwork.PlainStep p => p.Layer.Kind switch
+                {
+                    LayerKind.Relu => g.Node("Relu", [x], output),
+                    LayerKind.Relu6 => g.Node("Clip", [x, g.Floats(name + ".min", [0f]), g.Floats(name + ".max", [6f])], output),
+                    LayerKind.Add => g.Node("Add", [x, names[folded.Source(d.Layers[i].Inputs[1])]], output),
+                    LayerKind.MaxPool => g.Node("MaxPool", [x], output, Ints("kernel_shape", p.Layer.Kernel, p.Layer.Kernel),
+                        Ints("strides", p.Layer.Stride, p.Layer.Stride), Ints("pads", p.Layer.Padding, p.Layer.Padding, p.Layer.Padding, p.Layer.Padding)),
+                    LayerKind.GlobalAvgPool => g.Node("Flatten", [g.Node("GlobalAveragePool", [x])], null, Int("axis", 1)),
+                    _ => throw new InvalidOperationException($"{p.Layer.Kind} has no ONNX form"),
+                },
+                _ => throw new InvalidOperationException(step.GetType().Name),
+            };
+        }
+        g.Node("Identity", [names[folded.Source(d.FeatureLayer)]], Features);
+        return names[^1];
     }
 
-    private static string Weights(OnnxGraphBuilder g, string name, Tensor t)
+    private static string Conv(OnnxGraphBuilder g, string name, FoldedNetwork.ConvStep conv, string input, string? output)
+    {
+        var k = conv.Weight.shape[2];
+        var inputs = conv.Bias is null
+            ? new[] { input, Weights(g, name + ".weight", conv.Weight) }
+            : [input, Weights(g, name + ".weight", conv.Weight), Weights(g, name + ".bias", conv.Bias)];
+        return g.Node("Conv", inputs, output,
+            Ints("kernel_shape", k, k), Ints("strides", conv.Stride, conv.Stride),
+            Ints("pads", conv.Padding, conv.Padding, conv.Padding, conv.Padding), Int("group", conv.Depthwise ? conv.Weight.shape[0] : 1));
+    }
+
+    private static string Weights(OnnxGraphBuilder g, string name, Tensor t, params long[] shape)
     {
         using var cpu = t.detach().cpu().to_type(ScalarType.Float32).contiguous();
         var values = cpu.data<float>().ToArray();
-        return g.Floats(name, values, cpu.shape);
+        return g.Floats(name, values, shape.Length == 0 ? cpu.shape : [.. shape.Select(d => d == -1 ? cpu.numel() : d)]);
     }
 }

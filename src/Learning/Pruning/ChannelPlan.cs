@@ -25,7 +25,7 @@ public sealed record ChannelGroup(string Name, int DenseWidth, int[] Kept);
 public sealed record ChannelPlan
 {
     /// <summary>The dense network the plan was computed for.</summary>
-    public required ResNetSpec Dense { get; init; }
+    public required NetworkSpec Dense { get; init; }
 
     /// <summary>Fraction of channels removed per group (p).</summary>
     public required double Ratio { get; init; }
@@ -33,23 +33,12 @@ public sealed record ChannelPlan
     /// <summary>How importance was decided.</summary>
     public required PruningMethod Method { get; init; }
 
-    /// <summary>Every channel group, in <see cref="ResNetLayout.Groups"/> order.</summary>
+    /// <summary>Every channel group of the dense network (<see cref="NetworkDescription.Groups"/>).</summary>
     public required ChannelGroup[] Groups { get; init; }
 
     /// <summary>The pruned network's spec: the dense one with every group narrowed to its kept count.</summary>
     [JsonIgnore]
-    public ResNetSpec Pruned
-    {
-        get
-        {
-            var byName = Groups.ToDictionary(g => g.Name, g => g.Kept.Length);
-            return Dense with
-            {
-                StageWidths = [.. Enumerable.Range(1, 3).Select(s => byName[ResNetLayout.StageGroup(s)])],
-                BlockWidths = [.. Enumerable.Range(1, 3).Select(s => Enumerable.Range(0, Dense.BlocksPerStage).Select(b => byName[ResNetLayout.BlockGroup(s, b)]).ToArray())],
-            };
-        }
-    }
+    public NetworkSpec Pruned => Dense.WithWidths(Groups.ToDictionary(g => g.Name, g => g.Kept.Length, StringComparer.Ordinal));
 
     /// <summary>Kept indices of <paramref name="group"/>.</summary>
     public int[] KeptOf(string group) =>
@@ -79,17 +68,22 @@ public sealed record ChannelPlan
         if (Dense is null) throw new ArgumentException($"{source}: channel plan has no dense network spec");
         Dense.Validate(source);
         ValidateRatio(Ratio);
-        var expected = ResNetLayout.Groups(Dense);
+        // By name: plans stored before network families listed the groups in another order.
+        var expected = Dense.Describe().Groups;
         if (Groups is null || Groups.Length != expected.Count)
         {
             throw new ArgumentException($"{source}: channel plan has {Groups?.Length ?? 0} groups, {Dense.Arch} needs {expected.Count}");
         }
-        for (var i = 0; i < expected.Count; i++)
+        var byName = Groups.Where(g => g?.Name is not null).GroupBy(g => g.Name, StringComparer.Ordinal).ToDictionary(g => g.Key, g => g.First(), StringComparer.Ordinal);
+        foreach (var e in expected)
         {
-            var g = Groups[i];
-            if (g.Name != expected[i].Group || g.DenseWidth != expected[i].Width)
+            if (!byName.TryGetValue(e.Name, out var g))
             {
-                throw new ArgumentException($"{source}: channel plan group {i} is '{g.Name}' of width {g.DenseWidth}, expected '{expected[i].Group}' of width {expected[i].Width}");
+                throw new ArgumentException($"{source}: channel plan has no group '{e.Name}' of {Dense.Arch}");
+            }
+            if (g.DenseWidth != e.Width)
+            {
+                throw new ArgumentException($"{source}: channel plan group '{g.Name}' has width {g.DenseWidth}, {Dense.Arch} has {e.Width}");
             }
             if (g.Kept is null || g.Kept.Length < 1 || g.Kept.Any(k => k < 0 || k >= g.DenseWidth) || g.Kept.Zip(g.Kept.Skip(1)).Any(p => p.First >= p.Second))
             {

@@ -114,7 +114,7 @@ public sealed class OnnxScoringNetwork : IScoringNetwork
     }
 
     /// <summary>Exports <paramref name="model"/>'s current weights and opens a session over them.</summary>
-    public static OnnxScoringNetwork FromModel(ResNet model, ImageNormalization normalization, string source, int threads = 0,
+    public static OnnxScoringNetwork FromModel(Network model, ImageNormalization normalization, string source, int threads = 0,
         OnnxDevice device = OnnxDevice.Cpu, OnnxTuning? tuning = null) =>
         new(OnnxExport.Build(model, normalization), source, threads, device, tuning);
 

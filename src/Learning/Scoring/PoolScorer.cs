@@ -26,7 +26,7 @@ public sealed class PoolScorer : IDisposable
     /// uses a BN-folded snapshot of the model's current weights (same logits, fewer passes); create a new scorer
     /// after training.
     /// </summary>
-    public PoolScorer(ResNet model, ImageNormalization normalization) : this(new TorchScoringNetwork(model, normalization)) { }
+    public PoolScorer(Network model, ImageNormalization normalization) : this(new TorchScoringNetwork(model, normalization)) { }
 
     /// <summary>Creates a scorer over <paramref name="network"/> (either engine); disposes it with the scorer when it owns it.</summary>
     public PoolScorer(IScoringNetwork network, bool ownsNetwork = true)

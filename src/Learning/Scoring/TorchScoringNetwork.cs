@@ -11,13 +11,13 @@ namespace PruneFuse.Learning.Scoring;
 /// </summary>
 public sealed class TorchScoringNetwork : IScoringNetwork
 {
-    private readonly FoldedResNet _folded;
+    private readonly FoldedNetwork _folded;
     private readonly BatchPreparer _prep;
 
     /// <summary>Folds <paramref name="model"/>'s current weights; inputs are normalised with <paramref name="normalization"/>.</summary>
-    public TorchScoringNetwork(ResNet model, ImageNormalization normalization)
+    public TorchScoringNetwork(Network model, ImageNormalization normalization)
     {
-        _folded = new FoldedResNet(model);
+        _folded = new FoldedNetwork(model);
         _prep = new BatchPreparer(normalization, model.Device);
     }
 

@@ -9,7 +9,7 @@ namespace PruneFuse.Learning.Training;
 public static class Evaluator
 {
     /// <summary>Top-1 accuracy of <paramref name="model"/> (in eval mode) on <paramref name="set"/>.</summary>
-    public static double Accuracy(ResNet model, ImageSet set, ImageNormalization normalization, int batchSize = 256, CancellationToken cancellationToken = default)
+    public static double Accuracy(Network model, ImageSet set, ImageNormalization normalization, int batchSize = 256, CancellationToken cancellationToken = default)
     {
         if (set.Count == 0) throw new ArgumentException("the evaluation set is empty");
         var logits = Logits(model, set, normalization, batchSize, cancellationToken);
@@ -29,7 +29,7 @@ public static class Evaluator
     }
 
     /// <summary>Logits of <paramref name="model"/> (eval mode) for every image of <paramref name="set"/>, row-major [count, classes].</summary>
-    public static float[] Logits(ResNet model, ImageSet set, ImageNormalization normalization, int batchSize = 256, CancellationToken cancellationToken = default)
+    public static float[] Logits(Network model, ImageSet set, ImageNormalization normalization, int batchSize = 256, CancellationToken cancellationToken = default)
     {
         var classes = model.Spec.NumClasses;
         var output = new float[(long)set.Count * classes];

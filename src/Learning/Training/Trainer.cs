@@ -34,12 +34,12 @@ public static class Trainer
     /// <see cref="DistillationOptions.AlphaAt"/> epoch by epoch.
     /// </summary>
     public static TrainingResult Train(
-        ResNet model,
+        Network model,
         ImageSet train,
         TrainingOptions options,
         ImageNormalization normalization,
         ImageSet? evaluation = null,
-        ResNet? teacher = null,
+        Network? teacher = null,
         Action<EpochResult>? progress = null,
         CancellationToken cancellationToken = default)
     {
@@ -123,7 +123,7 @@ public static class Trainer
     }
 
     /// <summary>The training loss: cross-entropy, or the distillation mixture when a teacher is given.</summary>
-    public static Tensor Loss(Tensor logits, Tensor labels, Tensor input, ResNet? teacher, DistillationOptions? distillation)
+    public static Tensor Loss(Tensor logits, Tensor labels, Tensor input, Network? teacher, DistillationOptions? distillation)
     {
         var ce = nn.functional.cross_entropy(logits, labels);
         if (distillation is null || teacher is null || distillation.Alpha == 0) return ce;

@@ -1,0 +1,57 @@
+using PruneFuse.Learning.Models.Families;
+
+namespace PruneFuse.Learning.Models;
+
+/// <summary>
+/// A network family: names users type (<c>resnet20</c>) and how to describe one of them. A family is one file under
+/// <c>Models/Families</c> plus one line in <see cref="NetworkFamilies.All"/>; nothing else in the system names it.
+/// </summary>
+public interface INetworkFamily
+{
+    /// <summary>The family's name in listings, e.g. <c>CIFAR ResNet</c>.</summary>
+    string Title { get; }
+
+    /// <summary>Every architecture name of the family, as users type them.</summary>
+    IReadOnlyList<string> Archs { get; }
+
+    /// <summary>Stems the family accepts; the first is its default.</summary>
+    IReadOnlyList<string> Stems { get; }
+
+    /// <summary>True when <paramref name="arch"/> (trimmed, lower case) names a network of this family.</summary>
+    bool Accepts(string arch);
+
+    /// <summary>The dense network <paramref name="arch"/> with <paramref name="stem"/> and widths scaled by <paramref name="widthMultiplier"/>.</summary>
+    NetworkDescription Describe(string arch, string stem, double widthMultiplier, int inputChannels, int numClasses);
+}
+
+/// <summary>The registry of network families.</summary>
+public static class NetworkFamilies
+{
+    /// <summary>Every family, in listing order.</summary>
+    public static IReadOnlyList<INetworkFamily> All { get; } = [new CifarResNet(), new TorchvisionResNet()];
+
+    /// <summary>Every architecture name users can type.</summary>
+    public static IEnumerable<string> Archs => All.SelectMany(f => f.Archs);
+
+    /// <summary>The family of <paramref name="arch"/>; unknown names are refused listing the known ones.</summary>
+    public static INetworkFamily Of(string arch)
+    {
+        ArgumentNullException.ThrowIfNull(arch);
+        var name = Normalize(arch);
+        return All.FirstOrDefault(f => f.Accepts(name))
+            ?? throw new ArgumentException($"unknown architecture '{arch}'; supported: {string.Join(", ", Archs)}", nameof(arch));
+    }
+
+    /// <summary>The stem <paramref name="stem"/> resolves to for <paramref name="family"/> (null = its default); others are refused.</summary>
+    public static string StemOf(INetworkFamily family, string arch, string? stem)
+    {
+        if (stem is null) return family.Stems[0];
+        var s = stem.Trim().ToLowerInvariant();
+        return family.Stems.Contains(s)
+            ? s
+            : throw new ArgumentException($"{arch} has no stem '{stem}'; it takes {string.Join(" or ", family.Stems)}", nameof(stem));
+    }
+
+    /// <summary>The canonical spelling of an architecture name.</summary>
+    public static string Normalize(string arch) => arch.Trim().ToLowerInvariant();
+}

@@ -1,0 +1,210 @@
+using PruneFuse.Learning.Data;
+using PruneFuse.Learning.Fusion;
+using PruneFuse.Learning.Models;
+using PruneFuse.Learning.Onnx;
+using PruneFuse.Learning.Pruning;
+using PruneFuse.Learning.Runtime;
+using PruneFuse.Learning.Scoring;
+using static TorchSharp.torch;
+
+namespace PruneFuse.Learning.Tests;
+
+/// <summary>
+/// Every family, through the one description: forward shapes, channel groups derived as described, the fusion
+/// zero-background property, and BN-folded and ONNX scoring equal to the module.
+/// </summary>
+public class NetworkFamilyTests
+{
+    public NetworkFamilyTests() => TorchRuntime.EnsureLoaded();
+
+    /// <summary>Architecture, stem, width multiplier, input channels, input size: small enough to run in seconds.</summary>
+    public static TheoryData<string, string, double, int, int> Networks => new()
+    {
+        { "resnet20", "small", 1.0, 1, 28 },
+        { "resnet18", "small", 0.25, 3, 32 },
+        { "resnet18", "imagenet", 0.25, 3, 64 },
+        { "resnet34", "small", 0.125, 1, 28 },
+        { "resnet50", "imagenet", 0.125, 3, 64 },
+    };
+
+    [Theory]
+    [InlineData("resnet18", 1000, 11_689_512)]
+    [InlineData("resnet34", 1000, 21_797_672)]
+    [InlineData("resnet50", 1000, 25_557_032)]
+    public void Torchvision_resnets_have_torchvisions_parameter_counts(string arch, int classes, long parameters)
+    {
+        // torchvision's documented parameter counts for its ImageNet models.
+        var spec = NetworkSpec.Dense(arch, 3, classes, stem: "imagenet");
+        Assert.Equal(parameters, ModelComplexity.Of(spec, 224, 224).Parameters);
+    }
+
+    [Fact]
+    public void Resnet18_at_224_pixels_costs_its_published_macs()
+    {
+        // 1.82 GMACs is the figure usually quoted for ResNet-18 at 224×224 (convolutions and the classifier).
+        var macs = ModelComplexity.Of(NetworkSpec.Dense("resnet18", 3, 1000, stem: "imagenet"), 224, 224).Macs;
+        Assert.InRange(macs, 1_810_000_000, 1_830_000_000);
+    }
+
+    [Theory]
+    [MemberData(nameof(Networks))]
+    public void Forward_gives_logits_and_features_at_the_described_widths(string arch, string stem, double width, int channels, int size)
+    {
+        var spec = NetworkSpec.Dense(arch, channels, 10, width, stem);
+        using var model = Network.Create(spec, 3);
+        model.eval();
+        using var scope = NewDisposeScope();
+        var x = randn(new long[] { 2, channels, size, size });
+        Assert.Equal([2L, 10L], model.forward(x).shape);
+        Assert.Equal([2L, model.Description.FeatureWidth], model.Features(x).shape);
+        Assert.Equal(ModelComplexity.Of(spec, size, size).Parameters, model.CountParameters());
+        foreach (var (name, t) in model.state_dict()) Assert.Equal(spec.Describe().Shapes()[name], t.shape);
+    }
+
+    [Fact]
+    public void Resnet18_groups_couple_every_output_added_to_a_stage_stream()
+    {
+        var d = NetworkSpec.Dense("resnet18", 3, 10, stem: "imagenet").Describe();
+        string Group(string layer) => d.GroupOf(d.Layers.Select((l, i) => (l, i)).Single(x => x.l.Name == layer).i)!;
+        // Stage 1 has no projection: the stem joins the stream.
+        Assert.Equal(Group("conv1"), Group("layer1.0.conv2"));
+        Assert.Equal(Group("conv1"), Group("layer1.1.conv2"));
+        // Stage 2 starts a new stream at its projection.
+        Assert.Equal(Group("layer2.0.downsample.0"), Group("layer2.0.conv2"));
+        Assert.Equal(Group("layer2.0.downsample.0"), Group("layer2.1.conv2"));
+        Assert.NotEqual(Group("conv1"), Group("layer2.0.conv2"));
+        // Block insides are groups of their own.
+        Assert.NotEqual(Group("layer2.0.conv1"), Group("layer2.0.conv2"));
+        Assert.Equal(4 + 8, d.Groups.Count);
+        // The classifier's outputs and the image channels are never a group.
+        Assert.Null(d.GroupOf(0));
+        Assert.Null(d.GroupOf(d.Layers.Count - 1));
+    }
+
+    [Fact]
+    public void Resnet50_bottlenecks_have_two_inner_groups_and_a_projected_first_stream()
+    {
+        var d = NetworkSpec.Dense("resnet50", 3, 10, stem: "imagenet").Describe();
+        string Group(string layer) => d.GroupOf(d.Layers.Select((l, i) => (l, i)).Single(x => x.l.Name == layer).i)!;
+        // layer1.0 projects 64 → 256 channels, so the stem's channels are not the stream's.
+        Assert.NotEqual(Group("conv1"), Group("layer1.0.conv3"));
+        Assert.Equal(Group("layer1.0.downsample.0"), Group("layer1.2.conv3"));
+        Assert.NotEqual(Group("layer1.0.conv1"), Group("layer1.0.conv2"));
+        Assert.Equal(1 + 4 + 2 * 16, d.Groups.Count);
+        Assert.Equal(2048, d.FeatureWidth);
+    }
+
+    [Theory]
+    [MemberData(nameof(Networks))]
+    public void Zero_background_fusion_reproduces_the_selector(string arch, string stem, double width, int channels, int size)
+    {
+        using var theta0 = Network.Create(NetworkSpec.Dense(arch, channels, 10, width, stem), 8);
+        var plan = ChannelPruner.Plan(theta0, 0.5, PruningMethod.L2);
+        using var selector = ChannelPruner.Extract(theta0, plan);
+        Perturb(selector, 4);
+        selector.eval();
+        using var scope = NewDisposeScope();
+        using var noGrad = no_grad();
+        var x = randn(new long[] { 4, channels, size, size }, generator: new Generator(1));
+        ScaleLogits(selector, x);
+        using var zero = new Network(plan.Dense);
+        foreach (var t in zero.state_dict().Values) t.zero_();
+        using var fused = Fuser.Fuse(zero, selector, plan);
+        fused.eval();
+        var expected = selector.forward(x);
+        var diff = (fused.forward(x) - expected).abs().max().item<float>();
+        Assert.True(diff <= 1e-4, $"{arch}/{stem}: max |Δlogit| = {diff}");
+        Assert.True(expected.abs().max().item<float>() > 0.1, "selector logits are not trivially small");
+    }
+
+    [Theory]
+    [MemberData(nameof(Networks))]
+    public void Folded_and_onnx_scoring_compute_the_modules_logits(string arch, string stem, double width, int channels, int size)
+    {
+        using var model = Network.Create(NetworkSpec.Dense(arch, channels, 10, width, stem), 9);
+        Perturb(model, 5);
+        model.eval();
+        var norm = new ImageNormalization([.. Enumerable.Repeat(0.5f, channels)], [.. Enumerable.Repeat(0.25f, channels)]);
+        var count = 6;
+        var pixels = new byte[count * channels * size * size];
+        new Random(3).NextBytes(pixels);
+        float[] expected;
+        using (var scope = NewDisposeScope())
+        using (no_grad())
+        {
+            var x = new Training.BatchPreparer(norm).Prepare(pixels, count, channels, size, size);
+            ScaleLogits(model, x);
+            expected = model.forward(x).data<float>().ToArray();
+            using var folded = new FoldedNetwork(model);
+            var f = folded.Forward(x).data<float>().ToArray();
+            Assert.True(MaxDiff(expected, f) <= 1e-4, $"{arch}/{stem}: folded max |Δlogit| = {MaxDiff(expected, f)}");
+        }
+        using var onnx = OnnxScoringNetwork.FromModel(model, norm, "test");
+        var o = onnx.Logits(pixels, count, channels, size, size, out var classes);
+        Assert.Equal(10, classes);
+        Assert.True(MaxDiff(expected, o) <= 1e-4, $"{arch}/{stem}: ONNX max |Δlogit| = {MaxDiff(expected, o)}");
+        Assert.True(expected.Max(Math.Abs) > 0.1, "logits are not trivially small");
+    }
+
+    [Fact]
+    public void An_unknown_family_or_stem_is_refused_naming_the_known_ones()
+    {
+        var e = Assert.Throws<ArgumentException>(() => NetworkSpec.Dense("resnet19", 3, 10));
+        Assert.Contains("unknown architecture 'resnet19'", e.Message);
+        Assert.Contains("resnet18, resnet34, resnet50", e.Message);
+        var s = Assert.Throws<ArgumentException>(() => NetworkSpec.Dense("resnet18", 3, 10, stem: "tiny"));
+        Assert.Contains("resnet18 has no stem 'tiny'; it takes imagenet or small", s.Message);
+    }
+
+    [Fact]
+    public void An_input_too_small_for_a_kernel_is_refused_naming_the_layer()
+    {
+        var b = new NetworkBuilder("toy", 1, 2);
+        var d = b.Classifier("fc", b.GlobalAvgPool(b.MaxPool(b.Conv("conv1", b.Input, 4, 3, 1, 0), 3, 3, 0)));
+        var e = Assert.Throws<ArgumentException>(() => ModelComplexity.Of(d, 4, 4));
+        Assert.Contains("toy cannot take 4×4 inputs", e.Message);
+        Assert.Contains("maxpool layer 2 would get a 2×2 feature map", e.Message);
+        Assert.Equal(4 * 9 + 2 * 4 + 2, ModelComplexity.Of(d, 5, 5).Parameters);
+    }
+
+    [Fact]
+    public void Added_outputs_of_different_widths_are_refused_naming_both_layers()
+    {
+        var b = new NetworkBuilder("toy", 1, 2);
+        var a = b.Conv("a", b.Input, 4, 3, 1, 1);
+        var c = b.Conv("c", b.Input, 5, 3, 1, 1);
+        var e = Assert.Throws<ArgumentException>(() => b.Classifier("fc", b.GlobalAvgPool(b.Sum(a, c))));
+        Assert.Contains("layer 'a' and layer 'c' are added together but have 4 and 5 channels", e.Message);
+    }
+
+    // Moves every tensor away from its initial value (BN statistics included) so equalities are not trivial.
+    internal static void Perturb(Network model, int seed)
+    {
+        using var noGrad = no_grad();
+        var g = new Generator((ulong)seed);
+        foreach (var (name, t) in model.state_dict())
+        {
+            if (t.dtype != ScalarType.Float32) continue;
+            if (name.EndsWith("running_var", StringComparison.Ordinal)) t.copy_(rand(t.shape, generator: g) + 0.5);
+            else if (name.EndsWith("running_mean", StringComparison.Ordinal) || name.EndsWith(".bias", StringComparison.Ordinal)) t.copy_(randn(t.shape, generator: g) * 0.1);
+            else if (name.EndsWith("bn1.weight", StringComparison.Ordinal) || name.Contains(".bn", StringComparison.Ordinal)) t.copy_(rand(t.shape, generator: g) + 0.5);
+            else t.mul_(1 + (randn(t.shape, generator: g) * 0.1));
+        }
+    }
+
+    // Scales the classifier so the largest logit on x is 10 (a trained network's order): a deep perturbed network's
+    // logits can reach thousands, where float32 rounding alone exceeds any absolute tolerance.
+    internal static void ScaleLogits(Network model, Tensor x)
+    {
+        using var noGrad = no_grad();
+        using var scope = NewDisposeScope();
+        var max = model.forward(x).abs().max().item<float>();
+        var fc = model.Description.Layers[^1].Name;
+        var state = model.state_dict();
+        var factor = 10.0 / max;
+        state[fc + ".weight"].mul_(factor);
+        state[fc + ".bias"].mul_(factor);
+    }
+
+    private static double MaxDiff(float[] a, float[] b) => a.Zip(b).Max(p => Math.Abs(p.First - p.Second));
+}
