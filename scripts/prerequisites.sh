@@ -65,13 +65,14 @@ ensure_azurite() {
     touch ".tools/azurite/.version-$AZURITE_VERSION"
 }
 
-# Debian's PyTorch (the exported-model tests load networks in real PyTorch outside .NET) and Chromium (the HTML
-# report is rendered headless). Always /usr/bin/python3: a pyenv or venv python on PATH has no Debian packages.
+# Debian's PyTorch and torchvision (the exported-model tests load networks in real PyTorch outside .NET, into
+# torchvision's own model classes where a family mirrors one) and Chromium (the HTML report is rendered headless).
+# Always /usr/bin/python3: a pyenv or venv python on PATH has no Debian packages.
 ensure_python_torch() {
-    if [ -x /usr/bin/python3 ] && /usr/bin/python3 -c "import torch" >/dev/null 2>&1; then return; fi
-    apt_install python3-torch
-    if ! /usr/bin/python3 -c "import torch" >/dev/null 2>&1; then
-        echo "error: /usr/bin/python3 cannot import torch after installing python3-torch" >&2
+    if [ -x /usr/bin/python3 ] && /usr/bin/python3 -c "import torch, torchvision" >/dev/null 2>&1; then return; fi
+    apt_install python3-torch python3-torchvision
+    if ! /usr/bin/python3 -c "import torch, torchvision" >/dev/null 2>&1; then
+        echo "error: /usr/bin/python3 cannot import torch and torchvision after installing python3-torch python3-torchvision" >&2
         exit 2
     fi
 }

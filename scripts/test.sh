@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Runs every PruneFuse test. Installs what the tests need (Debian packages dataset-fashion-mnist, python3-torch,
-# chromium, kubernetes-client; Azurite and the Kubernetes schema packages from npm) or fails at once
-# saying what is missing. Ends with one line: "N passed, N failed, N skipped".
+# python3-torchvision, chromium, kubernetes-client; Azurite and the Kubernetes schema packages from npm) or fails
+# at once saying what is missing. Ends with one line: "N passed, N failed, N skipped".
 set -uo pipefail
 cd "$(dirname "$0")/.."
 source scripts/prerequisites.sh

@@ -1,4 +1,3 @@
-using System.Diagnostics;
 using System.Runtime.InteropServices;
 using System.Text.Json;
 using PruneFuse.Learning.Export;
@@ -14,8 +13,6 @@ namespace PruneFuse.Learning.Tests;
 /// </summary>
 public class ModelExportTests
 {
-    private const string Python = "/usr/bin/python3";
-
     [Theory]
     [InlineData("pytorch")]
     [InlineData("safetensors")]
@@ -76,32 +73,11 @@ public class ModelExportTests
 
     private static float[] RunPython(string json, byte[] pixels, int count, int height, int width, string dir)
     {
-        if (!File.Exists(Python)) throw new InvalidOperationException($"{Python} not found: install Debian's python3-torch (apt-get install python3-torch)");
         var input = Path.Combine(dir, "images.u8");
         var output = Path.Combine(dir, "logits.f32");
         File.WriteAllBytes(input, pixels);
-        var script = Path.Combine(RepoRoot(), "tools", "python", "prunefuse_model.py");
-        var psi = new ProcessStartInfo(Python) { RedirectStandardOutput = true, RedirectStandardError = true };
-        foreach (var a in new[] { script, json, input, count.ToString(), height.ToString(), width.ToString(), output }) psi.ArgumentList.Add(a);
-        using var p = Process.Start(psi)!;
-        var stdout = p.StandardOutput.ReadToEndAsync();
-        var stderr = p.StandardError.ReadToEnd();
-        p.WaitForExit();
-        if (p.ExitCode != 0)
-        {
-            throw new InvalidOperationException(stderr.Contains("No module named 'torch'")
-                ? "PyTorch is missing for /usr/bin/python3: apt-get install python3-torch"
-                : $"python exited {p.ExitCode}: {stderr}{stdout.Result}");
-        }
+        var script = Path.Combine(BuildOutput.RepoRoot, "tools", "python", "prunefuse_model.py");
+        DebianPython.Run(script, json, input, count.ToString(), height.ToString(), width.ToString(), output);
         return MemoryMarshal.Cast<byte, float>(File.ReadAllBytes(output)).ToArray();
-    }
-
-    private static string RepoRoot()
-    {
-        for (var d = new DirectoryInfo(AppContext.BaseDirectory); d is not null; d = d.Parent)
-        {
-            if (File.Exists(Path.Combine(d.FullName, "PruneFuse.sln"))) return d.FullName;
-        }
-        throw new InvalidOperationException("PruneFuse.sln not found above the test binaries");
     }
 }
