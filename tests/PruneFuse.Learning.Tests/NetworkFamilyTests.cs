@@ -25,13 +25,18 @@ public class NetworkFamilyTests
         { "resnet18", "imagenet", 0.25, 3, 64 },
         { "resnet34", "small", 0.125, 1, 28 },
         { "resnet50", "imagenet", 0.125, 3, 64 },
+        { "wrn-16-4", "small", 0.25, 3, 32 },
+        { "wrn-10-1", "small", 1.0, 1, 28 },
+        { "mobilenet_v2", "small", 0.5, 1, 28 },
+        { "mobilenet_v2", "imagenet", 0.5, 3, 64 },
     };
 
     [Theory]
     [InlineData("resnet18", 1000, 11_689_512)]
     [InlineData("resnet34", 1000, 21_797_672)]
     [InlineData("resnet50", 1000, 25_557_032)]
-    public void Torchvision_resnets_have_torchvisions_parameter_counts(string arch, int classes, long parameters)
+    [InlineData("mobilenet_v2", 1000, 3_504_872)]
+    public void Torchvision_families_have_torchvisions_parameter_counts(string arch, int classes, long parameters)
     {
         // torchvision's documented parameter counts for its ImageNet models.
         var spec = NetworkSpec.Dense(arch, 3, classes, stem: "imagenet");
@@ -92,6 +97,39 @@ public class NetworkFamilyTests
         Assert.NotEqual(Group("layer1.0.conv1"), Group("layer1.0.conv2"));
         Assert.Equal(1 + 4 + 2 * 16, d.Groups.Count);
         Assert.Equal(2048, d.FeatureWidth);
+    }
+
+    [Fact]
+    public void Wrn_28_10_has_the_published_36_5M_parameters()
+    {
+        // 36.5M in Zagoruyko and Komodakis (2016), table 1; 36,479,194 with its reference PyTorch code's 10 classes.
+        Assert.Equal(36_479_194, ModelComplexity.Of(NetworkSpec.Dense("wrn-28-10", 3, 10), 32, 32).Parameters);
+    }
+
+    [Fact]
+    public void Mobilenet_depthwise_channels_join_their_expansion_and_residuals_join_their_stage()
+    {
+        var d = NetworkSpec.Dense("mobilenet_v2", 3, 10, stem: "imagenet").Describe();
+        string Group(string layer) => d.GroupOf(d.Layers.Select((l, i) => (l, i)).Single(x => x.l.Name == layer).i)!;
+        Assert.Equal(Group("features.2.conv.0.0"), Group("features.2.conv.1.0"));
+        Assert.Equal(Group("features.2.conv.2"), Group("features.3.conv.2"));
+        Assert.NotEqual(Group("features.3.conv.2"), Group("features.4.conv.2"));
+        // The first block has no expansion: its depthwise convolution filters the stem's channels.
+        Assert.Equal(Group("features.0.0"), Group("features.1.conv.0.0"));
+        Assert.Equal(1280, d.FeatureWidth);
+        Assert.Equal(LayerKind.Dropout, d.Layers[^2].Kind);
+    }
+
+    [Fact]
+    public void Wide_resnet_preactivation_batchnorms_stay_unfolded_as_scale_and_shift()
+    {
+        using var model = Network.Create(NetworkSpec.Dense("wrn-16-4", 3, 10, 0.25), 1);
+        using var folded = new FoldedNetwork(model);
+        var scaleShifts = folded.Steps.Count(s => s is FoldedNetwork.ScaleShiftStep);
+        // Every block input after an addition (all but the first block's, which follows the stem convolution alone)
+        // and the final BN: 3 · n − 1 + 1 with n = 2.
+        Assert.Equal(6, scaleShifts);
+        Assert.Equal(ModelComplexity.Of(model.Spec, 32, 32).Parameters, model.CountParameters());
     }
 
     [Theory]

@@ -45,8 +45,9 @@ def main(argv):
             # the tests' 1e-4 (a deep network at initialisation can reach logits in the hundreds).
             model.eval()
             scale = 10.0 / model(read_input(inp, n, c, h, w)).abs().max()
-            model.fc.weight.mul_(scale)
-            model.fc.bias.mul_(scale)
+            head = [m for m in model.modules() if isinstance(m, torch.nn.Linear)][-1]
+            head.weight.mul_(scale)
+            head.bias.mul_(scale)
         torch.save(model.state_dict(), weights)
     else:
         sys.exit(f"unknown mode {mode}")

@@ -4,7 +4,7 @@
     model, info = prunefuse_model.load("exports/final.json")   # eval mode, CPU
     x = prunefuse_model.preprocess(uint8_images_nchw, info)     # pixels/255, then (x - mean) / std
     logits = model(x)
-    features = model.features(x)                                # the classifier's input
+    features = model.penultimate(x)                             # the classifier's input
 
 Needs only torch (and numpy for preprocess of numpy arrays). The safetensors reader is built in, so the
 `safetensors` package is optional. The network is rebuilt from the layer list in the JSON (every layer's kind,
@@ -27,8 +27,8 @@ class DescribedNetwork(nn.Module):
 
     def __init__(self, layers):
         super().__init__()
-        self.layers = layers
-        self.feature_layer = next(i for i, l in enumerate(layers) if l.get("features"))
+        self._layers = layers
+        self._feature_layer = next(i for i, l in enumerate(layers) if l.get("features"))
         self._by_index = {}
         for i, l in enumerate(layers):
             kind = l["kind"]
@@ -59,7 +59,7 @@ class DescribedNetwork(nn.Module):
     def _run(self, start, first, last):
         out = {first: start}
         for i in range(first + 1, last + 1):
-            l = self.layers[i]
+            l = self._layers[i]
             x = out[l["inputs"][0]]
             kind = l["kind"]
             if kind in ("Conv", "BatchNorm", "Linear"):
@@ -81,11 +81,12 @@ class DescribedNetwork(nn.Module):
             out[i] = y
         return out[last]
 
-    def features(self, x):
-        return self._run(x, 0, self.feature_layer)
+    def penultimate(self, x):
+        """The classifier's input features (method name chosen not to clash with a `features` submodule)."""
+        return self._run(x, 0, self._feature_layer)
 
     def forward(self, x):
-        return self._run(x, 0, len(self.layers) - 1)
+        return self._run(x, 0, len(self._layers) - 1)
 
 
 _DTYPES = {"F32": torch.float32, "F64": torch.float64, "F16": torch.float16, "I64": torch.int64, "I32": torch.int32}

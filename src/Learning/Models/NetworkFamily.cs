@@ -11,8 +11,11 @@ public interface INetworkFamily
     /// <summary>The family's name in listings, e.g. <c>CIFAR ResNet</c>.</summary>
     string Title { get; }
 
-    /// <summary>Every architecture name of the family, as users type them.</summary>
+    /// <summary>Architecture names of the family as users type them (for a pattern family, its usual members).</summary>
     IReadOnlyList<string> Archs { get; }
+
+    /// <summary>What names the family accepts, for messages (e.g. <c>wrn-D-K (D = 6n+4)</c>).</summary>
+    string Names { get; }
 
     /// <summary>Stems the family accepts; the first is its default.</summary>
     IReadOnlyList<string> Stems { get; }
@@ -28,10 +31,13 @@ public interface INetworkFamily
 public static class NetworkFamilies
 {
     /// <summary>Every family, in listing order.</summary>
-    public static IReadOnlyList<INetworkFamily> All { get; } = [new CifarResNet(), new TorchvisionResNet()];
+    public static IReadOnlyList<INetworkFamily> All { get; } = [new CifarResNet(), new TorchvisionResNet(), new WideResNet(), new MobileNetV2()];
 
-    /// <summary>Every architecture name users can type.</summary>
+    /// <summary>Every architecture name users can type (pattern families by their usual members).</summary>
     public static IEnumerable<string> Archs => All.SelectMany(f => f.Archs);
+
+    /// <summary>What every family accepts, for messages.</summary>
+    public static string Known => string.Join("; ", All.Select(f => f.Names));
 
     /// <summary>The family of <paramref name="arch"/>; unknown names are refused listing the known ones.</summary>
     public static INetworkFamily Of(string arch)
@@ -39,7 +45,7 @@ public static class NetworkFamilies
         ArgumentNullException.ThrowIfNull(arch);
         var name = Normalize(arch);
         return All.FirstOrDefault(f => f.Accepts(name))
-            ?? throw new ArgumentException($"unknown architecture '{arch}'; supported: {string.Join(", ", Archs)}", nameof(arch));
+            ?? throw new ArgumentException($"unknown architecture '{arch}'; supported: {Known}", nameof(arch));
     }
 
     /// <summary>The stem <paramref name="stem"/> resolves to for <paramref name="family"/> (null = its default); others are refused.</summary>

@@ -24,6 +24,9 @@ public sealed partial class CifarResNet : INetworkFamily
     public IReadOnlyList<string> Archs { get; } = [.. Depths.Select(d => "resnet" + d.ToString(CultureInfo.InvariantCulture))];
 
     /// <inheritdoc />
+    public string Names => string.Join(", ", Archs);
+
+    /// <inheritdoc />
     public IReadOnlyList<string> Stems { get; } = ["small"];
 
     /// <inheritdoc />

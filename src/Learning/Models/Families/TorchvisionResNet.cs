@@ -28,6 +28,9 @@ public sealed class TorchvisionResNet : INetworkFamily
     public IReadOnlyList<string> Archs { get; } = [.. Layouts.Keys];
 
     /// <inheritdoc />
+    public string Names => string.Join(", ", Archs);
+
+    /// <inheritdoc />
     public IReadOnlyList<string> Stems { get; } = ["imagenet", "small"];
 
     /// <inheritdoc />
