@@ -67,7 +67,7 @@ internal static class ScaleOutBenchmark
         Log($"wrote {samples:N0} real-derived samples as {manifest.Shards.Length} shards to Azurite in {sw.Elapsed.TotalSeconds:F0} s");
         var spec = new ExperimentSpec
         {
-            DatasetId = "scaleout", Arch = ContractNames.Parse<Arch>(a.GetValue(Arch)), Selector = SelectorKind.Pruned,
+            DatasetId = "scaleout", Arch = a.GetValue(Arch)!, Selector = SelectorKind.Pruned,
             PruneRatio = a.GetValue(Prune), Metric = Metric.LeastConfidence, InitialLabeled = 500, RoundSize = 500, Rounds = a.GetValue(Rounds),
             SelectorEpochs = 2, FinalEpochs = 1, BatchSize = 64, Seed = a.GetValue(Seed),
         };

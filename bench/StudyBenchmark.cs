@@ -38,7 +38,7 @@ internal static class StudyBenchmark
         new("prunefuse-p0.5", $"PruneFuse p=0.5 (the default: L2, fusion, {Kd(DefaultAlpha)}{Cheap(Default)})", s => s with { Selector = SelectorKind.Pruned, PruneRatio = 0.5 }),
         new("prunefuse-p0.7", $"PruneFuse p=0.7 (L2, fusion, {Kd(DefaultAlpha)}{Cheap(Default)})", s => s with { Selector = SelectorKind.Pruned, PruneRatio = 0.7 }),
         new("dense-al", "dense active learning (resnet20 selects, from θ0 each round)", s => s with { Selector = SelectorKind.Dense, SelectorWarmStart = false }),
-        new("svp-resnet8", "selection via proxy (resnet8, from its init each round)", s => s with { Selector = SelectorKind.Proxy, ProxyArch = Arch.ResNet8, SelectorWarmStart = false }),
+        new("svp-resnet8", "selection via proxy (resnet8, from its init each round)", s => s with { Selector = SelectorKind.Proxy, ProxyArch = "resnet8", SelectorWarmStart = false }),
         new("random", "random selection", s => s with { Selector = SelectorKind.Random }),
         new("ablation-no-fusion", $"PruneFuse p=0.5, target trained from θ0 ({Kd(DefaultAlpha)}{Cheap(Default)})", s => s with { Selector = SelectorKind.Pruned, PruneRatio = 0.5, Fusion = false }),
         new("ablation-no-fusion-kd-0.5", "PruneFuse p=0.5, target trained from θ0 with KD α=0.5 (the ablation of the old default)",
@@ -104,7 +104,7 @@ internal static class StudyBenchmark
         // quick: 2 rounds, short training; full: the paper-like protocol at this machine's scale.
         var baseSpec = new ExperimentSpec
         {
-            DatasetId = "fashion-mnist", Arch = Arch.ResNet20, Metric = Metric.LeastConfidence, InitialLabeled = 1000, RoundSize = 1000,
+            DatasetId = "fashion-mnist", Arch = "resnet20", Metric = Metric.LeastConfidence, InitialLabeled = 1000, RoundSize = 1000,
             Rounds = preset == "quick" ? 2 : 4, SelectorEpochs = preset == "quick" ? 6 : 15, FinalEpochs = preset == "quick" ? 10 : 30,
             BatchSize = 128, DistillationTemperature = 4,
         };

@@ -12,6 +12,7 @@ root.Subcommands.Add(SelectionCommands.Selections());
 root.Subcommands.Add(LabelCommands.Labels());
 root.Subcommands.Add(ModelCommands.Model());
 root.Subcommands.Add(ClusterCommands.Cluster());
+root.Subcommands.Add(ArchCommands.Arch());
 root.Subcommands.Add(DemoCommand.Demo());
 var parsed = root.Parse(PositionalIds.Rewrite(args));
 if (parsed.Errors.Count > 0)

@@ -14,6 +14,10 @@ public static class Reports
     /// <summary>Records as <c>--json</c> prints them: the contract records' JSON form, shared with the silo's experiments API.</summary>
     public static JsonSerializerOptions Camel => ContractJson.Options;
 
+    // The target as the spec names it: arch, stem when chosen, pretrained weights when given.
+    private static string Target(ExperimentSpec s) =>
+        s.Arch.Value + (s.Stem is null ? "" : $" ({s.Stem} stem)") + (s.InitialWeights is null ? "" : $" from weights {s.InitialWeights[..12]}");
+
     /// <summary>One-line method description of a spec.</summary>
     public static string Method(ExperimentSpec s)
     {
@@ -21,10 +25,10 @@ public static class Reports
         var source = s.FusionSource == FusionSource.Retrain ? "" : $" of the {s.FusionSource.Name()} selector";
         return s.Selector switch
         {
-            SelectorKind.Pruned => $"PruneFuse ({s.Arch.Name()}, p={s.PruneRatio}, {s.PruningMethod.Name()}{(s.Fusion ? ", fusion" + source : ", no fusion")}{Kd(s)}{warm})",
-            SelectorKind.Dense => $"dense active learning ({s.Arch.Name()}{warm})",
-            SelectorKind.Proxy => $"selection via proxy ({s.ProxyArch.Name()} → {s.Arch.Name()}{warm})",
-            _ => $"random selection ({s.Arch.Name()})",
+            SelectorKind.Pruned => $"PruneFuse ({Target(s)}, p={s.PruneRatio}, {s.PruningMethod.Name()}{(s.Fusion ? ", fusion" + source : ", no fusion")}{Kd(s)}{warm})",
+            SelectorKind.Dense => $"dense active learning ({Target(s)}{warm})",
+            SelectorKind.Proxy => $"selection via proxy ({s.ProxyArch.Value} → {Target(s)}{warm})",
+            _ => $"random selection ({Target(s)})",
         };
     }
 
@@ -52,6 +56,7 @@ public static class Reports
             ["currentRound"] = st.Round,
             ["awaitingLabelsRound"] = st.AwaitingLabelsRound,
             ["next"] = NextCommand(st),
+            ["notes"] = new JsonArray([.. st.Notes.Select(n => (JsonNode)n)]),
             ["training"] = st.Training is not { } t ? null : new JsonObject
             {
                 ["network"] = t.Network,

@@ -14,14 +14,17 @@ public static class SpecArguments
     {
         var all = new List<(string, string?)>
         {
-            ("--dataset", s.DatasetId), ("--arch", s.Arch.Name()), ("--width-multiplier", N(s.WidthMultiplier)),
+            ("--dataset", s.DatasetId), ("--arch", s.Arch.Value), ("--width-multiplier", N(s.WidthMultiplier)),
             ("--selector", s.Selector.Name()), ("--prune", N(s.PruneRatio)), ("--pruning", s.PruningMethod.Name()),
-            ("--proxy-arch", s.ProxyArch.Name()), ("--metric", s.Metric.Name()), ("--initial", N(s.InitialLabeled)), ("--round-size", N(s.RoundSize)),
+            ("--proxy-arch", s.ProxyArch.Value), ("--metric", s.Metric.Name()), ("--initial", N(s.InitialLabeled)), ("--round-size", N(s.RoundSize)),
             ("--rounds", N(s.Rounds)), ("--selector-epochs", N(s.SelectorEpochs)), ("--final-epochs", N(s.FinalEpochs)),
             ("--kd-alpha", N(s.DistillationAlpha)), ("--kd-temperature", N(s.DistillationTemperature)), ("--kd-decay", N(s.DistillationDecay)), ("--seed", N(s.Seed)),
             ("--batch-size", N(s.BatchSize)), ("--label-source", s.LabelSource.Name()), ("--warm-epochs", N(s.WarmEpochs)),
             ("--selector-warm-start", s.SelectorWarmStart ? "true" : "false"), ("--fusion-source", s.FusionSource.Name()),
         };
+        if (s.Stem is not null) all.Insert(2, ("--stem", s.Stem));
+        if (s.InitialWeights is not null) all.Add(("--init-weights", "sha256:" + s.InitialWeights));
+        if (s.Normalize is not null) all.Add(("--normalize", s.Normalize));
         if (!s.Fusion) all.Add(("--no-fusion", null));
         if (s.AllowNarrow) all.Add(("--allow-narrow", null));
         return all;

@@ -24,7 +24,7 @@ public sealed class ContractNameAttribute(string name, params string[] aliases) 
 }
 
 /// <summary>
-/// The one list of names of each named spec choice (<see cref="Arch"/>, <see cref="Metric"/>, <see cref="PruningMethod"/>,
+/// The one list of names of each named spec choice (<see cref="Metric"/>, <see cref="PruningMethod"/>,
 /// <see cref="LabelSource"/>, <see cref="SelectorKind"/>): console help, parsing, validation messages and docs all read it.
 /// Reading ignores case, '-' and '_' (so stored specs written as <c>ResNet14</c> or <c>least_confidence</c> still load).
 /// </summary>

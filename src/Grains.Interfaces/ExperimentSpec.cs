@@ -7,8 +7,8 @@ public sealed record ExperimentSpec
     /// <summary>Dataset id (imported with <c>prunefuse dataset import</c>).</summary>
     [Id(0)] public string DatasetId { get; init; } = "fashion-mnist";
 
-    /// <summary>Target architecture.</summary>
-    [Id(1)] public Arch Arch { get; init; } = Arch.ResNet20;
+    /// <summary>Target architecture (a network family's name: <c>prunefuse arch list</c>).</summary>
+    [Id(1)] public ArchName Arch { get; init; } = ArchName.ResNet20;
 
     /// <summary>Width multiplier of the target.</summary>
     [Id(2)] public double WidthMultiplier { get; init; } = 1.0;
@@ -22,8 +22,8 @@ public sealed record ExperimentSpec
     /// <summary>Channel importance: <c>l2</c> or <c>random</c> (ablation).</summary>
     [Id(5)] public PruningMethod PruningMethod { get; init; } = PruningMethod.L2;
 
-    /// <summary>Proxy architecture for <see cref="SelectorKind.Proxy"/>.</summary>
-    [Id(6)] public Arch ProxyArch { get; init; } = Arch.ResNet8;
+    /// <summary>Proxy architecture for <see cref="SelectorKind.Proxy"/> (any family).</summary>
+    [Id(6)] public ArchName ProxyArch { get; init; } = ArchName.ResNet8;
 
     /// <summary>Selection metric.</summary>
     [Id(7)] public Metric Metric { get; init; } = Metric.LeastConfidence;
@@ -93,6 +93,24 @@ public sealed record ExperimentSpec
     /// (0 keeps it constant). With 1/3 the selector guides the start of the final training only.
     /// </summary>
     [Id(23)] public double DistillationDecay { get; init; }
+
+    /// <summary>
+    /// The target's stem (<c>imagenet</c> or <c>small</c> where its family has both); null for the family's default.
+    /// The proxy uses it too where its family has that stem, else its own default.
+    /// </summary>
+    [Id(24)] public string? Stem { get; init; }
+
+    /// <summary>
+    /// θ0 from uploaded weights instead of the seed: the SHA-256 of a file stored with <see cref="IWeightsGrain"/>
+    /// (<c>--init-weights FILE</c> uploads it). Null: θ0 is drawn from the seed.
+    /// </summary>
+    [Id(25)] public string? InitialWeights { get; init; }
+
+    /// <summary>
+    /// Input normalisation: <c>dataset</c> (the pool's own statistics, the default) or <c>imagenet</c> (the
+    /// statistics ImageNet weights were trained with). Null means <c>dataset</c>.
+    /// </summary>
+    [Id(26)] public string? Normalize { get; init; }
 
     /// <summary>Final labeled-set size.</summary>
     public int Budget => InitialLabeled + Rounds * RoundSize;

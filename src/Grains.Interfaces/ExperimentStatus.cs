@@ -161,4 +161,7 @@ public sealed record ExperimentStatus
 
     /// <summary>The trained checkpoint the final selector was warm-started from; null: its θ0 slice or no training.</summary>
     [Id(20)] public string? FinalSelectorStartedFrom { get; init; }
+
+    /// <summary>What the start adapted and says once: a replaced classifier, a stem summed for gray images, ImageNet statistics.</summary>
+    [Id(21)] public string[] Notes { get; init; } = [];
 }

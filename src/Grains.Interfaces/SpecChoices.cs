@@ -3,9 +3,9 @@ using Orleans;
 
 namespace PruneFuse.Grains.Interfaces;
 
-// The named choices of an ExperimentSpec. Numbers never travel for Arch, Metric, PruningMethod and LabelSource: their
-// JSON and wire forms are the names (they were strings before they were enums). SelectorKind was always an enum and keeps
-// its stored numbers; only its names are listed here.
+// The named choices of an ExperimentSpec (the architecture is an ArchName). Numbers never travel for Metric,
+// PruningMethod and LabelSource: their JSON and wire forms are the names (they were strings before they were enums).
+// SelectorKind was always an enum and keeps its stored numbers; only its names are listed here.
 
 /// <summary>Which network selects samples each round.</summary>
 [ContractChoice("selector")]
@@ -19,24 +19,6 @@ public enum SelectorKind
     [ContractName("proxy")] Proxy,
     /// <summary>Random selection, no selector training.</summary>
     [ContractName("random")] Random,
-}
-
-/// <summary>The ResNet family for 32×32-class inputs (He et al. 2016, §4.2): depth 6n+2.</summary>
-[ContractChoice("architecture"), JsonConverter(typeof(ContractNameJsonConverter<Arch>))]
-public enum Arch
-{
-    /// <summary>n = 1.</summary>
-    [ContractName("resnet8")] ResNet8,
-    /// <summary>n = 2.</summary>
-    [ContractName("resnet14")] ResNet14,
-    /// <summary>n = 3.</summary>
-    [ContractName("resnet20")] ResNet20,
-    /// <summary>n = 5.</summary>
-    [ContractName("resnet32")] ResNet32,
-    /// <summary>n = 9.</summary>
-    [ContractName("resnet56")] ResNet56,
-    /// <summary>n = 18.</summary>
-    [ContractName("resnet110")] ResNet110,
 }
 
 /// <summary>How the selector ranks unlabeled samples.</summary>
@@ -91,7 +73,6 @@ public enum FusionSource
 }
 
 [RegisterSerializer] internal sealed class FusionSourceCodec : ContractNameCodec<FusionSource>;
-[RegisterSerializer] internal sealed class ArchCodec : ContractNameCodec<Arch>;
 [RegisterSerializer] internal sealed class MetricCodec : ContractNameCodec<Metric>;
 [RegisterSerializer] internal sealed class PruningMethodCodec : ContractNameCodec<PruningMethod>;
 [RegisterSerializer] internal sealed class LabelSourceCodec : ContractNameCodec<LabelSource>;

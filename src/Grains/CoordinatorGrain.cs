@@ -58,6 +58,7 @@ public sealed class CoordinatorState
     [Id(15)] public int TransientFailures { get; set; }
     [Id(16)] public string? LastTransientError { get; set; }
     [Id(17)] public SelectorTrainResult? FinalSelector { get; set; }
+    [Id(18)] public string[] Notes { get; set; } = [];
 }
 
 /// <summary>
@@ -173,7 +174,9 @@ public sealed class CoordinatorGrain(
     {
         var manifest = await experiments.ManifestAsync(spec.DatasetId);
         ExperimentSetup.Validate(spec, manifest, computeOptions.MaxSpecMemoryBytes);
+        var notes = await InitialWeightsNotesAsync(spec, manifest);
         await experiments.WriteSpecAsync(id, spec);
+        state.State.Notes = [.. notes];
         state.State.Spec = spec;
         state.State.State = ExperimentState.Running;
         state.State.Step = CoordinatorStep.Setup;
@@ -181,7 +184,7 @@ public sealed class CoordinatorGrain(
         await this.RegisterOrUpdateReminder(ResumeReminder, TimeSpan.FromMinutes(1), TimeSpan.FromMinutes(1));
         await WriteAsync();
         logger.LogInformation("experiment {Experiment} started: {Selector} selector on {Dataset}, {Arch}, budget {Budget} over {Rounds} rounds, metric {Metric}, seed {Seed}",
-            id, spec.Selector.Name(), spec.DatasetId, spec.Arch.Name(), spec.Budget, spec.Rounds, spec.Metric.Name(), spec.Seed);
+            id, spec.Selector.Name(), spec.DatasetId, spec.Arch.Value, spec.Budget, spec.Rounds, spec.Metric.Name(), spec.Seed);
         EnsureLoop();
         return Status();
     }
@@ -306,6 +309,33 @@ public sealed class CoordinatorGrain(
         }
     }
 
+    // Supplied weights are checked against the network before anything is stored: a wrong key or shape refuses the start.
+    private async Task<IReadOnlyList<string>> InitialWeightsNotesAsync(ExperimentSpec spec, Datasets.DatasetManifest manifest)
+    {
+        var notes = new List<string>();
+        if (spec.Normalize == "imagenet")
+        {
+            var n = Learning.Data.ImageNormalization.ImageNet(manifest.Channels);
+            notes.Add($"inputs normalised with ImageNet's statistics (mean {string.Join("/", n.Mean)}, std {string.Join("/", n.Std)}), not the dataset's");
+        }
+        if (spec.InitialWeights is null) return notes;
+        var weights = await experiments.InitialWeightsAsync(spec.InitialWeights);
+        try
+        {
+            notes.AddRange(await compute.Run(_ =>
+            {
+                var (theta0, applied) = ExperimentSetup.CreateTheta0(spec, manifest, weights);
+                theta0.Dispose();
+                return applied;
+            }));
+        }
+        catch (ArgumentException e)
+        {
+            throw new ArgumentException("invalid experiment spec: " + e.Message, e);
+        }
+        return notes;
+    }
+
     private ExperimentStatus Status()
     {
         var s = state.State;
@@ -318,7 +348,7 @@ public sealed class CoordinatorGrain(
             // While the full network trains, the selector it fuses is the current one.
             FinalSelectorAccuracy = FinalSelectorOf(s)?.Accuracy, FinalSelectorSeconds = FinalSelectorOf(s)?.Seconds ?? 0,
             FinalSelectorEpochs = FinalSelectorOf(s)?.Epochs ?? 0, FinalSelectorStartedFrom = FinalSelectorOf(s)?.StartedFrom,
-            Training = _training, Scoring = _scoring,
+            Training = _training, Scoring = _scoring, Notes = s.Notes,
             AwaitingLabelsRound = s.State == ExperimentState.Running && s.Step == CoordinatorStep.AwaitLabels ? s.AwaitingRound : null,
             Warning = s.TransientFailures > 0 ? $"retrying after transient failure {s.TransientFailures}/{MaxTransientFailures}: {s.LastTransientError}" : null,
         };

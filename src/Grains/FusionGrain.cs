@@ -54,7 +54,7 @@ public sealed class FusionGrain(ExperimentStore experiments, TorchWorker compute
                 };
                 var sw = System.Diagnostics.Stopwatch.StartNew();
                 Volatile.Write(ref _progress, new TrainingProgress { Network = "final network", Epochs = options.Epochs });
-                var r = Trainer.Train(model, train, options, manifest.Normalization, test, distill ? selector : null, e => Volatile.Write(ref _progress, new TrainingProgress
+                var r = Trainer.Train(model, train, options, meta.NormalizationOr(manifest.Normalization), test, distill ? selector : null, e => Volatile.Write(ref _progress, new TrainingProgress
                 {
                     Network = "final network", Epoch = e.Epoch + 1, Epochs = options.Epochs, TrainLoss = e.TrainLoss, TestAccuracy = e.TestAccuracy, Seconds = sw.Elapsed.TotalSeconds,
                 }), ct);
@@ -63,7 +63,7 @@ public sealed class FusionGrain(ExperimentStore experiments, TorchWorker compute
                     Accuracy = r.LastAccuracy ?? 0, BestAccuracy = r.BestAccuracy ?? 0, TrainSeconds = r.TrainSeconds,
                     EpochAccuracies = [.. r.Epochs.Select(e => e.TestAccuracy ?? double.NaN)], Fused = fuse, Checkpoint = ArtifactLayout.Final(id),
                 };
-                return (final, Checkpoint.Save(model, meta.Plan, new Dictionary<string, string> { ["experiment"] = id, ["role"] = "final" }));
+                return (final, Checkpoint.Save(model, meta.Plan, new Dictionary<string, string> { ["experiment"] = id, ["role"] = "final" }, meta.Normalization));
             }
             finally
             {

@@ -37,7 +37,8 @@ public sealed class ModelExportGrain(ExperimentStore experiments, TorchWorker co
             using (model)
             {
                 var tags = new Dictionary<string, string>(meta.Tags) { ["experiment"] = id, ["network"] = network, ["dataset"] = spec.DatasetId, ["source"] = source };
-                return (ModelExport.Weights(model, modelFormat, manifest.Normalization, tags), ModelExport.Describe(model.Spec, manifest.Normalization, weightsFile, modelFormat, manifest.ClassNames, tags));
+                var normalization = meta.NormalizationOr(manifest.Normalization);
+                return (ModelExport.Weights(model, modelFormat, normalization, tags), ModelExport.Describe(model.Spec, normalization, weightsFile, modelFormat, manifest.ClassNames, tags));
             }
         });
         return new ExportedModel { Network = network, WeightsFile = weightsFile, Weights = weights, DescriptionFile = network + ".json", Description = description, Source = source };

@@ -44,14 +44,15 @@ public sealed class SelectorGrain(ExperimentStore experiments, TorchWorker compu
                 };
                 var sw = Stopwatch.StartNew();
                 Volatile.Write(ref _progress, new TrainingProgress { Network = "selector", Epochs = options.Epochs });
-                Trainer.Train(model, train, options, manifest.Normalization, progress: e => Volatile.Write(ref _progress, new TrainingProgress
+                var normalization = meta.NormalizationOr(manifest.Normalization);
+                Trainer.Train(model, train, options, normalization, progress: e => Volatile.Write(ref _progress, new TrainingProgress
                 {
                     Network = "selector", Epoch = e.Epoch + 1, Epochs = options.Epochs, TrainLoss = e.TrainLoss, TestAccuracy = e.TestAccuracy, Seconds = sw.Elapsed.TotalSeconds,
                 }), cancellationToken: ct);
                 var secs = sw.Elapsed.TotalSeconds;
-                var acc = Evaluator.Accuracy(model, test, manifest.Normalization, cancellationToken: ct);
+                var acc = Evaluator.Accuracy(model, test, normalization, cancellationToken: ct);
                 var tags = new Dictionary<string, string> { ["experiment"] = id, ["round"] = request.Round.ToString(System.Globalization.CultureInfo.InvariantCulture), ["role"] = "selector" };
-                return (Checkpoint.Save(model, meta.Plan, tags), acc, secs);
+                return (Checkpoint.Save(model, meta.Plan, tags, meta.Normalization), acc, secs);
             }
         }, cancellationToken);
         var checkpoint = await experiments.WriteCheckpointAsync(ArtifactLayout.Selector(id, request.Round), bytes, cancellationToken);

@@ -53,7 +53,7 @@ public sealed class ClusterFixture : IAsyncLifetime
     /// <summary>A small, fast experiment spec on the fixture's dataset.</summary>
     public static ExperimentSpec SmallSpec(long seed = 1) => new()
     {
-        DatasetId = Dataset, Arch = Arch.ResNet8, Selector = SelectorKind.Pruned, PruneRatio = 0.5, Metric = Metric.LeastConfidence,
+        DatasetId = Dataset, Arch = "resnet8", Selector = SelectorKind.Pruned, PruneRatio = 0.5, Metric = Metric.LeastConfidence,
         InitialLabeled = 200, RoundSize = 150, Rounds = 2, SelectorEpochs = 4, FinalEpochs = 2, BatchSize = 64, Seed = seed,
     };
 

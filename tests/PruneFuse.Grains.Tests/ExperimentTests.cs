@@ -218,7 +218,7 @@ public sealed class ExperimentTests(ClusterFixture fx)
         spec = kind switch
         {
             "dense" => spec with { Selector = SelectorKind.Dense },
-            "proxy" => spec with { Selector = SelectorKind.Proxy, Arch = Arch.ResNet14, ProxyArch = Arch.ResNet8 },
+            "proxy" => spec with { Selector = SelectorKind.Proxy, Arch = "resnet14", ProxyArch = "resnet8" },
             "random" => spec with { Selector = SelectorKind.Random },
             // Distillation is off by default: this drives the fused network's training with the selector as teacher.
             "kd" => spec with { DistillationAlpha = 0.5, DistillationTemperature = 4 },
@@ -272,7 +272,8 @@ public sealed class ExperimentTests(ClusterFixture fx)
     [Theory]
     [InlineData("p", "prune ratio p must be in [0, 1), got 1")]
     [InlineData("budget", "budget 3200")]
-    [InlineData("arch", "unknown architecture '9'")]
+    [InlineData("arch", "unknown architecture 'resnet9'; supported: resnet8, resnet14")]
+    [InlineData("stem", "resnet20 has no stem 'imagenet'; it takes small")]
     [InlineData("metric", "unknown selection metric '42'")]
     [InlineData("dataset", "unknown dataset 'nope'")]
     public async Task Invalid_specs_are_refused_and_nothing_is_stored(string what, string expected)
@@ -282,7 +283,8 @@ public sealed class ExperimentTests(ClusterFixture fx)
         {
             "p" => spec with { PruneRatio = 1.0 },
             "budget" => spec with { InitialLabeled = 200, RoundSize = 1000, Rounds = 3 },
-            "arch" => spec with { Arch = (Arch)9 },
+            "arch" => spec with { Arch = "resnet9" },
+            "stem" => spec with { Arch = "resnet20", Stem = "imagenet" },
             "metric" => spec with { Metric = (Metric)42 },
             _ => spec with { DatasetId = "nope" },
         };

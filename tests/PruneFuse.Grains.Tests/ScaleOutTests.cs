@@ -41,7 +41,7 @@ public sealed class ScaleOutFixture : IAsyncLifetime
     /// </summary>
     public static ExperimentSpec Spec() => new()
     {
-        DatasetId = Dataset, Arch = Arch.ResNet20, Selector = SelectorKind.Dense, Metric = Metric.LeastConfidence,
+        DatasetId = Dataset, Arch = "resnet20", Selector = SelectorKind.Dense, Metric = Metric.LeastConfidence,
         InitialLabeled = 200, RoundSize = 200, Rounds = 1, SelectorEpochs = 1, FinalEpochs = 1, BatchSize = 64, Seed = 5,
     };
 

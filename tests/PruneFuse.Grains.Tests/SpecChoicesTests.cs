@@ -9,15 +9,24 @@ public sealed class SpecChoicesTests
     public void Names_parse_back_to_their_values_ignoring_case_dashes_and_underscores_and_aliases_still_read()
     {
         foreach (var m in Enum.GetValues<Metric>()) Assert.Equal(m, ContractNames.Parse<Metric>(m.Name()));
-        foreach (var a in Enum.GetValues<Arch>()) Assert.Equal(a, ContractNames.Parse<Arch>(a.Name().ToUpperInvariant()));
         Assert.Equal(Metric.LeastConfidence, ContractNames.Parse<Metric>("Least_Confidence"));
         Assert.Equal(Metric.LeastConfidence, ContractNames.Parse<Metric>("lc"));
         Assert.Equal(Metric.KCenter, ContractNames.Parse<Metric>("coreset"));
         Assert.Equal(SelectorKind.Proxy, ContractNames.Parse<SelectorKind>("proxy"));
         Assert.Null(ContractNames.TryParse<Metric>("1"));
-        Assert.Null(ContractNames.TryParse<Arch>("resnet9"));
         var e = Assert.Throws<ArgumentException>(() => ContractNames.Parse<PruningMethod>("l1"));
         Assert.Equal("unknown pruning method 'l1'; known: l2, random", e.Message);
+    }
+
+    [Fact]
+    public void Architecture_names_are_trimmed_and_lower_cased_and_travel_as_strings()
+    {
+        Assert.Equal("resnet14", new ArchName(" ResNet14 ").Value);
+        Assert.Equal("mobilenet_v2", ((ArchName)"MobileNet_V2").Value);
+        Assert.Equal(ArchName.ResNet20, new ArchName("RESNET20"));
+        Assert.Equal("", default(ArchName).Value);
+        Assert.Equal("\"wrn-28-10\"", System.Text.Json.JsonSerializer.Serialize(new ArchName("wrn-28-10")));
+        Assert.Equal("resnet18", System.Text.Json.JsonSerializer.Deserialize<ArchName>("\"ResNet18\"").Value);
     }
 
     [Fact]
@@ -34,7 +43,7 @@ public sealed class SpecChoicesTests
     {
         var d = new ExperimentSpec();
         Assert.Equal(("resnet20", "resnet8", "least-confidence", "l2", "dataset", "pruned"),
-            (d.Arch.Name(), d.ProxyArch.Name(), d.Metric.Name(), d.PruningMethod.Name(), d.LabelSource.Name(), d.Selector.Name()));
+            (d.Arch.Value, d.ProxyArch.Value, d.Metric.Name(), d.PruningMethod.Name(), d.LabelSource.Name(), d.Selector.Name()));
     }
 
     [Fact]
@@ -42,7 +51,7 @@ public sealed class SpecChoicesTests
     {
         var readme = File.ReadAllLines(Path.Combine(BuildOutput.RepoRoot, "README.md"));
         string Row(string option) => readme.Single(l => l.StartsWith($"| `{option}`", StringComparison.Ordinal));
-        Assert.EndsWith($"; {ContractNames.List<Arch>()} |", Row("--arch`, `--proxy-arch"));
+        Assert.EndsWith($"; {Learning.Models.NetworkFamilies.Known} |", Row("--arch`, `--proxy-arch"));
         Assert.Equal($"| `--selector` | {ContractNames.List<SelectorKind>()} |", Row("--selector"));
         Assert.Equal($"| `--metric` | {ContractNames.List<Metric>()} |", Row("--metric"));
         Assert.Equal($"| `--pruning` | {ContractNames.List<PruningMethod>()} |", Row("--pruning"));

@@ -20,7 +20,7 @@ public sealed class StoredSpecMigrationTests
 
     private static readonly ExperimentSpec Expected = new()
     {
-        DatasetId = "fmnist", Arch = Arch.ResNet14, Selector = SelectorKind.Proxy, ProxyArch = Arch.ResNet8, PruningMethod = PruningMethod.Random,
+        DatasetId = "fmnist", Arch = "resnet14", Selector = SelectorKind.Proxy, ProxyArch = "resnet8", PruningMethod = PruningMethod.Random,
         Metric = Metric.LeastConfidence, LabelSource = LabelSource.External, Rounds = 4, Seed = 42, DistillationAlpha = 0.25,
     };
 
@@ -43,7 +43,7 @@ public sealed class StoredSpecMigrationTests
     {
         // The string version decodes these fields as strings: the names must be on the wire, not enum numbers.
         var codec = OrleansCodec();
-        var canonical = Expected with { Arch = Arch.ResNet8, Metric = Metric.Entropy };
+        var canonical = Expected with { Arch = "resnet8", Metric = Metric.Entropy };
         var bytes = codec.Serialize(new CoordinatorState { Spec = canonical }).ToArray();
         foreach (var name in new[] { "resnet8", "entropy", "random", "external" })
         {

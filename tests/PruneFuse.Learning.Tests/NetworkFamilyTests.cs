@@ -5,6 +5,7 @@ using PruneFuse.Learning.Onnx;
 using PruneFuse.Learning.Pruning;
 using PruneFuse.Learning.Runtime;
 using PruneFuse.Learning.Scoring;
+using TorchSharp;
 using static TorchSharp.torch;
 
 namespace PruneFuse.Learning.Tests;
@@ -182,6 +183,44 @@ public class NetworkFamilyTests
         Assert.Equal(10, classes);
         Assert.True(MaxDiff(expected, o) <= 1e-4, $"{arch}/{stem}: ONNX max |Δlogit| = {MaxDiff(expected, o)}");
         Assert.True(expected.Max(Math.Abs) > 0.1, "logits are not trivially small");
+    }
+
+    [Theory]
+    [MemberData(nameof(Networks))]
+    public void Padded_and_default_convolutions_compute_the_float64_network(string arch, string stem, double width, int channels, int size)
+    {
+        // The oneDNN workaround pads channel counts on hosts whose kernels are wrong; here the padded path is forced
+        // on whatever host runs the test, pruned widths included, and both paths are held to a float64 forward pass.
+        using var dense = Network.Create(NetworkSpec.Dense(arch, channels, 10, width, stem), 4);
+        var plan = ChannelPruner.Plan(dense, 0.3, PruningMethod.L2);
+        using var model = ChannelPruner.Extract(dense, plan);
+        Perturb(model, 3);
+        model.eval();
+        using var scope = NewDisposeScope();
+        using var noGrad = no_grad();
+        var x = randn(new long[] { 3, channels, size, size }, generator: new Generator(5));
+        ScaleLogits(model, x);
+        using var wide = new Network(model.Spec);
+        foreach (var (name, t) in model.state_dict()) wide.state_dict()[name].copy_(t);
+        wide.to(ScalarType.Float64).eval();
+        var reference = wide.forward(x.to_type(ScalarType.Float64));
+        double Error(Tensor y) => (y.to_type(ScalarType.Float64) - reference).abs().max().item<double>();
+        var unforced = Error(model.forward(x));
+        double padded;
+        using (Convolution.ForcePadding()) padded = Error(model.forward(x));
+        Assert.True(unforced <= 1e-4, $"{arch}/{stem} p=0.3: float32 on this host's path off by {unforced:G3} ({TorchRuntime.OneDnnWorkaround ?? "no workaround"})");
+        Assert.True(padded <= 1e-4, $"{arch}/{stem} p=0.3: padded float32 off by {padded:G3}");
+    }
+
+    [Fact]
+    public void The_depthwise_oneDNN_check_holds_on_this_host()
+    {
+        // The start-up check measures both kernels; whatever it chose must leave depthwise convolutions right.
+        using (Convolution.ForcePadding()) Assert.True(Runtime.OneDnnCheck.DepthwiseError(padded: true) <= 1e-3);
+        if (!TorchRuntime.PadConvolutionChannels && TorchRuntime.OneDnnWorkaround is null)
+        {
+            Assert.True(Runtime.OneDnnCheck.DepthwiseError(padded: false) <= 1e-3);
+        }
     }
 
     [Fact]

@@ -37,7 +37,7 @@ public static class DemoCommand
             log.WriteLine($"dataset '{datasetId}': {info.PoolSize} pool images in {info.Shards} shards, {info.TestSize} test images{(info.AlreadyImported ? " (already imported)" : "")}");
             var spec = new ExperimentSpec
             {
-                DatasetId = datasetId, Arch = Arch.ResNet20, Selector = SelectorKind.Pruned, PruneRatio = 0.5, Metric = Metric.LeastConfidence,
+                DatasetId = datasetId, Arch = ArchName.ResNet20, Selector = SelectorKind.Pruned, PruneRatio = 0.5, Metric = Metric.LeastConfidence,
                 InitialLabeled = 1000, RoundSize = 1000, Rounds = isQuick ? 2 : 4, SelectorEpochs = isQuick ? 8 : 15, FinalEpochs = isQuick ? 10 : 30,
                 Seed = p.GetValue(seed),
             };

@@ -15,12 +15,16 @@ public static class ExperimentCommands
     {
         private static readonly ExperimentSpec D = new();
         public Option<string> Dataset { get; } = new("--dataset") { Description = "Dataset id", DefaultValueFactory = _ => D.DatasetId };
-        public Option<Arch> Arch { get; } = Named("--arch", "Target network", D.Arch);
-        public Option<double> Width { get; } = new("--width-multiplier") { Description = "Width multiplier of the target (stage widths 16/32/64 × m)", DefaultValueFactory = _ => D.WidthMultiplier };
+        public Option<string> Arch { get; } = new("--arch")
+        {
+            Description = $"Target network: a family's name, e.g. resnet20, resnet18, wrn-16-4, mobilenet_v2 (prunefuse arch list) [default: {D.Arch}]",
+        };
+        public Option<string> Stem { get; } = new("--stem") { Description = "imagenet (7×7 stride 2 + max pool) or small (3×3 stride 1, for 28-64 px) where the family has both [default: the family's]" };
+        public Option<double> Width { get; } = new("--width-multiplier") { Description = "Width multiplier of the target's channels", DefaultValueFactory = _ => D.WidthMultiplier };
         public Option<SelectorKind> Selector { get; } = Named("--selector", "pruned (PruneFuse), dense, proxy (SVP) or random", D.Selector);
         public Option<double> Prune { get; } = new("--prune") { Description = "Pruning ratio p in [0, 1)", DefaultValueFactory = _ => D.PruneRatio };
         public Option<PruningMethod> Pruning { get; } = Named("--pruning", "Channel importance (random: ablation)", D.PruningMethod);
-        public Option<Arch> Proxy { get; } = Named("--proxy-arch", "Proxy architecture for --selector proxy", D.ProxyArch);
+        public Option<string> Proxy { get; } = new("--proxy-arch") { Description = $"Proxy architecture for --selector proxy, any family [default: {D.ProxyArch}]" };
         public Option<Metric> Metric { get; } = Named("--metric", "Selection metric", D.Metric);
         public Option<int> Initial { get; } = new("--initial") { Description = "Random initial labeled set size", DefaultValueFactory = _ => D.InitialLabeled };
         public Option<int> RoundSize { get; } = new("--round-size") { Description = "Samples selected per round", DefaultValueFactory = _ => D.RoundSize };
@@ -46,11 +50,16 @@ public static class ExperimentCommands
         public Option<int> WarmEpochs { get; } = new("--warm-epochs") { Description = "Epochs of a warm-started selector training", DefaultValueFactory = _ => D.WarmEpochs };
         public Option<FusionSource> FusionSource { get; } = Named("--fusion-source",
             "The selector fused into θ0: retrain (from θ0 on the final labeled set), warm (the last round's, --warm-epochs more), last-round (as is)", D.FusionSource);
+        public Option<string> InitWeights { get; } = new("--init-weights")
+        {
+            Description = "θ0 from a state dict instead of the seed: a safetensors file or torch.save(model.state_dict()) (e.g. torchvision's pretrained weights), uploaded to the cluster; or sha256:HEX of one uploaded before",
+        };
+        public Option<string> Normalize { get; } = new("--normalize") { Description = "Input normalisation: dataset (the pool's statistics) or imagenet (for ImageNet weights) [default: dataset]" };
         public Option<bool> AllowNarrow { get; } = new("--allow-narrow") { Description = "Accept networks with fewer than 4 channels in a stage (they usually train at chance)" };
 
         public void AddTo(Command c)
         {
-            foreach (var o in new Option[] { Dataset, Arch, Width, Selector, Prune, Pruning, Proxy, Metric, Initial, RoundSize, Rounds, SelectorEpochs, FinalEpochs, NoFusion, Alpha, Temperature, Decay, Seed, Batch, LabelSource, WarmStart, WarmEpochs, FusionSource, AllowNarrow })
+            foreach (var o in new Option[] { Dataset, Arch, Stem, Width, Selector, Prune, Pruning, Proxy, Metric, Initial, RoundSize, Rounds, SelectorEpochs, FinalEpochs, NoFusion, Alpha, Temperature, Decay, Seed, Batch, LabelSource, WarmStart, WarmEpochs, FusionSource, InitWeights, Normalize, AllowNarrow })
             {
                 c.Options.Add(o);
             }
@@ -61,12 +70,13 @@ public static class ExperimentCommands
 
         public ExperimentSpec Read(ParseResult p) => new()
         {
-            DatasetId = p.GetValue(Dataset)!, Arch = Get(p, Arch, D.Arch), WidthMultiplier = p.GetValue(Width), Selector = Get(p, Selector, D.Selector), PruneRatio = p.GetValue(Prune),
-            PruningMethod = Get(p, Pruning, D.PruningMethod), ProxyArch = Get(p, Proxy, D.ProxyArch), Metric = Get(p, Metric, D.Metric), InitialLabeled = p.GetValue(Initial),
+            DatasetId = p.GetValue(Dataset)!, Arch = p.GetValue(Arch) ?? D.Arch, Stem = p.GetValue(Stem), WidthMultiplier = p.GetValue(Width), Selector = Get(p, Selector, D.Selector), PruneRatio = p.GetValue(Prune),
+            PruningMethod = Get(p, Pruning, D.PruningMethod), ProxyArch = p.GetValue(Proxy) ?? D.ProxyArch, Metric = Get(p, Metric, D.Metric), InitialLabeled = p.GetValue(Initial),
             RoundSize = p.GetValue(RoundSize), Rounds = p.GetValue(Rounds), SelectorEpochs = p.GetValue(SelectorEpochs), FinalEpochs = p.GetValue(FinalEpochs),
             Fusion = !p.GetValue(NoFusion), DistillationAlpha = p.GetValue(Alpha), DistillationTemperature = p.GetValue(Temperature), DistillationDecay = p.GetValue(Decay), Seed = p.GetValue(Seed),
             BatchSize = p.GetValue(Batch), LabelSource = Get(p, LabelSource, D.LabelSource),
             SelectorWarmStart = p.GetValue(WarmStart), WarmEpochs = p.GetValue(WarmEpochs), FusionSource = Get(p, FusionSource, D.FusionSource), AllowNarrow = p.GetValue(AllowNarrow),
+            Normalize = p.GetValue(Normalize)?.Trim().ToLowerInvariant(),
         };
     }
 
@@ -80,7 +90,11 @@ public static class ExperimentCommands
         specOptions.AddTo(start);
         start.SetAction((p, ct) => Run(p, async (c, json) =>
         {
-            var status = await c.GetGrain<ICoordinatorGrain>(p.GetValue(startId)!).Start(specOptions.Read(p));
+            var spec = specOptions.Read(p);
+            if (p.GetValue(specOptions.InitWeights) is { } weights) spec = spec with { InitialWeights = await WeightsUpload.UploadAsync(c, weights, json, ct) };
+            var status = await c.GetGrain<ICoordinatorGrain>(p.GetValue(startId)!).Start(spec);
+            // Plain lines, unwrapped: a note names a file digest or a layer that a reader may copy.
+            if (!json) foreach (var note in status.Notes) Console.WriteLine("note: " + note);
             Print(json, Reports.Summary(status), $"started '{status.ExperimentId}': {Reports.Method(status.Spec!)}, budget {status.Spec!.Budget}. Follow it with: prunefuse experiment status --id {status.ExperimentId} --watch");
             return 0;
         }, ct));

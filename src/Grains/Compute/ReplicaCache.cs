@@ -56,7 +56,8 @@ public sealed class ReplicaCache(ComputeOptions options, ILogger<ReplicaCache> l
     /// </summary>
     public PoolScorer Scorer(string name, string etag, byte[] bytes, ImageNormalization normalization)
     {
-        var (model, _) = GetModel(name, etag, bytes);
+        var (model, meta) = GetModel(name, etag, bytes);
+        normalization = meta.NormalizationOr(normalization);
         if (options.ScoringEngine == ScoringEngine.Torch)
         {
             LogEngineOnce("torch", null);

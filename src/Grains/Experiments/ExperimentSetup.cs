@@ -1,5 +1,6 @@
 using PruneFuse.Grains.Datasets;
 using PruneFuse.Grains.Interfaces;
+using PruneFuse.Grains.Storage;
 using PruneFuse.Learning.Data;
 using PruneFuse.Learning.Models;
 using PruneFuse.Learning.Pruning;
@@ -15,7 +16,8 @@ namespace PruneFuse.Grains.Experiments;
 /// <param name="SelectorInit">The selector's starting weights (null for random selection).</param>
 /// <param name="SelectorParams">Selector parameters.</param>
 /// <param name="SelectorMacs">Selector MACs per image.</param>
-public sealed record ExperimentNetworks(byte[] Theta0, byte[]? SelectorInit, long SelectorParams, long SelectorMacs);
+/// <param name="Notes">What was bridged between supplied initial weights and the network (a replaced classifier, a summed stem).</param>
+public sealed record ExperimentNetworks(byte[] Theta0, byte[]? SelectorInit, long SelectorParams, long SelectorMacs, IReadOnlyList<string> Notes);
 
 /// <summary>Spec validation and the experiment's starting state; calls into the learning core, holds no math itself.</summary>
 public static class ExperimentSetup
@@ -37,8 +39,16 @@ public static class ExperimentSetup
         }
         // Named choices arrive as enums; a caller can still cast any number into one.
         Named(spec.Selector, problems);
-        Named(spec.Arch, problems);
-        if (spec.Selector == SelectorKind.Proxy) Named(spec.ProxyArch, problems, "proxy ");
+        // Architectures are names of network families; the families refuse unknown names, stems and input sizes.
+        CheckNetwork(() => TargetSpec(spec, dataset), dataset, problems, "");
+        if (spec.InitialWeights is not null)
+        {
+            try { ArtifactLayout.InitialWeights(spec.InitialWeights); }
+            catch (ArgumentException e) { problems.Add(e.Message); }
+        }
+        Check(spec.Normalize is null or "dataset" or "imagenet", $"normalisation must be dataset or imagenet, got '{spec.Normalize}'");
+        Check(spec.Normalize != "imagenet" || dataset.Channels is 1 or 3, $"ImageNet normalisation is defined for 1- or 3-channel images; dataset '{dataset.DatasetId}' has {dataset.Channels}");
+        if (spec.Selector == SelectorKind.Proxy) CheckNetwork(() => ProxySpec(spec, dataset), dataset, problems, "proxy ");
         Named(spec.Metric, problems);
         Named(spec.PruningMethod, problems);
         Named(spec.LabelSource, problems);
@@ -65,7 +75,7 @@ public static class ExperimentSetup
     // Admission: the shapes are known before any tensor exists, so refuse what cannot learn or cannot fit.
     private static void CheckSize(ExperimentSpec spec, DatasetManifest dataset, long maxMemoryBytes, List<string> problems)
     {
-        var dense = NetworkSpec.Dense(spec.Arch.Name(), dataset.Channels, dataset.Classes, spec.WidthMultiplier);
+        var dense = TargetSpec(spec, dataset);
         if (!spec.AllowNarrow)
         {
             if (dense.Widths.Values.Min() < MinStageWidth)
@@ -87,7 +97,7 @@ public static class ExperimentSetup
             needed = target.TrainingBytes(spec.BatchSize) + 4L * target.Parameters;
             if (spec.Selector == SelectorKind.Proxy)
             {
-                var proxy = ModelComplexity.Of(NetworkSpec.Dense(spec.ProxyArch.Name(), dataset.Channels, dataset.Classes), dataset.Height, dataset.Width);
+                var proxy = ModelComplexity.Of(ProxySpec(spec, dataset), dataset.Height, dataset.Width);
                 needed = Math.Max(needed, proxy.TrainingBytes(spec.BatchSize));
             }
         }
@@ -97,12 +107,40 @@ public static class ExperimentSetup
         }
         if (needed > maxMemoryBytes)
         {
-            problems.Add($"{spec.Arch.Name()} × {spec.WidthMultiplier} at batch size {spec.BatchSize} needs about {Gib(needed)} to train ({target.Parameters:N0} parameters), " +
+            problems.Add($"{spec.Arch} × {spec.WidthMultiplier} at batch size {spec.BatchSize} needs about {Gib(needed)} to train ({target.Parameters:N0} parameters), " +
                 $"over this silo's limit of {Gib(maxMemoryBytes)} (PruneFuse:MaxSpecMemoryShare of its memory): use a smaller network, width multiplier or batch size");
         }
     }
 
     private static string Gib(long bytes) => bytes == long.MaxValue ? "more than 8 EiB" : $"{bytes / (double)(1L << 30):0.0} GiB";
+
+    /// <summary>The target network at the spec's width and stem for the dataset's images.</summary>
+    public static NetworkSpec TargetSpec(ExperimentSpec spec, DatasetManifest dataset) =>
+        NetworkSpec.Dense(spec.Arch.Value, dataset.Channels, dataset.Classes, spec.WidthMultiplier, spec.Stem);
+
+    /// <summary>The proxy network: the spec's stem where the proxy's family has it, else that family's default.</summary>
+    public static NetworkSpec ProxySpec(ExperimentSpec spec, DatasetManifest dataset)
+    {
+        var family = NetworkFamilies.Of(spec.ProxyArch.Value);
+        var stem = spec.Stem is not null && family.Stems.Contains(spec.Stem.Trim().ToLowerInvariant()) ? spec.Stem : null;
+        return NetworkSpec.Dense(spec.ProxyArch.Value, dataset.Channels, dataset.Classes, stem: stem);
+    }
+
+    private static void CheckNetwork(Func<NetworkSpec> build, DatasetManifest dataset, List<string> problems, string prefix)
+    {
+        try
+        {
+            ModelComplexity.Of(build(), dataset.Height, dataset.Width);
+        }
+        catch (ArgumentOutOfRangeException)
+        {
+            // A width multiplier, channel or class count out of range: the spec checks above name it.
+        }
+        catch (ArgumentException e)
+        {
+            problems.Add(prefix + e.Message);
+        }
+    }
 
     private static void Named<T>(T value, List<string> problems, string prefix = "") where T : struct, Enum
     {
@@ -120,11 +158,50 @@ public static class ExperimentSetup
         _ => throw new ArgumentException(ContractNames.Unknown<Metric>(metric.Name())),
     };
 
-    /// <summary>Builds θ0, the channel plan and the selector's starting point. Runs on the compute thread.</summary>
-    public static ExperimentNetworks CreateNetworks(ExperimentSpec spec, DatasetManifest dataset)
+    /// <summary>The input normalisation the spec asks for; null for the dataset's own (stored checkpoints then carry none).</summary>
+    public static ImageNormalization? NormalizationOf(ExperimentSpec spec, DatasetManifest dataset) =>
+        spec.Normalize == "imagenet" ? ImageNormalization.ImageNet(dataset.Channels) : null;
+
+    /// <summary>
+    /// θ0 of the spec: seeded, then overwritten by <paramref name="initialWeights"/> when given. Throws
+    /// <see cref="ArgumentException"/> naming the first key or shape the weights get wrong. Runs on the compute thread.
+    /// </summary>
+    public static (Network Theta0, IReadOnlyList<string> Notes) CreateTheta0(ExperimentSpec spec, DatasetManifest dataset, byte[]? initialWeights)
     {
-        var denseSpec = NetworkSpec.Dense(spec.Arch.Name(), dataset.Channels, dataset.Classes, spec.WidthMultiplier);
-        using var theta0 = Network.Create(denseSpec, SeedFor(spec, "theta0"));
+        var theta0 = Network.Create(TargetSpec(spec, dataset), SeedFor(spec, "theta0"));
+        if (initialWeights is null) return (theta0, []);
+        var source = $"initial weights {spec.InitialWeights![..12]}…";
+        try
+        {
+            var state = InitialWeights.Read(initialWeights, source);
+            try
+            {
+                return (theta0, InitialWeights.Apply(theta0, state, source));
+            }
+            finally
+            {
+                foreach (var t in state.Values) t.Dispose();
+            }
+        }
+        catch (DataFormatException e)
+        {
+            theta0.Dispose();
+            throw new ArgumentException(e.Message, e);
+        }
+        catch
+        {
+            theta0.Dispose();
+            throw;
+        }
+    }
+
+    /// <summary>Builds θ0, the channel plan and the selector's starting point. Runs on the compute thread.</summary>
+    public static ExperimentNetworks CreateNetworks(ExperimentSpec spec, DatasetManifest dataset, byte[]? initialWeights = null)
+    {
+        var (theta0Model, notes) = CreateTheta0(spec, dataset, initialWeights);
+        using var theta0 = theta0Model;
+        var denseSpec = theta0.Spec;
+        var normalization = NormalizationOf(spec, dataset);
         ChannelPlan? plan = null;
         Network? selector = null;
         try
@@ -136,19 +213,23 @@ public static class ExperimentSetup
                     selector = ChannelPruner.Extract(theta0, plan);
                     break;
                 case SelectorKind.Dense:
-                    selector = Network.Create(denseSpec, SeedFor(spec, "theta0"));
+                    selector = new Network(denseSpec);
+                    using (TorchSharp.torch.no_grad())
+                    {
+                        foreach (var (name, t) in theta0.state_dict()) selector.state_dict()[name].copy_(t);
+                    }
                     break;
                 case SelectorKind.Proxy:
-                    selector = Network.Create(NetworkSpec.Dense(spec.ProxyArch.Name(), dataset.Channels, dataset.Classes), SeedFor(spec, "proxy"));
+                    selector = Network.Create(ProxySpec(spec, dataset), SeedFor(spec, "proxy"));
                     break;
                 case SelectorKind.Random:
                     break;
             }
             var cx = selector is null ? new ModelComplexity(0, 0) : ModelComplexity.Of(selector.Spec, dataset.Height, dataset.Width);
             return new ExperimentNetworks(
-                Checkpoint.Save(theta0, plan, new Dictionary<string, string> { ["role"] = "theta0" }),
-                selector is null ? null : Checkpoint.Save(selector, plan, new Dictionary<string, string> { ["role"] = "selector-init" }),
-                cx.Parameters, cx.Macs);
+                Checkpoint.Save(theta0, plan, new Dictionary<string, string> { ["role"] = "theta0" }, normalization),
+                selector is null ? null : Checkpoint.Save(selector, plan, new Dictionary<string, string> { ["role"] = "selector-init" }, normalization),
+                cx.Parameters, cx.Macs, notes);
         }
         finally
         {

@@ -151,6 +151,19 @@ public sealed class ExperimentStore(IArtifactStore store, ShardCache shards)
     /// <summary>A checkpoint's bytes (θ0, a selector, the final network).</summary>
     public Task<byte[]> CheckpointAsync(string name, CancellationToken cancellationToken = default) => store.ReadBytesAsync(name, cancellationToken);
 
+    /// <summary>Uploaded initial weights by digest; never uploaded is an <see cref="ArgumentException"/> saying how to upload them.</summary>
+    public async Task<byte[]> InitialWeightsAsync(string sha256, CancellationToken cancellationToken = default)
+    {
+        try
+        {
+            return await store.ReadBytesAsync(ArtifactLayout.InitialWeights(sha256), cancellationToken);
+        }
+        catch (ArtifactNotFoundException)
+        {
+            throw new ArgumentException($"initial weights {sha256} are not in the store: pass the file with --init-weights FILE and the console uploads it");
+        }
+    }
+
     /// <summary>Stores a checkpoint; returns the version written.</summary>
     public async Task<ArtifactRef> WriteCheckpointAsync(string name, byte[] bytes, CancellationToken cancellationToken = default) =>
         Ref(await store.PutBytesAsync(name, bytes, cancellationToken: cancellationToken));

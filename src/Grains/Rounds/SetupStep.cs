@@ -16,7 +16,8 @@ public sealed class SetupStep : IRoundStep
         var (id, spec, s) = (c.ExperimentId, c.Spec, c.State);
         c.Stage("creating θ0 and channel plan");
         var manifest = await c.Experiments.ManifestAsync(spec.DatasetId);
-        var networks = await c.Compute.Run(_ => ExperimentSetup.CreateNetworks(spec, manifest), cancellationToken);
+        var weights = spec.InitialWeights is null ? null : await c.Experiments.InitialWeightsAsync(spec.InitialWeights, cancellationToken);
+        var networks = await c.Compute.Run(_ => ExperimentSetup.CreateNetworks(spec, manifest, weights), cancellationToken);
         await c.Experiments.WriteCheckpointAsync(ArtifactLayout.Theta0(id), networks.Theta0, cancellationToken);
         if (networks.SelectorInit is not null) await c.Experiments.WriteCheckpointAsync(ArtifactLayout.SelectorInit(id), networks.SelectorInit, cancellationToken);
         if (!c.Running) return false;

@@ -16,6 +16,12 @@ public static class ArtifactLayout
     /// <summary>The dataset's test shard.</summary>
     public static string TestShard(string datasetId) => $"datasets/{datasetId}/test.pfs";
 
+    /// <summary>Initial weights uploaded for <c>--init-weights</c>, by the file's SHA-256 (64 lower-case hex digits).</summary>
+    public static string InitialWeights(string sha256) =>
+        sha256 is { Length: 64 } && sha256.All(c => char.IsAsciiDigit(c) || c is >= 'a' and <= 'f')
+            ? $"weights/{sha256}.bin"
+            : throw new ArgumentException($"initial weights are named by their SHA-256 (64 lower-case hex digits), got '{sha256}'");
+
     /// <summary>Folder of an experiment.</summary>
     public static string Experiment(string experimentId) => $"experiments/{ArtifactName.ValidateId(experimentId, "experiment id")}";
 

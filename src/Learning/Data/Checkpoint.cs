@@ -20,6 +20,15 @@ public sealed record CheckpointMetadata
 
     /// <summary>Free-form tags (experiment id, round, role).</summary>
     public Dictionary<string, string> Tags { get; init; } = [];
+
+    /// <summary>
+    /// The input normalisation the network was made for when it is not its dataset's (ImageNet weights); null for
+    /// the dataset's own statistics.
+    /// </summary>
+    public ImageNormalization? Normalization { get; init; }
+
+    /// <summary>This network's normalisation: its own, else <paramref name="dataset"/>'s.</summary>
+    public ImageNormalization NormalizationOr(ImageNormalization dataset) => Normalization ?? dataset;
 }
 
 /// <summary>
@@ -45,8 +54,8 @@ public static class Checkpoint
     };
 
     /// <summary>Serialises <paramref name="model"/> with its plan and tags.</summary>
-    public static byte[] Save(Network model, ChannelPlan? plan = null, IReadOnlyDictionary<string, string>? tags = null) =>
-        SaveWithMetadata(model, new CheckpointMetadata { Network = model.Spec, Plan = plan, Tags = tags?.ToDictionary() ?? [] });
+    public static byte[] Save(Network model, ChannelPlan? plan = null, IReadOnlyDictionary<string, string>? tags = null, ImageNormalization? normalization = null) =>
+        SaveWithMetadata(model, new CheckpointMetadata { Network = model.Spec, Plan = plan, Tags = tags?.ToDictionary() ?? [], Normalization = normalization });
 
     /// <summary>Serialises <paramref name="model"/>'s tensors under the given metadata (tests use it to forge mismatches).</summary>
     internal static byte[] SaveWithMetadata(Network model, CheckpointMetadata meta)
@@ -206,6 +215,11 @@ public static class Checkpoint
         {
             meta.Network.Validate("network spec");
             meta.Plan?.Validate("channel plan");
+            if (meta.Normalization is { } n && (n.Mean?.Length != meta.Network.InputChannels || n.Std?.Length != meta.Network.InputChannels
+                || n.Mean.Any(m => !float.IsFinite(m)) || n.Std.Any(d => !(d > 0) || !float.IsFinite(d))))
+            {
+                throw new ArgumentException($"the normalisation needs {meta.Network.InputChannels} finite means and positive deviations");
+            }
             if (meta.Plan is not null && !meta.Plan.Pruned.SameShapeAs(meta.Network) && !meta.Plan.Dense.SameShapeAs(meta.Network))
             {
                 throw new ArgumentException("the channel plan describes neither this network nor its dense parent");

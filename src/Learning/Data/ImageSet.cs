@@ -107,4 +107,15 @@ public sealed record ImageNormalization(float[] Mean, float[] Std)
 {
     /// <summary>Fashion-MNIST's training-set statistics.</summary>
     public static ImageNormalization FashionMnist { get; } = new([0.2860f], [0.3530f]);
+
+    /// <summary>
+    /// The ImageNet statistics torchvision's pretrained weights expect, for <paramref name="channels"/> = 3; for gray
+    /// images (a stem summed over RGB) the mean of the three means and of the three deviations.
+    /// </summary>
+    public static ImageNormalization ImageNet(int channels) => channels switch
+    {
+        3 => new([0.485f, 0.456f, 0.406f], [0.229f, 0.224f, 0.225f]),
+        1 => new([0.449f], [0.226f]),
+        _ => throw new ArgumentException($"ImageNet normalisation is defined for 1 or 3 channels, not {channels}"),
+    };
 }

@@ -16,6 +16,23 @@ public static class Convolution
 {
     private const int Block = 16;
 
+    // Tests run the padded path on hosts whose kernels are right, to check it computes the same function.
+    [ThreadStatic] private static bool t_forcePadding;
+
+    private static bool Pad => TorchRuntime.PadConvolutionChannels || t_forcePadding;
+
+    /// <summary>Pads channel counts on this thread until disposed, whatever the host's check found (for tests).</summary>
+    internal static IDisposable ForcePadding()
+    {
+        t_forcePadding = true;
+        return new Restore();
+    }
+
+    private sealed class Restore : IDisposable
+    {
+        public void Dispose() => t_forcePadding = false;
+    }
+
     /// <summary>
     /// conv2d of <paramref name="input"/> with <paramref name="weight"/> [out, in, k, k] and optional bias; with
     /// <paramref name="depthwise"/>, one filter per channel (weight [C, 1, k, k], groups = C).
@@ -25,9 +42,9 @@ public static class Convolution
         if (depthwise) return Depthwise(input, weight, bias, stride, padding);
         var cout = weight.shape[0];
         var cin = weight.shape[1];
-        var addIn = TorchRuntime.PadConvolutionChannels && cin > Block ? Padded(cin) - cin : 0;
+        var addIn = Pad && cin > Block ? Padded(cin) - cin : 0;
         var needsInputGradient = input.requires_grad && is_grad_enabled();
-        var addOut = TorchRuntime.PadConvolutionChannels && needsInputGradient ? Padded(cout) - cout : 0;
+        var addOut = Pad && needsInputGradient ? Padded(cout) - cout : 0;
         if (addIn == 0 && addOut == 0)
         {
             return nn.functional.conv2d(input, weight, bias, strides: [stride, stride], padding: [padding, padding]);
@@ -45,7 +62,7 @@ public static class Convolution
     private static Tensor Depthwise(Tensor input, Tensor weight, Tensor? bias, long stride, long padding)
     {
         var c = weight.shape[0];
-        var add = TorchRuntime.PadConvolutionChannels ? Padded(c) - c : 0;
+        var add = Pad ? Padded(c) - c : 0;
         if (add == 0)
         {
             return nn.functional.conv2d(input, weight, bias, strides: [stride, stride], padding: [padding, padding], groups: c);

@@ -45,7 +45,7 @@ public static class NetworkFamilies
         ArgumentNullException.ThrowIfNull(arch);
         var name = Normalize(arch);
         return All.FirstOrDefault(f => f.Accepts(name))
-            ?? throw new ArgumentException($"unknown architecture '{arch}'; supported: {Known}", nameof(arch));
+            ?? throw new ArgumentException($"unknown architecture '{arch}'; supported: {Known}");
     }
 
     /// <summary>The stem <paramref name="stem"/> resolves to for <paramref name="family"/> (null = its default); others are refused.</summary>
@@ -55,9 +55,53 @@ public static class NetworkFamilies
         var s = stem.Trim().ToLowerInvariant();
         return family.Stems.Contains(s)
             ? s
-            : throw new ArgumentException($"{arch} has no stem '{stem}'; it takes {string.Join(" or ", family.Stems)}", nameof(stem));
+            : throw new ArgumentException($"{arch} has no stem '{stem}'; it takes {string.Join(" or ", family.Stems)}");
     }
 
     /// <summary>The canonical spelling of an architecture name.</summary>
     public static string Normalize(string arch) => arch.Trim().ToLowerInvariant();
+}
+
+/// <summary>One architecture at one stem, dense and pruned, for <c>prunefuse arch list</c>.</summary>
+/// <param name="Family">The family's title.</param>
+/// <param name="Arch">The architecture name.</param>
+/// <param name="Stem">The stem.</param>
+/// <param name="Dense">Parameters and MACs of the dense network (null when the input does not fit it).</param>
+/// <param name="Pruned">Parameters and MACs after pruning every group at the given ratio.</param>
+/// <param name="Problem">Why the input does not fit, when it does not.</param>
+public sealed record ArchitectureCost(string Family, string Arch, string Stem, ModelComplexity? Dense, ModelComplexity? Pruned, string? Problem);
+
+/// <summary>The cost of every listed architecture of every family for one kind of input.</summary>
+public static class ArchitectureCatalog
+{
+    /// <summary>
+    /// Every family's listed architectures at each stem for <paramref name="channels"/>-channel
+    /// <paramref name="height"/>×<paramref name="width"/> images and <paramref name="classes"/> classes, dense and pruned
+    /// at ratio <paramref name="prune"/> (every group keeps round((1 − p)·C), at least 1).
+    /// </summary>
+    public static IReadOnlyList<ArchitectureCost> List(int channels, int height, int width, int classes, double prune, double widthMultiplier = 1.0)
+    {
+        Pruning.ChannelPlan.ValidateRatio(prune);
+        var rows = new List<ArchitectureCost>();
+        foreach (var family in NetworkFamilies.All)
+        {
+            foreach (var arch in family.Archs)
+            {
+                foreach (var stem in family.Stems)
+                {
+                    var dense = NetworkSpec.Dense(arch, channels, classes, widthMultiplier, stem);
+                    var pruned = dense.WithWidths(dense.Widths.ToDictionary(g => g.Key, g => Pruning.ChannelPlan.KeepCount(g.Value, prune), StringComparer.Ordinal));
+                    try
+                    {
+                        rows.Add(new ArchitectureCost(family.Title, arch, stem, ModelComplexity.Of(dense, height, width), ModelComplexity.Of(pruned, height, width), null));
+                    }
+                    catch (ArgumentException e)
+                    {
+                        rows.Add(new ArchitectureCost(family.Title, arch, stem, null, null, e.Message));
+                    }
+                }
+            }
+        }
+        return rows;
+    }
 }

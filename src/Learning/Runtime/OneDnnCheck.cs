@@ -36,17 +36,22 @@ internal static class OneDnnCheck
             Workaround = "convolution channels padded to multiples of 16 (PRUNEFUSE_ONEDNN=pad)";
             return;
         }
+        // Dense and depthwise (MobileNetV2) convolutions run different oneDNN kernels: both are checked.
         var error = ConvolutionError(19, padded: false);
-        if (error <= Tolerance) return;
+        var depthwise = DepthwiseError(padded: false);
+        if (error <= Tolerance && depthwise <= Tolerance) return;
+        var what = error > Tolerance
+            ? $"oneDNN's float32 convolution of 19 input channels is off by {error:G3} on this CPU"
+            : $"oneDNN's float32 depthwise convolution is off by {depthwise:G3} on this CPU";
         PadChannels = true;
-        var padded = ConvolutionError(19, padded: true);
+        var padded = Math.Max(ConvolutionError(19, padded: true), DepthwiseError(padded: true));
         if (padded <= Tolerance)
         {
-            Workaround = $"oneDNN's float32 convolution of 19 input channels is off by {error:G3} on this CPU: channel counts padded to multiples of 16";
+            Workaround = $"{what}: channel counts padded to multiples of 16";
             return;
         }
         PadChannels = false;
-        Disable($"oneDNN's float32 convolution of 19 input channels is off by {error:G3} on this CPU, padded by {padded:G3}: oneDNN off");
+        Disable($"{what}, padded by {padded:G3}: oneDNN off");
     }
 
     private const double Tolerance = 1e-3;
@@ -61,6 +66,28 @@ internal static class OneDnnCheck
         var y = (padded ? Models.Convolution.Apply(x, w, null, 1, 1) : nn.functional.conv2d(x, w, padding: [1, 1])).to_type(ScalarType.Float64);
         var reference = nn.functional.conv2d(x.to_type(ScalarType.Float64), w.to_type(ScalarType.Float64), padding: [1, 1]);
         return (y - reference).abs().max().item<double>();
+    }
+
+    /// <summary>Largest difference between float32 depthwise convolutions (19 and 144 channels, strides 1 and 2) and float64.</summary>
+    public static double DepthwiseError(bool padded)
+    {
+        using var scope = NewDisposeScope();
+        using var generator = new TorchSharp.torch.Generator(11);
+        var worst = 0.0;
+        foreach (var channels in new long[] { 19, 144 })
+        {
+            var x = randn([8, channels, 16, 16], generator: generator);
+            var w = randn([channels, 1, 3, 3], generator: generator) * 0.3;
+            foreach (var stride in new long[] { 1, 2 })
+            {
+                var y = (padded
+                    ? Models.Convolution.Apply(x, w, null, stride, 1, depthwise: true)
+                    : nn.functional.conv2d(x, w, strides: [stride, stride], padding: [1, 1], groups: channels)).to_type(ScalarType.Float64);
+                var reference = nn.functional.conv2d(x.to_type(ScalarType.Float64), w.to_type(ScalarType.Float64), strides: [stride, stride], padding: [1, 1], groups: channels);
+                worst = Math.Max(worst, (y - reference).abs().max().item<double>());
+            }
+        }
+        return worst;
     }
 
     private static void Disable(string reason)

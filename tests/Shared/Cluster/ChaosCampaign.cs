@@ -78,7 +78,7 @@ public sealed class ChaosCampaign : IAsyncDisposable
 
     private ExperimentSpec Spec(long seed, Metric metric) => new()
     {
-        DatasetId = Dataset, Arch = Arch.ResNet8, Selector = SelectorKind.Pruned, PruneRatio = 0.5, Metric = metric,
+        DatasetId = Dataset, Arch = "resnet8", Selector = SelectorKind.Pruned, PruneRatio = 0.5, Metric = metric,
         InitialLabeled = 200, RoundSize = 200, Rounds = 2, SelectorEpochs = 5, FinalEpochs = 5, BatchSize = 64, Seed = seed,
     };
 
