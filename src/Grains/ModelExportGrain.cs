@@ -38,7 +38,7 @@ public sealed class ModelExportGrain(ExperimentStore experiments, TorchWorker co
             {
                 var tags = new Dictionary<string, string>(meta.Tags) { ["experiment"] = id, ["network"] = network, ["dataset"] = spec.DatasetId, ["source"] = source };
                 var normalization = meta.NormalizationOr(manifest.Normalization);
-                return (ModelExport.Weights(model, modelFormat, normalization, tags), ModelExport.Describe(model.Spec, normalization, weightsFile, modelFormat, manifest.ClassNames, tags));
+                return (ModelExport.Weights(model, modelFormat, normalization, tags, (manifest.Height, manifest.Width)), ModelExport.Describe(model.Spec, normalization, weightsFile, modelFormat, manifest.ClassNames, tags));
             }
         });
         return new ExportedModel { Network = network, WeightsFile = weightsFile, Weights = weights, DescriptionFile = network + ".json", Description = description, Source = source };

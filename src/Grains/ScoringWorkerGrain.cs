@@ -76,7 +76,7 @@ public sealed class ScoringWorkerGrain(ExperimentStore experiments, TorchWorker 
             return await compute.Run(ct =>
             {
                 var sw = System.Diagnostics.Stopwatch.StartNew();
-                using var scorer = replicas.Scorer(selector.Name, selector.ETag, inputs.SelectorBytes!, manifest.Normalization);
+                using var scorer = replicas.Scorer(selector.Name, selector.ETag, inputs.SelectorBytes!, manifest.Normalization, (manifest.Height, manifest.Width));
                 var (candidates, _) = scorer.Features(Batches(), channels, height, width, inputs.Labeled, ct);
                 var picks = KCenterGreedy.Select(candidates, scorer.Centers(inputs.LabeledImages!, ct), request.K);
                 // Score = pick order (earlier = better), so the list is sorted best-first like the others.
@@ -91,7 +91,7 @@ public sealed class ScoringWorkerGrain(ExperimentStore experiments, TorchWorker 
         {
             result = await compute.Run(ct =>
             {
-                using var scorer = replicas.Scorer(selector.Name, selector.ETag, inputs.SelectorBytes!, manifest.Normalization);
+                using var scorer = replicas.Scorer(selector.Name, selector.ETag, inputs.SelectorBytes!, manifest.Normalization, (manifest.Height, manifest.Width));
                 return Run(scorer, ct);
             }, cancellationToken);
         }
@@ -99,7 +99,7 @@ public sealed class ScoringWorkerGrain(ExperimentStore experiments, TorchWorker 
         {
             // The ONNX session is built (or found) on the compute thread, which owns libtorch; the scoring itself runs
             // on its own threads so that several slots of this silo score at once.
-            var scorer = await compute.Run(_ => replicas.Scorer(selector.Name, selector.ETag, inputs.SelectorBytes!, manifest.Normalization), cancellationToken);
+            var scorer = await compute.Run(_ => replicas.Scorer(selector.Name, selector.ETag, inputs.SelectorBytes!, manifest.Normalization, (manifest.Height, manifest.Width)), cancellationToken);
             using (scorer)
             {
                 using var linked = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken, compute.Stopping);

@@ -30,6 +30,9 @@ public class NetworkFamilyTests
         { "wrn-10-1", "small", 1.0, 1, 28 },
         { "mobilenet_v2", "small", 0.5, 1, 28 },
         { "mobilenet_v2", "imagenet", 0.5, 3, 64 },
+        { "vgg11_bn", "small", 0.125, 3, 32 },
+        { "vgg16_bn", "imagenet", 0.125, 1, 32 },
+        { "vgg11_bn", "imagenet", 0.125, 3, 64 },
     };
 
     [Theory]
@@ -37,6 +40,8 @@ public class NetworkFamilyTests
     [InlineData("resnet34", 1000, 21_797_672)]
     [InlineData("resnet50", 1000, 25_557_032)]
     [InlineData("mobilenet_v2", 1000, 3_504_872)]
+    [InlineData("vgg11_bn", 1000, 132_868_840)]
+    [InlineData("vgg16_bn", 1000, 138_365_992)]
     public void Torchvision_families_have_torchvisions_parameter_counts(string arch, int classes, long parameters)
     {
         // torchvision's documented parameter counts for its ImageNet models.
@@ -122,6 +127,30 @@ public class NetworkFamilyTests
     }
 
     [Fact]
+    public void Vgg_flatten_ties_each_channel_to_its_block_of_first_layer_columns()
+    {
+        var spec = NetworkSpec.Dense("vgg16_bn", 3, 10, stem: "imagenet");
+        var d = spec.Describe();
+        var fc0 = d.Tensors.Single(t => t.Name == "classifier.0.weight");
+        Assert.Equal(d.GroupOf(d.Layers.Select((l, i) => (l, i)).Single(x => x.l.Name == "features.40").i), fc0.InGroup);
+        Assert.Equal(49, fc0.InRepeat);
+        Assert.Equal([4096L, 512L * 49], d.Shapes()["classifier.0.weight"]);
+        Assert.Equal("classifier.0", fc0.OutGroup);
+        Assert.Equal(4096, d.FeatureWidth);
+        // 13 convolution groups and the two hidden layers; pruning keeps each channel's 49 columns together.
+        Assert.Equal(15, d.Groups.Count);
+        using var theta0 = Network.Create(NetworkSpec.Dense("vgg11_bn", 3, 10, 0.125, "imagenet"), 2);
+        var plan = ChannelPruner.Plan(theta0, 0.5, PruningMethod.L2);
+        var last = theta0.Description.Tensors.Single(t => t.Name == "classifier.0.weight").InGroup!;
+        var kept = plan.KeptOf(last);
+        using var selector = ChannelPruner.Extract(theta0, plan);
+        Assert.Equal(kept.Length * 49, selector.state_dict()["classifier.0.weight"].shape[1]);
+        Assert.Equal(kept.SelectMany(c => Enumerable.Range(c * 49, 49)).Select(i => (long)i), plan.KeptIndices(last, 49));
+        Assert.True(Identical(selector.state_dict()["classifier.0.weight"],
+            theta0.state_dict()["classifier.0.weight"].index_select(0, tensor(plan.KeptIndices("classifier.0"))).index_select(1, tensor(plan.KeptIndices(last, 49)))));
+    }
+
+    [Fact]
     public void Wide_resnet_preactivation_batchnorms_stay_unfolded_as_scale_and_shift()
     {
         using var model = Network.Create(NetworkSpec.Dense("wrn-16-4", 3, 10, 0.25), 1);
@@ -178,7 +207,7 @@ public class NetworkFamilyTests
             var f = folded.Forward(x).data<float>().ToArray();
             Assert.True(MaxDiff(expected, f) <= 1e-4, $"{arch}/{stem}: folded max |Δlogit| = {MaxDiff(expected, f)}");
         }
-        using var onnx = OnnxScoringNetwork.FromModel(model, norm, "test");
+        using var onnx = OnnxScoringNetwork.FromModel(model, norm, "test", inputSize: (size, size));
         var o = onnx.Logits(pixels, count, channels, size, size, out var classes);
         Assert.Equal(10, classes);
         Assert.True(MaxDiff(expected, o) <= 1e-4, $"{arch}/{stem}: ONNX max |Δlogit| = {MaxDiff(expected, o)}");

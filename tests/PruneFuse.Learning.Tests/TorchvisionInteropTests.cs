@@ -23,6 +23,7 @@ public class TorchvisionInteropTests
     [InlineData("resnet34")]
     [InlineData("resnet50")]
     [InlineData("mobilenet_v2")]
+    [InlineData("vgg16_bn")]
     public void An_export_loads_strictly_into_torchvisions_class_with_the_same_logits(string arch)
     {
         using var dir = new TempDir();
@@ -45,6 +46,7 @@ public class TorchvisionInteropTests
     [InlineData("resnet18")]
     [InlineData("resnet50")]
     [InlineData("mobilenet_v2")]
+    [InlineData("vgg11_bn")]
     public void A_state_dict_written_by_torchvision_becomes_theta0_with_torchvisions_logits(string arch)
     {
         using var dir = new TempDir();
@@ -117,6 +119,7 @@ public class TorchvisionInteropTests
     [InlineData("resnet50", "imagenet", 0.25, 64)]
     [InlineData("wrn-16-4", "small", 0.5, 32)]
     [InlineData("mobilenet_v2", "small", 0.5, 32)]
+    [InlineData("vgg11_bn", "imagenet", 0.125, 32)]
     public void A_pruned_selector_loads_into_the_generic_python_loader(string arch, string stem, double width, int size)
     {
         using var dir = new TempDir();

@@ -74,6 +74,10 @@ class DescribedNetwork(nn.Module):
                 y = F.max_pool2d(x, l["kernel"], l["stride"], l["padding"])
             elif kind == "GlobalAvgPool":
                 y = x.mean(dim=(2, 3))
+            elif kind == "AdaptiveAvgPool":
+                y = F.adaptive_avg_pool2d(x, l["size"])
+            elif kind == "Flatten":
+                y = torch.flatten(x, 1)
             elif kind == "Dropout":
                 y = F.dropout(x, l["rate"], self.training)
             else:

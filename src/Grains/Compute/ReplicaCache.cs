@@ -54,7 +54,7 @@ public sealed class ReplicaCache(ComputeOptions options, ILogger<ReplicaCache> l
     /// A pool scorer for a checkpoint on this silo's scoring engine (<see cref="ComputeOptions.ScoringEngine"/>).
     /// Call only on the compute thread, and dispose the scorer before the next call.
     /// </summary>
-    public PoolScorer Scorer(string name, string etag, byte[] bytes, ImageNormalization normalization)
+    public PoolScorer Scorer(string name, string etag, byte[] bytes, ImageNormalization normalization, (int Height, int Width)? inputSize = null)
     {
         var (model, meta) = GetModel(name, etag, bytes);
         normalization = meta.NormalizationOr(normalization);
@@ -67,7 +67,7 @@ public sealed class ReplicaCache(ComputeOptions options, ILogger<ReplicaCache> l
         if (!_sessions.TryGet(key, out var shared))
         {
             var threads = options.ScoringThreads > 0 ? options.ScoringThreads : torch.get_num_threads();
-            var session = OnnxScoringNetwork.FromModel(model, normalization, name, threads, options.OnnxDevice);
+            var session = OnnxScoringNetwork.FromModel(model, normalization, name, threads, options.OnnxDevice, inputSize: inputSize);
             LogEngineOnce($"{session.Engine}, {threads} threads", session.FallbackReason);
             shared = new SharedSession(session);
             _sessions.Add(key, shared);

@@ -66,7 +66,7 @@ public sealed class CommitStep : IRoundStep
             var selectorBytes = await c.Experiments.CheckpointAsync(selectorRef.Name, cancellationToken);
             var picks = await c.Compute.Run(ct =>
             {
-                using var scorer = c.Replicas.Scorer(selectorRef.Name, selectorRef.ETag, selectorBytes, manifest.Normalization);
+                using var scorer = c.Replicas.Scorer(selectorRef.Name, selectorRef.ETag, selectorBytes, manifest.Normalization, (manifest.Height, manifest.Width));
                 return KCenterGreedy.Select(candidates, scorer.Centers(labeledImages, ct), spec.RoundSize);
             }, cancellationToken);
             return [.. picks.Select((p, i) => new SampleScore(p.SampleId, picks.Count - i, shardOf[p.SampleId]))];

@@ -63,12 +63,13 @@ public static class ModelExport
     /// Serialises <paramref name="model"/>: its state dict (parameters and BatchNorm buffers, on the CPU), or for
     /// ONNX the whole graph with <paramref name="normalization"/> inside it and <paramref name="tags"/> as metadata.
     /// </summary>
-    public static byte[] Weights(Network model, ModelFormat format, ImageNormalization? normalization = null, IReadOnlyDictionary<string, string>? tags = null)
+    public static byte[] Weights(Network model, ModelFormat format, ImageNormalization? normalization = null, IReadOnlyDictionary<string, string>? tags = null,
+        (int Height, int Width)? inputSize = null)
     {
         if (format == ModelFormat.Onnx)
         {
             if (normalization is null) throw new ArgumentException("an ONNX export needs the dataset's normalisation (it is part of the graph)");
-            return Onnx.OnnxExport.Build(model, normalization, tags);
+            return Onnx.OnnxExport.Build(model, normalization, tags, inputSize);
         }
         using var ms = new MemoryStream();
         // PyBridge reads tensors through state_dict(); a CPU copy keeps a GPU model's export independent of the device.
@@ -155,6 +156,9 @@ public static class ModelExport
                     break;
                 case LayerKind.Dropout:
                     o["rate"] = l.Rate;
+                    break;
+                case LayerKind.AdaptiveAvgPool:
+                    o["size"] = l.Kernel;
                     break;
             }
             if (i == d.FeatureLayer) o["features"] = true;

@@ -37,8 +37,8 @@ public static class Fuser
             target.copy_(bg[t.Name]);
             if (t.Kind == TensorKind.BatchNormCounter) continue;
             var values = sel[t.Name].detach().to(target.device);
-            var outIdx = t.OutGroup is null ? null : Index(plan.KeptOf(t.OutGroup), target.device);
-            var inIdx = t.InGroup is null ? null : Index(plan.KeptOf(t.InGroup), target.device);
+            var outIdx = t.OutGroup is null ? null : tensor(plan.KeptIndices(t.OutGroup), device: target.device);
+            var inIdx = t.InGroup is null ? null : tensor(plan.KeptIndices(t.InGroup, t.InRepeat), device: target.device);
             switch (outIdx, inIdx)
             {
                 case (null, null):
@@ -61,5 +61,4 @@ public static class Fuser
         return fused;
     }
 
-    private static Tensor Index(int[] kept, Device device) => tensor(kept.Select(i => (long)i).ToArray(), device: device);
 }

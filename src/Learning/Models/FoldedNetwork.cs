@@ -154,6 +154,8 @@ public sealed class FoldedNetwork : IDisposable
                     LayerKind.Add => inPlace ? x.add_(values[Source(layers[i].Inputs[1])]!) : x.add(values[Source(layers[i].Inputs[1])]!),
                     LayerKind.MaxPool => nn.functional.max_pool2d(x, p.Layer.Kernel, p.Layer.Stride, p.Layer.Padding),
                     LayerKind.GlobalAvgPool => x.mean([2, 3]),
+                    LayerKind.AdaptiveAvgPool => nn.functional.adaptive_avg_pool2d(x, [p.Layer.Kernel, p.Layer.Kernel]),
+                    LayerKind.Flatten => x.flatten(1),
                     _ => throw new InvalidOperationException($"{p.Layer.Kind} has no folded form"),
                 },
                 _ => throw new InvalidOperationException(step.GetType().Name),

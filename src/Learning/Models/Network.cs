@@ -110,6 +110,8 @@ public sealed class Network : nn.Module<Tensor, Tensor>
                     : x.add(outputs[l.Inputs[1]]!),
                 LayerKind.MaxPool => nn.functional.max_pool2d(x, l.Kernel, l.Stride, l.Padding),
                 LayerKind.GlobalAvgPool => x.mean([2, 3]),
+                LayerKind.AdaptiveAvgPool => nn.functional.adaptive_avg_pool2d(x, [l.Kernel, l.Kernel]),
+                LayerKind.Flatten => x.flatten(1),
                 LayerKind.Dropout => nn.functional.dropout(x, l.Rate, training),
                 LayerKind.Linear => ((Linear)_modules[i]!).forward(x),
                 _ => throw new InvalidOperationException($"{l.Kind} cannot follow the input"),

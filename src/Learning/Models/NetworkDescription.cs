@@ -23,6 +23,10 @@ public enum LayerKind
     GlobalAvgPool,
     /// <summary>Dropout with probability <see cref="Layer.Rate"/> while training; the identity in eval mode.</summary>
     Dropout,
+    /// <summary>Average pooling to a fixed <see cref="Layer.Kernel"/>×<see cref="Layer.Kernel"/> output, whatever the input size (torchvision's VGG).</summary>
+    AdaptiveAvgPool,
+    /// <summary>[N, C, k, k] → [N, C·k·k] after an adaptive pool: each channel owns a block of k·k features.</summary>
+    Flatten,
     /// <summary>A fully connected layer [out, in] with bias; the last layer is the classifier.</summary>
     Linear,
 }
@@ -78,7 +82,8 @@ public sealed record Layer
 /// <param name="OutGroup">Group of axis 0 (output channels, or BN channels).</param>
 /// <param name="InGroup">Group of axis 1 (input channels of a conv, or input features of a fully connected layer).</param>
 /// <param name="Kind">What the tensor is.</param>
-public sealed record TensorAxes(string Name, string? OutGroup, string? InGroup, TensorKind Kind);
+/// <param name="InRepeat">Input features per channel of <paramref name="InGroup"/> (k·k after a flatten; 1 otherwise): channel c owns columns c·r … c·r + r − 1.</param>
+public sealed record TensorAxes(string Name, string? OutGroup, string? InGroup, TensorKind Kind, int InRepeat = 1);
 
 /// <summary>Kinds of tensors in a network's state dict.</summary>
 public enum TensorKind
@@ -118,6 +123,7 @@ public sealed class NetworkDescription
     private const int Fixed = -1;
     private readonly int[] _groupOf;
     private readonly int[] _width;
+    private readonly int[] _repeat;
     private readonly Dictionary<string, int> _groupIndex;
 
     /// <summary>The architecture this description was built for (for messages).</summary>
@@ -210,10 +216,17 @@ public sealed class NetworkDescription
         }
         Groups = groups;
 
+        // A flatten gives each channel k·k features; layers after it (dropout) keep that.
+        _repeat = new int[layers.Count];
         _width = new int[layers.Count];
         for (var i = 0; i < layers.Count; i++)
         {
-            _width[i] = _groupOf[i] != Fixed ? groups[_groupOf[i]].Width : Root(i) == inputRoot ? InputChannels : numClasses;
+            var l = layers[i];
+            _repeat[i] = l.Produces || i == 0 ? 1
+                : l.Kind == LayerKind.Flatten ? RepeatOfFlatten(i)
+                : _repeat[l.Inputs[0]];
+            var channels = _groupOf[i] != Fixed ? groups[_groupOf[i]].Width : Root(i) == inputRoot ? InputChannels : numClasses;
+            _width[i] = channels * _repeat[i];
         }
 
         var feature = layers.Count - 1;
@@ -223,6 +236,17 @@ public sealed class NetworkDescription
         foreach (var l in layers) foreach (var i in l.Inputs) consumers[i]++;
         Consumers = consumers;
         Tensors = BuildTensors();
+    }
+
+    private int RepeatOfFlatten(int i)
+    {
+        var input = Layers[Layers[i].Inputs[0]];
+        return input.Kind switch
+        {
+            LayerKind.AdaptiveAvgPool => input.Kernel * input.Kernel,
+            LayerKind.GlobalAvgPool => 1,
+            _ => throw new ArgumentException($"{Arch}: {Describe(i)} must follow an adaptive or global pool, so its feature count does not depend on the image size"),
+        };
     }
 
     /// <summary>The same network with the named groups at other widths (a pruned network, or a dense one from stored widths).</summary>
@@ -300,8 +324,11 @@ public sealed class NetworkDescription
                     }
                     sizes[i] = (h, w);
                     break;
-                case LayerKind.GlobalAvgPool or LayerKind.Linear:
+                case LayerKind.GlobalAvgPool or LayerKind.Linear or LayerKind.Flatten:
                     sizes[i] = (1, 1);
+                    break;
+                case LayerKind.AdaptiveAvgPool:
+                    sizes[i] = (l.Kernel, l.Kernel);
                     break;
                 default:
                     sizes[i] = (h, w);
@@ -331,7 +358,7 @@ public sealed class NetworkDescription
             }
             if (l.HasTensors && (l.Name.Length == 0 || !names.Add(l.Name))) throw new ArgumentException($"{Arch}: {Describe(i)} needs a unique name");
             if (l.Produces && i < Layers.Count - 1 && l.Channels < 1) throw new ArgumentException($"{Arch}: {Describe(i)} needs at least 1 output channel");
-            if (l.Kind is LayerKind.Conv or LayerKind.MaxPool && (l.Kernel < 1 || l.Stride < 1 || l.Padding < 0))
+            if (l.Kind is LayerKind.Conv or LayerKind.MaxPool or LayerKind.AdaptiveAvgPool && (l.Kernel < 1 || l.Stride < 1 || l.Padding < 0))
             {
                 throw new ArgumentException($"{Arch}: {Describe(i)} has kernel {l.Kernel}, stride {l.Stride}, padding {l.Padding}");
             }
@@ -355,7 +382,7 @@ public sealed class NetworkDescription
                     list.Add(new TensorAxes(l.Name + ".num_batches_tracked", null, null, TensorKind.BatchNormCounter));
                     break;
                 case LayerKind.Linear:
-                    list.Add(new TensorAxes(l.Name + ".weight", GroupOf(i), GroupOf(l.Inputs[0]), TensorKind.LinearWeight));
+                    list.Add(new TensorAxes(l.Name + ".weight", GroupOf(i), GroupOf(l.Inputs[0]), TensorKind.LinearWeight, _repeat[l.Inputs[0]]));
                     list.Add(GroupOf(i) is { } g
                         ? new TensorAxes(l.Name + ".bias", g, null, TensorKind.Bias)
                         : new TensorAxes(l.Name + ".bias", null, null, TensorKind.LinearBias));
@@ -400,6 +427,12 @@ public sealed class NetworkBuilder(string arch, int inputChannels, int numClasse
 
     /// <summary>Global average pooling to a feature vector.</summary>
     public int GlobalAvgPool(int input) => Add(new Layer { Kind = LayerKind.GlobalAvgPool, Inputs = [input] });
+
+    /// <summary>Average pooling to <paramref name="size"/>×<paramref name="size"/> whatever the input size.</summary>
+    public int AdaptiveAvgPool(int input, int size) => Add(new Layer { Kind = LayerKind.AdaptiveAvgPool, Inputs = [input], Kernel = size });
+
+    /// <summary>Flattens an adaptive pool's output to features.</summary>
+    public int Flatten(int input) => Add(new Layer { Kind = LayerKind.Flatten, Inputs = [input] });
 
     /// <summary>Dropout with probability <paramref name="rate"/>.</summary>
     public int Dropout(int input, double rate) => Add(new Layer { Kind = LayerKind.Dropout, Inputs = [input], Rate = rate });

@@ -31,7 +31,7 @@ public interface INetworkFamily
 public static class NetworkFamilies
 {
     /// <summary>Every family, in listing order.</summary>
-    public static IReadOnlyList<INetworkFamily> All { get; } = [new CifarResNet(), new TorchvisionResNet(), new WideResNet(), new MobileNetV2()];
+    public static IReadOnlyList<INetworkFamily> All { get; } = [new CifarResNet(), new TorchvisionResNet(), new WideResNet(), new MobileNetV2(), new VggBn()];
 
     /// <summary>Every architecture name users can type (pattern families by their usual members).</summary>
     public static IEnumerable<string> Archs => All.SelectMany(f => f.Archs);

@@ -42,14 +42,20 @@ public static class OnnxExport
     /// The serialized ONNX model of <paramref name="model"/>'s current weights (eval mode: BN running statistics),
     /// with <paramref name="normalization"/> applied to the uint8 input inside the graph.
     /// </summary>
-    public static byte[] Build(Network model, ImageNormalization normalization, IReadOnlyDictionary<string, string>? metadata = null)
+    /// <remarks>
+    /// <paramref name="inputSize"/> fixes the image height and width; only a network with an adaptive pool needs it
+    /// (its pooling bins depend on the size), every other graph takes any size.
+    /// </remarks>
+    public static byte[] Build(Network model, ImageNormalization normalization, IReadOnlyDictionary<string, string>? metadata = null,
+        (int Height, int Width)? inputSize = null)
     {
         using var folded = new FoldedNetwork(model);
-        return Build(folded, normalization, metadata);
+        return Build(folded, normalization, metadata, inputSize);
     }
 
-    /// <inheritdoc cref="Build(Network, ImageNormalization, IReadOnlyDictionary{string, string}?)"/>
-    public static byte[] Build(FoldedNetwork folded, ImageNormalization normalization, IReadOnlyDictionary<string, string>? metadata = null)
+    /// <inheritdoc cref="Build(Network, ImageNormalization, IReadOnlyDictionary{string, string}?, ValueTuple{int, int}?)"/>
+    public static byte[] Build(FoldedNetwork folded, ImageNormalization normalization, IReadOnlyDictionary<string, string>? metadata = null,
+        (int Height, int Width)? inputSize = null)
     {
         var spec = folded.Spec;
         var c = spec.InputChannels;
@@ -66,7 +72,7 @@ public static class OnnxExport
         x = g.Node("Sub", [x, g.Floats("input_mean", normalization.Mean, 1, c, 1, 1)]);
         x = g.Node("Div", [x, g.Floats("input_std", normalization.Std, 1, c, 1, 1)]);
 
-        var logits = Layers(g, folded, x);
+        var logits = Layers(g, folded, x, inputSize);
         g.Node("ArgMax", [logits], Predicted, Int("axis", 1), Int("keepdims", 0));
 
         // Scores in float64 from float32 logits, like UncertaintyScores.FromLogits.
@@ -103,9 +109,10 @@ public static class OnnxExport
     }
 
     // The folded network's steps as ONNX nodes; names the feature layer's value Features and returns the logits.
-    private static string Layers(OnnxGraphBuilder g, FoldedNetwork folded, string input)
+    private static string Layers(OnnxGraphBuilder g, FoldedNetwork folded, string input, (int Height, int Width)? inputSize)
     {
         var d = folded.Description;
+        var sizes = inputSize is { } size ? d.SpatialSizes(size.Height, size.Width) : null;
         var names = new string[d.Layers.Count];
         names[0] = input;
         for (var i = 1; i < d.Layers.Count; i++)
@@ -132,6 +139,9 @@ public static class OnnxExport
                     LayerKind.MaxPool => g.Node("MaxPool", [x], output, Ints("kernel_shape", p.Layer.Kernel, p.Layer.Kernel),
                         Ints("strides", p.Layer.Stride, p.Layer.Stride), Ints("pads", p.Layer.Padding, p.Layer.Padding, p.Layer.Padding, p.Layer.Padding)),
                     LayerKind.GlobalAvgPool => g.Node("Flatten", [g.Node("GlobalAveragePool", [x])], null, Int("axis", 1)),
+                    LayerKind.AdaptiveAvgPool => AdaptivePool(g, name, x, p.Layer.Kernel,
+                        sizes?[d.Layers[i].Inputs[0]] ?? throw new ArgumentException($"{d.Arch}'s ONNX graph needs the image size: its {d.Describe(i)} pools adaptively")),
+                    LayerKind.Flatten => g.Node("Flatten", [x], null, Int("axis", 1)),
                     _ => throw new InvalidOperationException($"{p.Layer.Kind} has no ONNX form"),
                 },
                 _ => throw new InvalidOperationException(step.GetType().Name),
@@ -139,6 +149,25 @@ public static class OnnxExport
         }
         g.Node("Identity", [names[folded.Source(d.FeatureLayer)]], Features);
         return names[^1];
+    }
+
+    // Adaptive average pooling as two matrix products with the bins of torch's adaptive_avg_pool2d: bin i of n
+    // averages positions floor(i·n/k) … ceil((i+1)·n/k) − 1.
+    private static string AdaptivePool(OnnxGraphBuilder g, string name, string x, int k, (int Height, int Width) input)
+    {
+        float[] Bins(int n, bool transpose)
+        {
+            var m = new float[k * n];
+            for (var i = 0; i < k; i++)
+            {
+                var (start, end) = (i * n / k, ((i + 1) * n + k - 1) / k);
+                for (var j = start; j < end; j++) m[transpose ? j * k + i : i * n + j] = 1f / (end - start);
+            }
+            return m;
+        }
+        var rows = g.Floats(name + ".rows", Bins(input.Height, transpose: false), k, input.Height);
+        var cols = g.Floats(name + ".cols", Bins(input.Width, transpose: true), input.Width, k);
+        return g.Node("MatMul", [g.Node("MatMul", [rows, x]), cols]);
     }
 
     private static string Conv(OnnxGraphBuilder g, string name, FoldedNetwork.ConvStep conv, string input, string? output)

@@ -44,6 +44,13 @@ public sealed record ChannelPlan
     public int[] KeptOf(string group) =>
         Groups.FirstOrDefault(g => g.Name == group)?.Kept ?? throw new KeyNotFoundException($"channel plan has no group '{group}'");
 
+    /// <summary>
+    /// Kept tensor indices of <paramref name="group"/> on an axis where each channel owns <paramref name="repeat"/>
+    /// consecutive entries (the columns a flatten gives a channel): c·r … c·r + r − 1 for every kept c.
+    /// </summary>
+    public long[] KeptIndices(string group, int repeat = 1) =>
+        [.. KeptOf(group).SelectMany(c => Enumerable.Range(0, repeat).Select(j => (long)c * repeat + j))];
+
     /// <summary>Number of channels kept out of <paramref name="width"/> at ratio <paramref name="ratio"/>: round((1−p)·C), at least 1.</summary>
     public static int KeepCount(int width, double ratio)
     {

@@ -74,8 +74,8 @@ public static class ChannelPruner
         foreach (var t in dense.Description.Tensors)
         {
             var v = src[t.Name].detach().cpu();
-            if (t.OutGroup is not null) v = v.index_select(0, tensor(plan.KeptOf(t.OutGroup).Select(i => (long)i).ToArray()));
-            if (t.InGroup is not null) v = v.index_select(1, tensor(plan.KeptOf(t.InGroup).Select(i => (long)i).ToArray()));
+            if (t.OutGroup is not null) v = v.index_select(0, tensor(plan.KeptIndices(t.OutGroup)));
+            if (t.InGroup is not null) v = v.index_select(1, tensor(plan.KeptIndices(t.InGroup, t.InRepeat)));
             dst[t.Name].copy_(v);
         }
         return pruned;

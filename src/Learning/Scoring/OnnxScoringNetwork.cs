@@ -113,10 +113,13 @@ public sealed class OnnxScoringNetwork : IScoringNetwork
         }
     }
 
-    /// <summary>Exports <paramref name="model"/>'s current weights and opens a session over them.</summary>
+    /// <summary>
+    /// Exports <paramref name="model"/>'s current weights and opens a session over them. <paramref name="inputSize"/>
+    /// (the images' height and width) is needed only by networks with an adaptive pool (VGG's ImageNet stem).
+    /// </summary>
     public static OnnxScoringNetwork FromModel(Network model, ImageNormalization normalization, string source, int threads = 0,
-        OnnxDevice device = OnnxDevice.Cpu, OnnxTuning? tuning = null) =>
-        new(OnnxExport.Build(model, normalization), source, threads, device, tuning);
+        OnnxDevice device = OnnxDevice.Cpu, OnnxTuning? tuning = null, (int Height, int Width)? inputSize = null) =>
+        new(OnnxExport.Build(model, normalization, inputSize: inputSize), source, threads, device, tuning);
 
     private static SessionOptions Options(int threads, bool layoutRewrite) => new()
     {
