@@ -23,6 +23,7 @@ public static class SpecArguments
             ("--selector-warm-start", s.SelectorWarmStart ? "true" : "false"), ("--fusion-source", s.FusionSource.Name()),
         };
         if (s.Stem is not null) all.Insert(2, ("--stem", s.Stem));
+        if (s.Dropout != 0) all.Add(("--dropout", N(s.Dropout)));
         if (s.InitialWeights is not null) all.Add(("--init-weights", "sha256:" + s.InitialWeights));
         if (s.Normalize is not null) all.Add(("--normalize", s.Normalize));
         if (!s.Fusion) all.Add(("--no-fusion", null));

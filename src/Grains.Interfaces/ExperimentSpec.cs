@@ -112,6 +112,9 @@ public sealed record ExperimentSpec
     /// </summary>
     [Id(26)] public string? Normalize { get; init; }
 
+    /// <summary>Dropout probability inside the target's blocks, for families that have the option (wrn-D-K); 0: none.</summary>
+    [Id(27)] public double Dropout { get; init; }
+
     /// <summary>Final labeled-set size.</summary>
     public int Budget => InitialLabeled + Rounds * RoundSize;
 }

@@ -72,6 +72,38 @@ public class NetworkFamilyTests
         foreach (var (name, t) in model.state_dict()) Assert.Equal(spec.Describe().Shapes()[name], t.shape);
     }
 
+    [Theory]
+    [InlineData("resnet20", "small", new[] { 28, 32, 64 })]
+    [InlineData("resnet18", "small", new[] { 28, 32, 64 })]
+    [InlineData("resnet50", "imagenet", new[] { 64, 96, 224 })]
+    [InlineData("wrn-16-4", "small", new[] { 28, 32, 64 })]
+    [InlineData("mobilenet_v2", "small", new[] { 28, 32, 64 })]
+    [InlineData("mobilenet_v2", "imagenet", new[] { 64, 224 })]
+    [InlineData("vgg16_bn", "small", new[] { 32, 64 })]
+    [InlineData("vgg16_bn", "imagenet", new[] { 32, 64, 224 })]
+    public void Every_supported_input_size_gives_logits_and_the_described_macs(string arch, string stem, int[] sizes)
+    {
+        var spec = NetworkSpec.Dense(arch, 3, 7, 0.125, stem);
+        using var model = Network.Create(spec, 2);
+        model.eval();
+        foreach (var size in sizes)
+        {
+            using var scope = NewDisposeScope();
+            using var noGrad = no_grad();
+            Assert.Equal([2L, 7L], model.forward(randn(new long[] { 2, 3, size, size })).shape);
+            Assert.True(ModelComplexity.Of(spec, size, size).Macs > 0);
+        }
+    }
+
+    [Fact]
+    public void Vgg_with_the_small_stem_refuses_28_pixel_images_naming_the_pool()
+    {
+        // Five 2×2 pools take 28 px to 14, 7, 3, 1 and then below one pixel: refused with the layer, not a crash.
+        var e = Assert.Throws<ArgumentException>(() => ModelComplexity.Of(NetworkSpec.Dense("vgg16_bn", 1, 10, stem: "small"), 28, 28));
+        Assert.Contains("vgg16_bn cannot take 28×28 inputs: maxpool layer", e.Message);
+        Assert.Contains("would get a 1×1 feature map, smaller than its 2×2 kernel", e.Message);
+    }
+
     [Fact]
     public void Resnet18_groups_couple_every_output_added_to_a_stage_stream()
     {
@@ -250,6 +282,26 @@ public class NetworkFamilyTests
         {
             Assert.True(Runtime.OneDnnCheck.DepthwiseError(padded: false) <= 1e-3);
         }
+    }
+
+    [Fact]
+    public void Dropout_is_a_wide_resnet_option_and_its_masks_come_from_the_training_seed()
+    {
+        var spec = NetworkSpec.Dense("wrn-16-4", 1, 10, 0.25, dropout: 0.3);
+        Assert.Equal(6, spec.Describe().Layers.Count(l => l.Kind == LayerKind.Dropout));
+        Assert.Equal(0, NetworkSpec.Dense("wrn-16-4", 1, 10, 0.25).Describe().Layers.Count(l => l.Kind == LayerKind.Dropout));
+        var e = Assert.Throws<ArgumentException>(() => NetworkSpec.Dense("resnet18", 1, 10, dropout: 0.3));
+        Assert.Contains("resnet18 has no dropout option; of the families only wrn-D-K", e.Message);
+        Assert.Throws<ArgumentException>(() => NetworkSpec.Dense("wrn-16-4", 1, 10, dropout: 1.0));
+        // Same seed, same masks: two trainings with dropout end with identical weights; another seed does not.
+        string Trained(long seed)
+        {
+            using var model = Network.Create(spec, 1);
+            Training.Trainer.Train(model, TestData.Train.Take(128), new Training.TrainingOptions { Epochs = 1, BatchSize = 32, Seed = seed }, TestData.Norm);
+            return NetworkFixtureTests.StateHash(model);
+        }
+        Assert.Equal(Trained(4), Trained(4));
+        Assert.NotEqual(Trained(4), Trained(5));
     }
 
     [Fact]

@@ -20,6 +20,7 @@ public static class ExperimentCommands
             Description = $"Target network: a family's name, e.g. resnet20, resnet18, wrn-16-4, mobilenet_v2 (prunefuse arch list) [default: {D.Arch}]",
         };
         public Option<string> Stem { get; } = new("--stem") { Description = "imagenet (7×7 stride 2 + max pool) or small (3×3 stride 1, for 28-64 px) where the family has both [default: the family's]" };
+        public Option<double> Dropout { get; } = new("--dropout") { Description = "Dropout probability inside the target's blocks (wrn-D-K only)", DefaultValueFactory = _ => D.Dropout };
         public Option<double> Width { get; } = new("--width-multiplier") { Description = "Width multiplier of the target's channels", DefaultValueFactory = _ => D.WidthMultiplier };
         public Option<SelectorKind> Selector { get; } = Named("--selector", "pruned (PruneFuse), dense, proxy (SVP) or random", D.Selector);
         public Option<double> Prune { get; } = new("--prune") { Description = "Pruning ratio p in [0, 1)", DefaultValueFactory = _ => D.PruneRatio };
@@ -59,7 +60,7 @@ public static class ExperimentCommands
 
         public void AddTo(Command c)
         {
-            foreach (var o in new Option[] { Dataset, Arch, Stem, Width, Selector, Prune, Pruning, Proxy, Metric, Initial, RoundSize, Rounds, SelectorEpochs, FinalEpochs, NoFusion, Alpha, Temperature, Decay, Seed, Batch, LabelSource, WarmStart, WarmEpochs, FusionSource, InitWeights, Normalize, AllowNarrow })
+            foreach (var o in new Option[] { Dataset, Arch, Stem, Dropout, Width, Selector, Prune, Pruning, Proxy, Metric, Initial, RoundSize, Rounds, SelectorEpochs, FinalEpochs, NoFusion, Alpha, Temperature, Decay, Seed, Batch, LabelSource, WarmStart, WarmEpochs, FusionSource, InitWeights, Normalize, AllowNarrow })
             {
                 c.Options.Add(o);
             }
@@ -70,7 +71,7 @@ public static class ExperimentCommands
 
         public ExperimentSpec Read(ParseResult p) => new()
         {
-            DatasetId = p.GetValue(Dataset)!, Arch = p.GetValue(Arch) ?? D.Arch, Stem = p.GetValue(Stem), WidthMultiplier = p.GetValue(Width), Selector = Get(p, Selector, D.Selector), PruneRatio = p.GetValue(Prune),
+            DatasetId = p.GetValue(Dataset)!, Arch = p.GetValue(Arch) ?? D.Arch, Stem = p.GetValue(Stem), Dropout = p.GetValue(Dropout), WidthMultiplier = p.GetValue(Width), Selector = Get(p, Selector, D.Selector), PruneRatio = p.GetValue(Prune),
             PruningMethod = Get(p, Pruning, D.PruningMethod), ProxyArch = p.GetValue(Proxy) ?? D.ProxyArch, Metric = Get(p, Metric, D.Metric), InitialLabeled = p.GetValue(Initial),
             RoundSize = p.GetValue(RoundSize), Rounds = p.GetValue(Rounds), SelectorEpochs = p.GetValue(SelectorEpochs), FinalEpochs = p.GetValue(FinalEpochs),
             Fusion = !p.GetValue(NoFusion), DistillationAlpha = p.GetValue(Alpha), DistillationTemperature = p.GetValue(Temperature), DistillationDecay = p.GetValue(Decay), Seed = p.GetValue(Seed),

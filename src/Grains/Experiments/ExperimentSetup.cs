@@ -116,7 +116,7 @@ public static class ExperimentSetup
 
     /// <summary>The target network at the spec's width and stem for the dataset's images.</summary>
     public static NetworkSpec TargetSpec(ExperimentSpec spec, DatasetManifest dataset) =>
-        NetworkSpec.Dense(spec.Arch.Value, dataset.Channels, dataset.Classes, spec.WidthMultiplier, spec.Stem);
+        NetworkSpec.Dense(spec.Arch.Value, dataset.Channels, dataset.Classes, spec.WidthMultiplier, spec.Stem, spec.Dropout);
 
     /// <summary>The proxy network: the spec's stem where the proxy's family has it, else that family's default.</summary>
     public static NetworkSpec ProxySpec(ExperimentSpec spec, DatasetManifest dataset)
@@ -132,7 +132,7 @@ public static class ExperimentSetup
         {
             ModelComplexity.Of(build(), dataset.Height, dataset.Width);
         }
-        catch (ArgumentOutOfRangeException)
+        catch (ArgumentOutOfRangeException e) when (e.ParamName is "widthMultiplier" or "inputChannels" or "numClasses")
         {
             // A width multiplier, channel or class count out of range: the spec checks above name it.
         }

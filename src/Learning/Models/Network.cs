@@ -14,6 +14,7 @@ public sealed class Network : nn.Module<Tensor, Tensor>
 {
     private readonly nn.Module?[] _modules;
     private readonly Layer[] _layers;
+    private Generator? _dropoutRng;
 
     /// <summary>The network this module was built for.</summary>
     public NetworkSpec Spec { get; }
@@ -112,12 +113,36 @@ public sealed class Network : nn.Module<Tensor, Tensor>
                 LayerKind.GlobalAvgPool => x.mean([2, 3]),
                 LayerKind.AdaptiveAvgPool => nn.functional.adaptive_avg_pool2d(x, [l.Kernel, l.Kernel]),
                 LayerKind.Flatten => x.flatten(1),
-                LayerKind.Dropout => nn.functional.dropout(x, l.Rate, training),
+                LayerKind.Dropout => Dropout(x, l.Rate),
                 LayerKind.Linear => ((Linear)_modules[i]!).forward(x),
                 _ => throw new InvalidOperationException($"{l.Kind} cannot follow the input"),
             };
         }
         return outputs[to]!;
+    }
+
+    // Inverted dropout with masks from this network's own seeded generator, so a training run is a function of its
+    // seed on one silo or many. The identity in eval mode.
+    private Tensor Dropout(Tensor x, double rate)
+    {
+        if (!training || rate <= 0) return x;
+        _dropoutRng ??= new Generator(0);
+        var keep = rand(x.shape, generator: _dropoutRng).to(x.device).ge_(rate);
+        return x * keep / (1 - rate);
+    }
+
+    /// <inheritdoc />
+    protected override void Dispose(bool disposing)
+    {
+        if (disposing) _dropoutRng?.Dispose();
+        base.Dispose(disposing);
+    }
+
+    /// <summary>Restarts the dropout masks' generator from <paramref name="seed"/> (the trainer does, every epoch).</summary>
+    public void SeedDropout(ulong seed)
+    {
+        _dropoutRng?.Dispose();
+        _dropoutRng = new Generator(seed);
     }
 
     private static Tensor Conv(Tensor x, Conv2d conv, Layer l) =>

@@ -23,8 +23,14 @@ public interface INetworkFamily
     /// <summary>True when <paramref name="arch"/> (trimmed, lower case) names a network of this family.</summary>
     bool Accepts(string arch);
 
-    /// <summary>The dense network <paramref name="arch"/> with <paramref name="stem"/> and widths scaled by <paramref name="widthMultiplier"/>.</summary>
-    NetworkDescription Describe(string arch, string stem, double widthMultiplier, int inputChannels, int numClasses);
+    /// <summary>True when the family has a dropout option (<see cref="Describe"/>'s <c>dropout</c>); others refuse a nonzero one.</summary>
+    bool TakesDropout => false;
+
+    /// <summary>
+    /// The dense network <paramref name="arch"/> with <paramref name="stem"/>, widths scaled by
+    /// <paramref name="widthMultiplier"/> and, where the family has one, its dropout probability.
+    /// </summary>
+    NetworkDescription Describe(string arch, string stem, double widthMultiplier, int inputChannels, int numClasses, double dropout = 0);
 }
 
 /// <summary>The registry of network families.</summary>

@@ -26,8 +26,18 @@ public sealed record NetworkSpec
     /// <summary>Width of every channel group by group name, in the description's group order.</summary>
     public required IReadOnlyDictionary<string, int> Widths { get; init; }
 
+    /// <summary>
+    /// The width multiplier the dense network was built with. Widths say how wide every group is; the multiplier
+    /// is kept because it can change the structure (a MobileNetV2 block adds its input where input and output widths
+    /// happen to match).
+    /// </summary>
+    public double WidthMultiplier { get; init; } = 1.0;
+
+    /// <summary>Dropout probability for families that have the option (<see cref="INetworkFamily.TakesDropout"/>); else 0.</summary>
+    public double Dropout { get; init; }
+
     /// <summary>The dense network of <paramref name="arch"/> with widths × <paramref name="widthMultiplier"/>.</summary>
-    public static NetworkSpec Dense(string arch, int inputChannels, int numClasses, double widthMultiplier = 1.0, string? stem = null)
+    public static NetworkSpec Dense(string arch, int inputChannels, int numClasses, double widthMultiplier = 1.0, string? stem = null, double dropout = 0)
     {
         var family = NetworkFamilies.Of(arch);
         if (inputChannels < 1) throw new ArgumentOutOfRangeException(nameof(inputChannels), inputChannels, "input channels must be at least 1");
@@ -37,16 +47,32 @@ public sealed record NetworkSpec
             throw new ArgumentOutOfRangeException(nameof(widthMultiplier), widthMultiplier, "width multiplier must be in (0, 16]");
         }
         var name = NetworkFamilies.Normalize(arch);
+        CheckDropout(family, name, dropout);
         var resolved = NetworkFamilies.StemOf(family, name, stem);
-        var description = family.Describe(name, resolved, widthMultiplier, inputChannels, numClasses);
-        return new NetworkSpec { Arch = name, Stem = resolved, InputChannels = inputChannels, NumClasses = numClasses, Widths = description.GroupWidths() };
+        var description = family.Describe(name, resolved, widthMultiplier, inputChannels, numClasses, dropout);
+        return new NetworkSpec
+        {
+            Arch = name, Stem = resolved, InputChannels = inputChannels, NumClasses = numClasses, Widths = description.GroupWidths(), Dropout = dropout,
+            WidthMultiplier = widthMultiplier,
+        };
+    }
+
+    private static void CheckDropout(INetworkFamily family, string arch, double dropout)
+    {
+        if (dropout == 0) return;
+        if (!family.TakesDropout)
+        {
+            throw new ArgumentException($"{arch} has no dropout option; of the families only {string.Join(", ", NetworkFamilies.All.Where(f => f.TakesDropout).Select(f => f.Names))} take --dropout");
+        }
+        if (!(dropout > 0 && dropout < 1)) throw new ArgumentException($"dropout must be in [0, 1), got {dropout}");
     }
 
     /// <summary>The description of this network at its widths.</summary>
     public NetworkDescription Describe()
     {
         var family = NetworkFamilies.Of(Arch);
-        return family.Describe(NetworkFamilies.Normalize(Arch), NetworkFamilies.StemOf(family, Arch, Stem), 1.0, InputChannels, NumClasses).WithWidths(Widths);
+        CheckDropout(family, Arch, Dropout);
+        return family.Describe(NetworkFamilies.Normalize(Arch), NetworkFamilies.StemOf(family, Arch, Stem), WidthMultiplier, InputChannels, NumClasses, Dropout).WithWidths(Widths);
     }
 
     /// <summary>This network with other group widths (the pruned network of a channel plan).</summary>
@@ -66,7 +92,7 @@ public sealed record NetworkSpec
 
     /// <summary>True when two specs describe the same architecture at the same widths.</summary>
     public bool SameShapeAs(NetworkSpec other) =>
-        Arch == other.Arch && Stem == other.Stem && InputChannels == other.InputChannels && NumClasses == other.NumClasses &&
+        Arch == other.Arch && Stem == other.Stem && Dropout == other.Dropout && WidthMultiplier == other.WidthMultiplier && InputChannels == other.InputChannels && NumClasses == other.NumClasses &&
         Widths.Count == other.Widths.Count && Widths.All(kv => other.Widths.TryGetValue(kv.Key, out var w) && w == kv.Value);
 
     /// <inheritdoc />
@@ -128,7 +154,13 @@ public sealed class NetworkSpecJsonConverter : JsonConverter<NetworkSpec>
         string stem;
         try { stem = NetworkFamilies.StemOf(NetworkFamilies.Of(arch), arch, Text("stem")); }
         catch (ArgumentException e) { throw new JsonException(e.Message, e); }
-        return new NetworkSpec { Arch = arch, Stem = stem, InputChannels = Int("inputChannels"), NumClasses = Int("numClasses"), Widths = widths };
+        var dropout = Get("dropout") is { ValueKind: JsonValueKind.Number } d ? d.GetDouble() : 0;
+        var multiplier = Get("widthMultiplier") is { ValueKind: JsonValueKind.Number } m ? m.GetDouble() : 1.0;
+        return new NetworkSpec
+        {
+            Arch = arch, Stem = stem, InputChannels = Int("inputChannels"), NumClasses = Int("numClasses"), Widths = widths, Dropout = dropout,
+            WidthMultiplier = multiplier,
+        };
     }
 
     /// <inheritdoc />
@@ -139,6 +171,8 @@ public sealed class NetworkSpecJsonConverter : JsonConverter<NetworkSpec>
         writer.WriteString("stem", value.Stem);
         writer.WriteNumber("inputChannels", value.InputChannels);
         writer.WriteNumber("numClasses", value.NumClasses);
+        if (value.Dropout != 0) writer.WriteNumber("dropout", value.Dropout);
+        if (value.WidthMultiplier != 1.0) writer.WriteNumber("widthMultiplier", value.WidthMultiplier);
         writer.WriteStartObject("widths");
         foreach (var (group, width) in value.Widths) writer.WriteNumber(group, width);
         writer.WriteEndObject();

@@ -77,6 +77,8 @@ public static class Trainer
             var distillation = options.Distillation is { } d ? d with { Alpha = d.AlphaAt(epoch, options.Epochs), Decay = 0 } : null;
             var rng = SeededRandom.For(options.Seed, "train-epoch", epoch);
             var order = rng.Permutation(train.Count);
+            // Dropout masks come from the seed too (never from torch's global generator, which any thread may use).
+            model.SeedDropout(SeededRandom.Derive(options.Seed, "dropout", epoch));
             var sw = Stopwatch.StartNew();
             model.train();
             double lossSum = 0;

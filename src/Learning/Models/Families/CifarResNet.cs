@@ -33,7 +33,7 @@ public sealed partial class CifarResNet : INetworkFamily
     public bool Accepts(string arch) => Depth(arch) is not null;
 
     /// <inheritdoc />
-    public NetworkDescription Describe(string arch, string stem, double widthMultiplier, int inputChannels, int numClasses)
+    public NetworkDescription Describe(string arch, string stem, double widthMultiplier, int inputChannels, int numClasses, double dropout = 0)
     {
         var depth = Depth(arch) ?? throw new ArgumentException($"{arch} is not a CIFAR ResNet");
         var n = (depth - 2) / 6;

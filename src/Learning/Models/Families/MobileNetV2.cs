@@ -33,7 +33,7 @@ public sealed class MobileNetV2 : INetworkFamily
     public bool Accepts(string arch) => arch == "mobilenet_v2";
 
     /// <inheritdoc />
-    public NetworkDescription Describe(string arch, string stem, double widthMultiplier, int inputChannels, int numClasses)
+    public NetworkDescription Describe(string arch, string stem, double widthMultiplier, int inputChannels, int numClasses, double dropout = 0)
     {
         var small = stem == "small";
         var b = new NetworkBuilder(arch, inputChannels, numClasses);

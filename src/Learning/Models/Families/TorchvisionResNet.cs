@@ -37,7 +37,7 @@ public sealed class TorchvisionResNet : INetworkFamily
     public bool Accepts(string arch) => Layouts.ContainsKey(arch);
 
     /// <inheritdoc />
-    public NetworkDescription Describe(string arch, string stem, double widthMultiplier, int inputChannels, int numClasses)
+    public NetworkDescription Describe(string arch, string stem, double widthMultiplier, int inputChannels, int numClasses, double dropout = 0)
     {
         var (bottleneck, blocks) = Layouts[arch];
         var widths = BaseStageWidths.Select(w => Math.Max(1, (int)Math.Round(w * widthMultiplier, MidpointRounding.AwayFromZero))).ToArray();

@@ -35,7 +35,7 @@ public sealed class VggBn : INetworkFamily
     public bool Accepts(string arch) => Configs.ContainsKey(arch);
 
     /// <inheritdoc />
-    public NetworkDescription Describe(string arch, string stem, double widthMultiplier, int inputChannels, int numClasses)
+    public NetworkDescription Describe(string arch, string stem, double widthMultiplier, int inputChannels, int numClasses, double dropout = 0)
     {
         int Width(int w) => Math.Max(1, (int)Math.Round(w * widthMultiplier, MidpointRounding.AwayFromZero));
         var b = new NetworkBuilder(arch, inputChannels, numClasses);

@@ -7,7 +7,8 @@ namespace PruneFuse.Learning.Models.Families;
 /// The pre-activation Wide ResNet <c>wrn-D-K</c> of Zagoruyko and Komodakis (2016): a 3×3 stem of 16 channels, three
 /// stages of (D − 4) / 6 blocks of widths 16K/32K/64K (× the width multiplier), each block BN-ReLU-conv3×3-BN-ReLU-
 /// conv3×3 added to its input (a 1×1 projection of the pre-activated input where the shape changes), then BN, ReLU,
-/// global average pooling and a linear classifier, for 32-px inputs (stride 1 stem). Its block-input BatchNorms follow
+/// global average pooling and a linear classifier, for 32-px inputs (stride 1 stem). With a dropout probability
+/// (<c>--dropout</c>, 0.3 in the paper's best CIFAR runs) dropout sits between a block's two convolutions. Its block-input BatchNorms follow
 /// additions, so they cannot fold into a convolution: the scoring network keeps them as per-channel scale and shift.
 /// </summary>
 public sealed partial class WideResNet : INetworkFamily
@@ -25,10 +26,13 @@ public sealed partial class WideResNet : INetworkFamily
     public IReadOnlyList<string> Stems { get; } = ["small"];
 
     /// <inheritdoc />
+    public bool TakesDropout => true;
+
+    /// <inheritdoc />
     public bool Accepts(string arch) => Parse(arch) is not null;
 
     /// <inheritdoc />
-    public NetworkDescription Describe(string arch, string stem, double widthMultiplier, int inputChannels, int numClasses)
+    public NetworkDescription Describe(string arch, string stem, double widthMultiplier, int inputChannels, int numClasses, double dropout = 0)
     {
         var (depth, k) = Parse(arch) ?? throw new ArgumentException($"{arch} is not a Wide ResNet (wrn-D-K, D = 6n+4)");
         var n = (depth - 4) / 6;
@@ -45,6 +49,7 @@ public sealed partial class WideResNet : INetworkFamily
                 var stride = s > 0 && i == 0 ? 2 : 1;
                 var pre = b.Relu(b.BatchNorm(p + ".bn1", x));
                 var h = b.Relu(b.BatchNorm(p + ".bn2", b.Conv(p + ".conv1", pre, widths[s], 3, stride, 1)));
+                if (dropout > 0) h = b.Dropout(h, dropout);
                 h = b.Conv(p + ".conv2", h, widths[s], 3, 1, 1);
                 var shortcut = channels != widths[s] || stride != 1 ? b.Conv(p + ".shortcut", pre, widths[s], 1, stride, 0) : x;
                 x = b.Sum(h, shortcut);
