@@ -168,7 +168,7 @@ internal static class ScoringBenchmark
         using var pruned = ChannelPruner.Extract(dense, plan);
 
         Log($"{arch} p={prune} on {samples} real Fashion-MNIST images, {threads} threads, engines {string.Join(", ", engines)}, torch device {TorchRuntime.Device.type}");
-        // Optionally the sweep also covers thread counts (DESIGN.md §5: sweep batch sizes and thread settings).
+        // Optionally the sweep also covers thread counts (speed on small hosts depends strongly on batch size and threads: sweep both).
         var threadOptions = threadSweep.Length > 0 ? threadSweep : [threads];
         // And, for torch, scoring workers: W threads each scoring its own slice with threads/W torch threads. (The
         // ONNX engine runs one single-threaded session call per thread itself: that measured fastest here.)

@@ -10,7 +10,7 @@ using PruneFuse.Learning.Scoring;
 
 namespace PruneFuse.Silo;
 
-/// <summary>Orleans configuration for the two ways to run (DESIGN.md §3).</summary>
+/// <summary>Orleans configuration for the two ways to run (docs/architecture.md, "Two ways to run").</summary>
 public static class SiloSetup
 {
     /// <summary>Configures clustering, storage, reminders, the dashboard and PruneFuse's services.</summary>
