@@ -28,7 +28,7 @@ public sealed record ExportedModel
     /// <summary>Suggested description file name, e.g. <c>final.json</c>.</summary>
     [Id(3)] public string DescriptionFile { get; init; } = "";
 
-    /// <summary>Architecture, widths, normalisation, class names (JSON, format <c>prunefuse-resnet/1</c>).</summary>
+    /// <summary>Architecture, widths, layers, normalisation, class names (JSON, format <c>prunefuse-network/2</c>).</summary>
     [Id(4)] public string Description { get; init; } = "";
 
     /// <summary>The checkpoint artifact the export was made from.</summary>

@@ -17,6 +17,7 @@ public static partial class Ids
     /// <summary>Returns <paramref name="id"/> or throws <see cref="ArgumentException"/> naming the problem.</summary>
     public static string Validate(string? id, string what) => Problem(id, what) is { } p ? throw new ArgumentException(p) : id!;
 
-    [GeneratedRegex("^[a-z0-9][a-z0-9_-]{0,63}$", RegexOptions.CultureInvariant)]
+    // \z, not $: $ also matches before a final newline, and "x\n" would pass as "x".
+    [GeneratedRegex(@"^[a-z0-9][a-z0-9_-]{0,63}\z", RegexOptions.CultureInvariant)]
     private static partial Regex Pattern();
 }

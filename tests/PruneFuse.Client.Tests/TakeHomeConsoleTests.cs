@@ -79,7 +79,8 @@ public sealed class TakeHomeConsoleTests
         using (var description = JsonDocument.Parse(File.ReadAllText(Path.Combine(exports, "selector.json"))))
         {
             // The selector is the pruned network: its widths are the pruned ones, not resnet8's 16/32/64.
-            Assert.NotEqual([16, 32, 64], description.RootElement.GetProperty("stageWidths").EnumerateArray().Select(e => e.GetInt32()).ToArray());
+            var widths = description.RootElement.GetProperty("widths");
+            Assert.NotEqual([16, 32, 64], new[] { "stage1", "stage2", "stage3" }.Select(g => widths.GetProperty(g).GetInt32()).ToArray());
             Assert.Equal("T-shirt/top", description.RootElement.GetProperty("classNames")[0].GetString());
         }
 

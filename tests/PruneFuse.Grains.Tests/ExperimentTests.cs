@@ -274,6 +274,8 @@ public sealed class ExperimentTests(ClusterFixture fx)
     [InlineData("budget", "budget 3200")]
     [InlineData("arch", "unknown architecture 'resnet9'; supported: resnet8, resnet14")]
     [InlineData("stem", "resnet20 has no stem 'imagenet'; it takes small")]
+    [InlineData("small-input", "vgg16_bn cannot take 28×28 inputs: maxpool layer")]
+    [InlineData("dropout", "resnet8 has no dropout option")]
     [InlineData("metric", "unknown selection metric '42'")]
     [InlineData("dataset", "unknown dataset 'nope'")]
     public async Task Invalid_specs_are_refused_and_nothing_is_stored(string what, string expected)
@@ -285,6 +287,8 @@ public sealed class ExperimentTests(ClusterFixture fx)
             "budget" => spec with { InitialLabeled = 200, RoundSize = 1000, Rounds = 3 },
             "arch" => spec with { Arch = "resnet9" },
             "stem" => spec with { Arch = "resnet20", Stem = "imagenet" },
+            "small-input" => spec with { Arch = "vgg16_bn", Stem = "small" },
+            "dropout" => spec with { Dropout = 0.3 },
             "metric" => spec with { Metric = (Metric)42 },
             _ => spec with { DatasetId = "nope" },
         };

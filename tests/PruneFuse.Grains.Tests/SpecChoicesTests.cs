@@ -29,6 +29,18 @@ public sealed class SpecChoicesTests
         Assert.Equal("resnet18", System.Text.Json.JsonSerializer.Deserialize<ArchName>("\"ResNet18\"").Value);
     }
 
+    [Theory]
+    [InlineData("x\n")]
+    [InlineData("x\r\n")]
+    [InlineData("fm\n")]
+    public void An_id_with_a_trailing_newline_is_refused_not_read_as_another_id(string id)
+    {
+        // "$" matches before a final newline: "x\n" passed as "x" and shared its state file.
+        Assert.NotNull(Ids.Problem(id, "experiment id"));
+        Assert.Throws<ArgumentException>(() => Storage.ArtifactLayout.Spec(id));
+        Assert.Null(Ids.Problem(id.TrimEnd(), "experiment id"));
+    }
+
     [Fact]
     public void Every_metric_has_a_scoring_metric_and_an_undefined_one_is_refused_by_name()
     {

@@ -68,12 +68,7 @@ public class TorchvisionInteropTests
     public void ImageNet_weights_for_gray_images_replace_the_classifier_and_sum_the_stem_and_say_so()
     {
         using var dir = new TempDir();
-        var (input, x) = Input(dir, 3, 9);
-        x.Dispose();
-        var weights = Path.Combine(dir.Path, "imagenet.pt");
-        DebianPython.Run(Script, "make", "resnet18", "1000", "4", weights, input, "2", "3", $"{Size}", $"{Size}", Path.Combine(dir.Path, "l.f32"));
-        var state = InitialWeights.Read(File.ReadAllBytes(weights), "imagenet.pt");
-        using var seeded = Network.Create(NetworkSpec.Dense("resnet18", 1, 10, stem: "small"), 5);
+        var state = TorchvisionState(dir, "resnet18", 1000, "imagenet.pt");
         using var model = Network.Create(NetworkSpec.Dense("resnet18", 1, 10, stem: "small"), 5);
         // The small stem is a 3×3 convolution, torchvision's a 7×7 one: refused by name, not silently cropped.
         var stem = Assert.Throws<ArgumentException>(() => InitialWeights.Apply(model, state, "imagenet.pt"));
@@ -94,11 +89,7 @@ public class TorchvisionInteropTests
     public void Weights_of_another_network_are_refused_naming_the_first_key_at_fault()
     {
         using var dir = new TempDir();
-        var (input, x) = Input(dir, 3, 10);
-        x.Dispose();
-        var weights = Path.Combine(dir.Path, "r34.pt");
-        DebianPython.Run(Script, "make", "resnet34", "10", "4", weights, input, "2", "3", $"{Size}", $"{Size}", Path.Combine(dir.Path, "l.f32"));
-        var state = InitialWeights.Read(File.ReadAllBytes(weights), "r34.pt");
+        var state = TorchvisionState(dir, "resnet34", 10, "r34.pt");
         using var r18 = Network.Create(NetworkSpec.Dense("resnet18", 3, 10, stem: "imagenet"), 5);
         var extra = Assert.Throws<ArgumentException>(() => InitialWeights.Apply(r18, state, "r34.pt"));
         Assert.Contains("r34.pt: tensor 'layer1.2.bn1.bias' is not part of resnet18 (stem imagenet)", extra.Message);
@@ -149,6 +140,16 @@ public class TorchvisionInteropTests
             expected = selector.forward(new Training.BatchPreparer(norm).Prepare(pixels, 4, 3, size, size)).data<float>().ToArray();
         }
         AssertClose(expected, ReadFloats(output), $"{arch} p=0.5");
+    }
+
+    // A state dict torchvision wrote for its ARCH(num_classes = classes), read as --init-weights reads it.
+    private static Dictionary<string, Tensor> TorchvisionState(TempDir dir, string arch, int classes, string name)
+    {
+        var (input, x) = Input(dir, 3, 9);
+        x.Dispose();
+        var weights = Path.Combine(dir.Path, name);
+        DebianPython.Run(Script, "make", arch, $"{classes}", "4", weights, input, "2", "3", $"{Size}", $"{Size}", Path.Combine(dir.Path, "l.f32"));
+        return InitialWeights.Read(File.ReadAllBytes(weights), name);
     }
 
     // Random float32 NCHW input [2, C, Size, Size], written for Python and kept as a tensor.

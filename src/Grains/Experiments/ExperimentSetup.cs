@@ -48,7 +48,7 @@ public static class ExperimentSetup
         }
         Check(spec.Normalize is null or "dataset" or "imagenet", $"normalisation must be dataset or imagenet, got '{spec.Normalize}'");
         Check(spec.Normalize != "imagenet" || dataset.Channels is 1 or 3, $"ImageNet normalisation is defined for 1- or 3-channel images; dataset '{dataset.DatasetId}' has {dataset.Channels}");
-        if (spec.Selector == SelectorKind.Proxy) CheckNetwork(() => ProxySpec(spec, dataset), dataset, problems, "proxy ");
+        if (spec.Selector == SelectorKind.Proxy) CheckNetwork(() => ProxySpec(spec, dataset), dataset, problems, "--proxy-arch: ");
         Named(spec.Metric, problems);
         Named(spec.PruningMethod, problems);
         Named(spec.LabelSource, problems);

@@ -41,6 +41,6 @@ public static partial class ArtifactName
     /// <summary>Validates a single id used as one path segment (dataset id, experiment id).</summary>
     public static string ValidateId(string id, string what) => Interfaces.Ids.Validate(id, what);
 
-    [GeneratedRegex("^[A-Za-z0-9._-]{1,128}$", RegexOptions.CultureInvariant)]
+    [GeneratedRegex(@"^[A-Za-z0-9._-]{1,128}\z", RegexOptions.CultureInvariant)]
     private static partial Regex SegmentPattern();
 }
