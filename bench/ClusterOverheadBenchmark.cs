@@ -18,7 +18,8 @@ namespace PruneFuse.Bench;
 
 /// <summary>
 /// The same pool scored with the same pruned selector two ways in one process: a plain loop over the shards (on
-/// the same scoring engine as the silo), and through the pool-shard grains of an embedded silo (store, grain calls, per-silo cache and replica,
+/// the same scoring engine as the silo), and through the pool-shard grains of an embedded silo (store, grain calls,
+/// per-silo cache and replica,
 /// top-k messages, merge). Reports raw/cluster throughput.
 /// </summary>
 internal static class ClusterOverheadBenchmark

@@ -134,8 +134,10 @@ internal static class ScaleBenchmark
         }
     }
 
-    /// <summary>Writes the derived pool shard by shard (memory: one shard) plus a small test shard and the manifest.</summary>
-    /// <summary>Writes a pool of real-derived samples as shards of dataset <paramref name="datasetId"/>, with a 1,000-image test shard.</summary>
+    /// <summary>Writes the derived pool shard by shard (memory: one shard) plus a small test shard and the
+    /// manifest.</summary>
+    /// <summary>Writes a pool of real-derived samples as shards of dataset <paramref name="datasetId"/>, with a
+    /// 1,000-image test shard.</summary>
     internal static async Task<DatasetManifest> WritePoolAsync(IArtifactStore store, string datasetId, int samples, int shards, int seed, string? dataDir)
     {
         var dir = FashionMnist.Locate(dataDir);

@@ -168,7 +168,8 @@ internal static class ScoringBenchmark
         using var pruned = ChannelPruner.Extract(dense, plan);
 
         Log($"{arch} p={prune} on {samples} real Fashion-MNIST images, {threads} threads, engines {string.Join(", ", engines)}, torch device {TorchRuntime.Device.type}");
-        // Optionally the sweep also covers thread counts (speed on small hosts depends strongly on batch size and threads: sweep both).
+        // Optionally the sweep also covers thread counts (speed on small hosts depends strongly on batch size and
+        // threads: sweep both).
         var threadOptions = threadSweep.Length > 0 ? threadSweep : [threads];
         // And, for torch, scoring workers: W threads each scoring its own slice with threads/W torch threads. (The
         // ONNX engine runs one single-threaded session call per thread itself: that measured fastest here.)
@@ -295,7 +296,8 @@ internal static class ScoringBenchmark
         return s.Count % 2 == 1 ? s[s.Count / 2] : (s[s.Count / 2 - 1] + s[s.Count / 2]) / 2;
     }
 
-    /// <summary>A scorer on <paramref name="engine"/> with <paramref name="threads"/> compute threads (ONNX sessions take theirs at creation).</summary>
+    /// <summary>A scorer on <paramref name="engine"/> with <paramref name="threads"/> compute threads (ONNX sessions
+    /// take theirs at creation).</summary>
     private static OnnxTuning s_tuning = OnnxTuning.Default;
 
     private static PoolScorer NewScorer(string engine, Network model, int threads) => engine switch

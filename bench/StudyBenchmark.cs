@@ -19,7 +19,8 @@ namespace PruneFuse.Bench;
 /// </summary>
 internal static class StudyBenchmark
 {
-    /// <summary>A method of the study; <paramref name="InDefault"/> false: run only when named with --methods.</summary>
+    /// <summary>A method of the study; <paramref name="InDefault"/> false: run only when named with
+    /// --methods.</summary>
     private sealed record Method(string Name, string Description, Func<ExperimentSpec, ExperimentSpec> Apply, bool InDefault = true);
 
     // Labels name every setting that differs between rows, distillation included: the ablations inherit the default's
@@ -50,7 +51,8 @@ internal static class StudyBenchmark
         new("kd-alpha-0.25", "PruneFuse p=0.5, fusion, KD α=0.25", s => s with { Selector = SelectorKind.Pruned, PruneRatio = 0.5, DistillationAlpha = 0.25 }, InDefault: false),
         new("kd-alpha-0.5", "PruneFuse p=0.5, fusion, KD α=0.5, selector from θ0 each round, fusion source retrain (the default until 2026-12-01)",
             s => s with { Selector = SelectorKind.Pruned, PruneRatio = 0.5, DistillationAlpha = 0.5, SelectorWarmStart = false, FusionSource = FusionSource.Retrain }),
-        // The schedule of the distillation study: the old default's α = 0.5 guides the first third of the final training only.
+        // The schedule of the distillation study: the old default's α = 0.5 guides the first third of the final
+        // training only.
         new("kd-alpha-0.5-decay", "PruneFuse p=0.5, fusion, KD α=0.5 decaying linearly to 0 over the first third of final training",
             s => s with { Selector = SelectorKind.Pruned, PruneRatio = 0.5, DistillationAlpha = 0.5, DistillationDecay = 1.0 / 3 }, InDefault: false),
         // Cheaper selection (run with --methods): warm-started selectors and the fusion source, α = 0.
@@ -139,7 +141,8 @@ internal static class StudyBenchmark
             using var host = builder.Build();
             await host.StartAsync();
             var grains = host.Services.GetRequiredService<IGrainFactory>();
-            // Ctrl+C or SIGTERM stops the host (and its silo): the wait below must end then, not poll a stopped silo forever.
+            // Ctrl+C or SIGTERM stops the host (and its silo): the wait below must end then, not poll a stopped silo
+            // forever.
             var stopping = host.Services.GetRequiredService<IHostApplicationLifetime>().ApplicationStopping;
             if (todo.Count > 0)
             {
@@ -191,7 +194,8 @@ internal static class StudyBenchmark
         }
     }
 
-    /// <summary>Selection cost: selector training and pool scoring of every round, plus PruneFuse's final selector (the fusion source).</summary>
+    /// <summary>Selection cost: selector training and pool scoring of every round, plus PruneFuse's final selector (the
+    /// fusion source).</summary>
     private static double SelectionSeconds(ExperimentStatus st)
     {
         var spec = st.Spec!;

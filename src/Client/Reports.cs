@@ -11,7 +11,8 @@ public static class Reports
     /// <summary>JSON output options: readable non-ASCII (α, θ), no indentation.</summary>
     public static readonly JsonSerializerOptions JsonOut = new() { Encoder = System.Text.Encodings.Web.JavaScriptEncoder.UnsafeRelaxedJsonEscaping };
 
-    /// <summary>Records as <c>--json</c> prints them: the contract records' JSON form, shared with the silo's experiments API.</summary>
+    /// <summary>Records as <c>--json</c> prints them: the contract records' JSON form, shared with the silo's
+    /// experiments API.</summary>
     public static JsonSerializerOptions Camel => ContractJson.Options;
 
     // The target as the spec names it: arch, stem when chosen, pretrained weights when given.
@@ -138,7 +139,8 @@ public static class Reports
         AnsiConsole.MarkupLine($"reproduce: {Markup.Escape(SpecArguments.Reproduce(st.ExperimentId, st.Spec!))}");
     }
 
-    /// <summary>"scoring round 2: 9/24 work units; 127.0.0.1:11111@… 5 units (1 in flight) at 7,400 samples/s; …", or null when not scoring.</summary>
+    /// <summary>"scoring round 2: 9/24 work units; 127.0.0.1:11111@… 5 units (1 in flight) at 7,400 samples/s; …", or
+    /// null when not scoring.</summary>
     public static string? ScoringLine(ExperimentStatus st) => st.Scoring is not { } sc ? null :
         $"scoring round {sc.Round}: {sc.UnitsDone}/{sc.Units} work units" + string.Concat(sc.Silos.Select(x => "; " + SiloLine(x)));
 
@@ -161,7 +163,8 @@ public static class Reports
     /// <summary>"1 round", "2 rounds".</summary>
     public static string Count(int n, string noun) => n == 1 ? $"1 {noun}" : $"{n} {noun}s";
 
-    /// <summary>One line: state, and while running the stage, the round out of the planned rounds and the labeled count.</summary>
+    /// <summary>One line: state, and while running the stage, the round out of the planned rounds and the labeled
+    /// count.</summary>
     public static string StateLine(ExperimentStatus st)
     {
         var state = st.State.ToString().ToLowerInvariant();
@@ -178,7 +181,8 @@ public static class Reports
         $"prunefuse selections export --id {st.ExperimentId} --round {round} --out round{round}.csv, label it, then " +
         $"prunefuse labels import --id {st.ExperimentId} --round {round} --file round{round}-labels.csv";
 
-    /// <summary>Writes result.json and learning-curve.png into <paramref name="folder"/>; returns their paths.</summary>
+    /// <summary>Writes result.json and learning-curve.png into <paramref name="folder"/>; returns their
+    /// paths.</summary>
     public static (string Json, string Png) Save(ExperimentStatus st, string folder)
     {
         Directory.CreateDirectory(folder);

@@ -31,7 +31,8 @@ public static class SpecArguments
         return all;
     }
 
-    /// <summary>The <c>prunefuse experiment start …</c> command that starts this very experiment (under <paramref name="id"/>).</summary>
+    /// <summary>The <c>prunefuse experiment start …</c> command that starts this very experiment (under <paramref
+    /// name="id"/>).</summary>
     public static string Reproduce(string id, ExperimentSpec spec) =>
         $"prunefuse experiment start {id} " + string.Join(" ", Of(spec).Select(a => a.Value is null ? a.Option : $"{a.Option} {Quote(a.Value)}"));
 

@@ -49,7 +49,8 @@ public sealed class ArchNameJsonConverter : JsonConverter<ArchName>
     public override void Write(Utf8JsonWriter writer, ArchName value, JsonSerializerOptions options) => writer.WriteStringValue(value.Value);
 }
 
-/// <summary>Orleans wire form of an <see cref="ArchName"/>: the string field the architecture has always been.</summary>
+/// <summary>Orleans wire form of an <see cref="ArchName"/>: the string field the architecture has always
+/// been.</summary>
 [RegisterSerializer]
 internal sealed class ArchNameCodec : IFieldCodec<ArchName>
 {

@@ -25,8 +25,10 @@ public sealed class ContractNameAttribute(string name, params string[] aliases) 
 
 /// <summary>
 /// The one list of names of each named spec choice (<see cref="Metric"/>, <see cref="PruningMethod"/>,
-/// <see cref="LabelSource"/>, <see cref="SelectorKind"/>): console help, parsing, validation messages and docs all read it.
-/// Reading ignores case, '-' and '_' (so stored specs written as <c>ResNet14</c> or <c>least_confidence</c> still load).
+/// <see cref="LabelSource"/>, <see cref="SelectorKind"/>): console help, parsing, validation messages and docs all read
+/// it.
+/// Reading ignores case, '-' and '_' (so stored specs written as <c>ResNet14</c> or <c>least_confidence</c> still
+/// load).
 /// </summary>
 public static class ContractNames
 {
@@ -79,7 +81,8 @@ public static class ContractNames
     public static T? TryParse<T>(string? text) where T : struct, Enum =>
         text is not null && Of(typeof(T)).ByKey.TryGetValue(Key(text), out var value) ? (T)value : null;
 
-    /// <summary>Parses a name or alias; anything else is an <see cref="ArgumentException"/> listing the names.</summary>
+    /// <summary>Parses a name or alias; anything else is an <see cref="ArgumentException"/> listing the
+    /// names.</summary>
     public static T Parse<T>(string? text) where T : struct, Enum =>
         TryParse<T>(text) ?? throw new ArgumentException(Unknown<T>(text));
 
@@ -96,7 +99,8 @@ public sealed class ContractChoiceAttribute(string what) : Attribute
 }
 
 /// <summary>
-/// JSON form of a named choice: its canonical name; reads names and aliases. Stored specs (<c>spec.json</c>, grain state
+/// JSON form of a named choice: its canonical name; reads names and aliases. Stored specs (<c>spec.json</c>, grain
+/// state
 /// files) have always held these names as strings, so old files read unchanged.
 /// </summary>
 public sealed class ContractNameJsonConverter<T> : JsonConverter<T> where T : struct, Enum
@@ -113,7 +117,8 @@ public sealed class ContractNameJsonConverter<T> : JsonConverter<T> where T : st
     public override void Write(Utf8JsonWriter writer, T value, JsonSerializerOptions options) => writer.WriteStringValue(value.Name());
 }
 
-/// <summary>Puts <see cref="ContractNameJsonConverter{T}"/> in front of general enum converters (the console's camelCase one).</summary>
+/// <summary>Puts <see cref="ContractNameJsonConverter{T}"/> in front of general enum converters (the console's
+/// camelCase one).</summary>
 public sealed class ContractNameJsonConverterFactory : JsonConverterFactory
 {
     /// <inheritdoc />

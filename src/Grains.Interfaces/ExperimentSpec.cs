@@ -48,7 +48,8 @@ public sealed record ExperimentSpec
 
     /// <summary>
     /// Distillation weight α from the selector into the fused network (0, the default, disables distillation). The
-    /// study in BENCHMARKS.md measured the final network best without it: accuracy falls as α grows (0 > 0.1 > 0.25 > 0.5).
+    /// study in BENCHMARKS.md measured the final network best without it: accuracy falls as α grows (0 > 0.1 > 0.25 >
+    /// 0.5).
     /// </summary>
     [Id(14)] public double DistillationAlpha { get; init; }
 
@@ -68,7 +69,8 @@ public sealed record ExperimentSpec
     [Id(18)] public LabelSource LabelSource { get; init; } = LabelSource.Dataset;
 
     /// <summary>
-    /// Accept networks with fewer than <c>4</c> channels in a stage (a tiny width multiplier or a pruning ratio near 1).
+    /// Accept networks with fewer than <c>4</c> channels in a stage (a tiny width multiplier or a pruning ratio near
+    /// 1).
     /// Such networks usually train at chance, so they are refused unless asked for.
     /// </summary>
     [Id(19)] public bool AllowNarrow { get; init; }
@@ -82,7 +84,8 @@ public sealed record ExperimentSpec
     /// </summary>
     [Id(20)] public bool SelectorWarmStart { get; init; }
 
-    /// <summary>Epochs of a warm-started selector training (rounds after the first with <see cref="SelectorWarmStart"/>, and <see cref="FusionSource.Warm"/>).</summary>
+    /// <summary>Epochs of a warm-started selector training (rounds after the first with <see
+    /// cref="SelectorWarmStart"/>, and <see cref="FusionSource.Warm"/>).</summary>
     [Id(21)] public int WarmEpochs { get; init; } = 3;
 
     /// <summary>Which trained selector is fused into θ0 and teaches the final network (pruned selector only).</summary>
@@ -112,7 +115,8 @@ public sealed record ExperimentSpec
     /// </summary>
     [Id(26)] public string? Normalize { get; init; }
 
-    /// <summary>Dropout probability inside the target's blocks, for families that have the option (wrn-D-K); 0: none.</summary>
+    /// <summary>Dropout probability inside the target's blocks, for families that have the option (wrn-D-K); 0:
+    /// none.</summary>
     [Id(27)] public double Dropout { get; init; }
 
     /// <summary>Final labeled-set size.</summary>

@@ -50,13 +50,16 @@ public sealed record RoundRecord
     /// <summary>Silos that scored work units this round.</summary>
     [Id(8)] public string[] ScoredOn { get; init; } = [];
 
-    /// <summary>Epochs the round's selector trained (0 for random selection and for rounds stored before this field).</summary>
+    /// <summary>Epochs the round's selector trained (0 for random selection and for rounds stored before this
+    /// field).</summary>
     [Id(9)] public int SelectorEpochs { get; init; }
 
-    /// <summary>The trained selector checkpoint this round's selector was warm-started from; null: its θ0 slice.</summary>
+    /// <summary>The trained selector checkpoint this round's selector was warm-started from; null: its θ0
+    /// slice.</summary>
     [Id(10)] public string? SelectorStartedFrom { get; init; }
 
-    /// <summary>Each silo's share of this round's scoring: work units, samples, busy seconds, units lost (empty for rounds stored before this field).</summary>
+    /// <summary>Each silo's share of this round's scoring: work units, samples, busy seconds, units lost (empty for
+    /// rounds stored before this field).</summary>
     [Id(11)] public SiloScoring[] ScoringSilos { get; init; } = [];
 
     /// <summary>Work units the pool was cut into this round (0 for rounds stored before this field).</summary>
@@ -135,7 +138,8 @@ public sealed record ExperimentStatus
     /// <summary>When it completed, failed or was cancelled.</summary>
     [Id(12)] public DateTimeOffset? EndedAt { get; init; }
 
-    /// <summary>Test accuracy of the selector trained on the final budget (the teacher and fusion source), if any.</summary>
+    /// <summary>Test accuracy of the selector trained on the final budget (the teacher and fusion source), if
+    /// any.</summary>
     [Id(13)] public double? FinalSelectorAccuracy { get; init; }
 
     /// <summary>Seconds spent training that final selector (part of PruneFuse's selection cost).</summary>
@@ -159,9 +163,11 @@ public sealed record ExperimentStatus
     /// <summary>Epochs that final selector trained (0: the last round's selector fused as it is).</summary>
     [Id(19)] public int FinalSelectorEpochs { get; init; }
 
-    /// <summary>The trained checkpoint the final selector was warm-started from; null: its θ0 slice or no training.</summary>
+    /// <summary>The trained checkpoint the final selector was warm-started from; null: its θ0 slice or no
+    /// training.</summary>
     [Id(20)] public string? FinalSelectorStartedFrom { get; init; }
 
-    /// <summary>What the start adapted and says once: a replaced classifier, a stem summed for gray images, ImageNet statistics.</summary>
+    /// <summary>What the start adapted and says once: a replaced classifier, a stem summed for gray images, ImageNet
+    /// statistics.</summary>
     [Id(21)] public string[] Notes { get; init; } = [];
 }

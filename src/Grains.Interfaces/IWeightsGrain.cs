@@ -17,7 +17,8 @@ public interface IWeightsGrain : IGrainWithStringKey
     /// <summary>Size of the stored file; null while it is not stored.</summary>
     Task<long?> StoredLength();
 
-    /// <summary>Appends the next part; <paramref name="offset"/> must be the bytes received so far (0 starts over).</summary>
+    /// <summary>Appends the next part; <paramref name="offset"/> must be the bytes received so far (0 starts
+    /// over).</summary>
     [ResponseTimeout("00:02:00")]
     Task Append(long offset, byte[] part);
 

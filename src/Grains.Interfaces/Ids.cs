@@ -2,13 +2,15 @@ using System.Text.RegularExpressions;
 
 namespace PruneFuse.Grains.Interfaces;
 
-/// <summary>The rule for experiment and dataset ids, shared by the console (checked before any call) and the grains.</summary>
+/// <summary>The rule for experiment and dataset ids, shared by the console (checked before any call) and the
+/// grains.</summary>
 public static partial class Ids
 {
     /// <summary>What a valid id looks like, for help texts and errors.</summary>
     public const string Rule = "1-64 characters of lowercase letters, digits, '-' and '_', starting with a letter or digit";
 
-    /// <summary>Null when <paramref name="id"/> is valid, else the problem, naming <paramref name="what"/> (e.g. "experiment id").</summary>
+    /// <summary>Null when <paramref name="id"/> is valid, else the problem, naming <paramref name="what"/> (e.g.
+    /// "experiment id").</summary>
     public static string? Problem(string? id, string what) =>
         string.IsNullOrEmpty(id) ? $"{what} is empty: it must be {Rule}"
         : id.Length > 64 || !Pattern().IsMatch(id) ? $"{what} '{id}' must be {Rule}"

@@ -66,9 +66,11 @@ public enum FusionSource
 {
     /// <summary>A final selector trained from its θ0 slice on the final labeled set for the selector epochs.</summary>
     [ContractName("retrain")] Retrain,
-    /// <summary>The last round's selector trained <see cref="ExperimentSpec.WarmEpochs"/> more epochs on the final labeled set.</summary>
+    /// <summary>The last round's selector trained <see cref="ExperimentSpec.WarmEpochs"/> more epochs on the final
+    /// labeled set.</summary>
     [ContractName("warm")] Warm,
-    /// <summary>The last round's selector as it is: no final training (it has not seen the last round's samples).</summary>
+    /// <summary>The last round's selector as it is: no final training (it has not seen the last round's
+    /// samples).</summary>
     [ContractName("last-round")] LastRound,
 }
 

@@ -26,7 +26,8 @@ public enum CoordinatorStep
     Score = 2,
     /// <summary>Fuse and train the final network.</summary>
     Fuse = 3,
-    /// <summary>Wait for externally imported labels of <see cref="CoordinatorState.AwaitingRound"/>'s selection.</summary>
+    /// <summary>Wait for externally imported labels of <see cref="CoordinatorState.AwaitingRound"/>'s
+    /// selection.</summary>
     AwaitLabels = 4,
     /// <summary>Nothing left to do.</summary>
     Done = 5,
@@ -78,7 +79,8 @@ public sealed class CoordinatorGrain(
 {
     private const string ResumeReminder = "resume";
 
-    /// <summary>A step may fail this many times for transient reasons (a silo died, a call timed out) before the experiment fails.</summary>
+    /// <summary>A step may fail this many times for transient reasons (a silo died, a call timed out) before the
+    /// experiment fails.</summary>
     public const int MaxTransientFailures = 5;
 
     // The grain is reentrant so status queries answer while a step runs; these keep the writers orderly:
@@ -309,7 +311,8 @@ public sealed class CoordinatorGrain(
         }
     }
 
-    // Supplied weights are checked against the network before anything is stored: a wrong key or shape refuses the start.
+    // Supplied weights are checked against the network before anything is stored: a wrong key or shape refuses the
+    // start.
     private async Task<IReadOnlyList<string>> InitialWeightsNotesAsync(ExperimentSpec spec, Datasets.DatasetManifest manifest)
     {
         var notes = new List<string>();
@@ -459,10 +462,12 @@ public sealed class CoordinatorGrain(
         }
     }
 
-    /// <summary>Seconds before the n-th consecutive retry: 2, 4, 8, 16, 30 (a lost silo is declared dead within seconds).</summary>
+    /// <summary>Seconds before the n-th consecutive retry: 2, 4, 8, 16, 30 (a lost silo is declared dead within
+    /// seconds).</summary>
     private static TimeSpan RetryDelay(int failures) => TimeSpan.FromSeconds(Math.Min(30, 1 << Math.Clamp(failures, 1, 5)));
 
-    /// <summary>Failures that say nothing about the experiment itself: lost silos, timeouts, unavailable storage.</summary>
+    /// <summary>Failures that say nothing about the experiment itself: lost silos, timeouts, unavailable
+    /// storage.</summary>
     private static bool IsTransient(Exception e) => e switch
     {
         TimeoutException or SiloUnavailableException or OrleansMessageRejectionException => true,

@@ -11,7 +11,8 @@ using PruneFuse.Learning.Training;
 
 namespace PruneFuse.Grains;
 
-/// <summary>Builds the final network (fused, or θ0 for baselines), trains it with distillation, evaluates and stores it.</summary>
+/// <summary>Builds the final network (fused, or θ0 for baselines), trains it with distillation, evaluates and stores
+/// it.</summary>
 [Placement.PreferGpuSilo]
 public sealed class FusionGrain(ExperimentStore experiments, TorchWorker compute) : Grain, IFusionGrain
 {

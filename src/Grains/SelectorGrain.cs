@@ -9,7 +9,8 @@ using PruneFuse.Learning.Training;
 
 namespace PruneFuse.Grains;
 
-/// <summary>Trains the round's selector from its starting weights on the labeled set and stores the checkpoint.</summary>
+/// <summary>Trains the round's selector from its starting weights on the labeled set and stores the
+/// checkpoint.</summary>
 [Placement.PreferGpuSilo]
 public sealed class SelectorGrain(ExperimentStore experiments, TorchWorker compute) : Grain, ISelectorGrain
 {
@@ -31,7 +32,8 @@ public sealed class SelectorGrain(ExperimentStore experiments, TorchWorker compu
         var init = await experiments.CheckpointAsync(initName, cancellationToken);
         var (bytes, accuracy, seconds) = await compute.Run(ct =>
         {
-            // From its θ0 slice (as SVP retrains every round) or, warm-started, from a stored earlier selector: either way
+            // From its θ0 slice (as SVP retrains every round) or, warm-started, from a stored earlier selector: either
+            // way
             // a round's result depends only on stored inputs, so a retried step gives the same checkpoint.
             var (model, meta) = Checkpoint.Load(init, initName);
             using (model)

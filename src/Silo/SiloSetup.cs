@@ -51,7 +51,8 @@ public static class SiloSetup
     };
 }
 
-/// <summary>Ready when the silo has joined its cluster (the host started and is not stopping) and libtorch loads.</summary>
+/// <summary>Ready when the silo has joined its cluster (the host started and is not stopping) and libtorch
+/// loads.</summary>
 public sealed class SiloHealthCheck(IHostApplicationLifetime lifetime) : IHealthCheck
 {
     /// <inheritdoc />

@@ -112,7 +112,8 @@ public sealed class BadInputCorpusTests
         var status = await Processes.ClientAsync(silo.GatewayPort, "experiment", "status", "--id", "kept", "--json");
         Assert.Equal("completed", JsonDocument.Parse(status.LastLine).RootElement.GetProperty("state").GetString());
 
-        // A truncated pool shard fails the next experiment with the shard named; nothing outside that experiment changes.
+        // A truncated pool shard fails the next experiment with the shard named; nothing outside that experiment
+        // changes.
         var shard = before.Keys.First(k => k.Contains("datasets/fm/shards/", StringComparison.Ordinal));
         var shardPath = Path.Combine(silo.DataRoot, shard);
         var shardBytes = await File.ReadAllBytesAsync(shardPath);
@@ -126,7 +127,8 @@ public sealed class BadInputCorpusTests
         Assert.All(Diff(rotten, Snapshot(silo.DataRoot)), f => Assert.Contains("after-rot", f));
     }
 
-    /// <summary>experiment start with the tiny spec, <paramref name="overrides"/> (option, value pairs) replacing its values.</summary>
+    /// <summary>experiment start with the tiny spec, <paramref name="overrides"/> (option, value pairs) replacing its
+    /// values.</summary>
     private static string[] Start(string id, params string[] overrides)
     {
         var args = new List<string> { "experiment", "start", "--id", id };

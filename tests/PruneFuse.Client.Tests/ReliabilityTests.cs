@@ -23,7 +23,8 @@ public sealed class ReliabilityTests
 
     private static SiloProcess Embedded(string root) => new(root, [$"--PruneFuse:ShutdownSeconds={ShutdownSeconds}"]);
 
-    /// <summary>A started embedded silo with a Fashion-MNIST dataset imported under <paramref name="dataset"/>.</summary>
+    /// <summary>A started embedded silo with a Fashion-MNIST dataset imported under <paramref
+    /// name="dataset"/>.</summary>
     private static async Task<SiloProcess> SiloWithDatasetAsync(TempDir dir, string dataset, string shards, string limit)
     {
         var silo = Embedded(dir.Path);

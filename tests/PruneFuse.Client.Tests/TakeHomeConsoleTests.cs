@@ -25,7 +25,8 @@ public sealed class TakeHomeConsoleTests
         print((pred == labels).double().mean().item())
         """;
 
-    /// <summary>Accuracy of an exported ONNX model on a pool shard file (layout as in the Python script above).</summary>
+    /// <summary>Accuracy of an exported ONNX model on a pool shard file (layout as in the Python script
+    /// above).</summary>
     private static double OnnxAccuracy(string model, string shard)
     {
         var blob = File.ReadAllBytes(shard);

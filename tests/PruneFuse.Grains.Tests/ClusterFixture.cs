@@ -60,7 +60,8 @@ public sealed class ClusterFixture : IAsyncLifetime
     /// <summary>Polls until the experiment leaves Running (bounded).</summary>
     public Task<ExperimentStatus> WaitAsync(string experimentId, TimeSpan? timeout = null) => WaitAsync(Client, experimentId, timeout ?? TimeSpan.FromMinutes(5));
 
-    /// <summary>Polls <paramref name="client"/> until the experiment leaves Running, for at most <paramref name="timeout"/>.</summary>
+    /// <summary>Polls <paramref name="client"/> until the experiment leaves Running, for at most <paramref
+    /// name="timeout"/>.</summary>
     public static async Task<ExperimentStatus> WaitAsync(IClusterClient client, string experimentId, TimeSpan timeout)
     {
         var deadline = DateTime.UtcNow + timeout;

@@ -249,7 +249,8 @@ public sealed class ExperimentTests(ClusterFixture fx)
         await fx.Client.GetGrain<ICoordinatorGrain>(id).Start(spec);
         var done = await fx.WaitAsync(id);
         Assert.True(done.State == ExperimentState.Completed, done.Error);
-        // Round 1 from the θ0 slice for the selector epochs; round 2 from round 1's stored selector for the warm epochs.
+        // Round 1 from the θ0 slice for the selector epochs; round 2 from round 1's stored selector for the warm
+        // epochs.
         Assert.Equal((spec.SelectorEpochs, (string?)null), (done.Rounds[0].SelectorEpochs, done.Rounds[0].SelectorStartedFrom));
         Assert.Equal((1, ArtifactLayout.Selector(id, 1)), (done.Rounds[1].SelectorEpochs, done.Rounds[1].SelectorStartedFrom));
         Assert.Equal(finalEpochs, done.FinalSelectorEpochs);

@@ -7,7 +7,8 @@ using PruneFuse.Learning.Scoring;
 
 namespace PruneFuse.Grains.Tests;
 
-/// <summary>The silo's scoring engine choice: ONNX sessions per checkpoint, torch on request, CUDA or the reason why not.</summary>
+/// <summary>The silo's scoring engine choice: ONNX sessions per checkpoint, torch on request, CUDA or the reason why
+/// not.</summary>
 public sealed class ReplicaCacheTests
 {
     private sealed class CapturingLogger<T> : ILogger<T>

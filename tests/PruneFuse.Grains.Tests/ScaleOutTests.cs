@@ -7,8 +7,10 @@ using PruneFuse.Grains.Storage;
 namespace PruneFuse.Grains.Tests;
 
 /// <summary>
-/// Three in-process CPU silos (one scoring thread per slot; one silo has two slots) sharing one data folder, with a 40,000-sample Fashion-MNIST
-/// pool cut into 40 work units, and one undisturbed reference experiment whose selection the disturbed runs must repeat.
+/// Three in-process CPU silos (one scoring thread per slot; one silo has two slots) sharing one data folder, with a
+/// 40,000-sample Fashion-MNIST
+/// pool cut into 40 work units, and one undisturbed reference experiment whose selection the disturbed runs must
+/// repeat.
 /// </summary>
 public sealed class ScaleOutFixture : IAsyncLifetime
 {
@@ -70,7 +72,8 @@ public sealed class ScaleOutFixture : IAsyncLifetime
 
     public Task<ExperimentStatus> WaitAsync(string id) => ClusterFixture.WaitAsync(Client, id, TimeSpan.FromMinutes(10));
 
-    /// <summary>Polls the status until scoring has <paramref name="until"/> true (the experiment must still be scoring).</summary>
+    /// <summary>Polls the status until scoring has <paramref name="until"/> true (the experiment must still be
+    /// scoring).</summary>
     public async Task<ScoringProgress> WhileScoringAsync(string id, Func<ScoringProgress, bool> until)
     {
         var deadline = DateTime.UtcNow + TimeSpan.FromMinutes(10);
@@ -101,7 +104,8 @@ public sealed class ScaleOutFixture : IAsyncLifetime
 [CollectionDefinition("scale-out")]
 public sealed class ScaleOutCollection : ICollectionFixture<ScaleOutFixture>;
 
-/// <summary>A round's scoring spread over every silo in work units, surviving a silo's death and taking in a new one.</summary>
+/// <summary>A round's scoring spread over every silo in work units, surviving a silo's death and taking in a new
+/// one.</summary>
 [Collection("scale-out")]
 public sealed class ScaleOutTests(ScaleOutFixture fx, ITestOutputHelper output)
 {
@@ -233,7 +237,8 @@ public sealed class ScaleOutTests(ScaleOutFixture fx, ITestOutputHelper output)
         Assert.Equal(await fx.Store.ReadBytesAsync(ArtifactLayout.Selection("ref", 1)), await fx.Store.ReadBytesAsync(ArtifactLayout.Selection(id, 1)));
     }
 
-    /// <summary>Waits for the experiment to finish, riding out the calls that fail while its coordinator moves.</summary>
+    /// <summary>Waits for the experiment to finish, riding out the calls that fail while its coordinator
+    /// moves.</summary>
     private async Task<ExperimentStatus> WaitThroughFailoverAsync(string id)
     {
         var deadline = DateTime.UtcNow + TimeSpan.FromMinutes(10);

@@ -10,8 +10,10 @@ namespace PruneFuse.Grains.Tests;
 
 /// <summary>
 /// Arch, metric, pruning method and label source were strings in <see cref="ExperimentSpec"/> until they became enums.
-/// The fixtures were written by that earlier version (commit cea4b3b) in each stored form: coordinator state through the
-/// Orleans codec (Azure Table storage in cluster mode), coordinator state as the embedded mode's JSON file, and spec.json.
+/// The fixtures were written by that earlier version (commit cea4b3b) in each stored form: coordinator state through
+/// the
+/// Orleans codec (Azure Table storage in cluster mode), coordinator state as the embedded mode's JSON file, and
+/// spec.json.
 /// Their strings are a user's spellings the old validation accepted ("ResNet14", "lc").
 /// </summary>
 public sealed class StoredSpecMigrationTests

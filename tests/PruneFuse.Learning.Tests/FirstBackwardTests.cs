@@ -8,7 +8,8 @@ namespace PruneFuse.Learning.Tests;
 
 /// <summary>
 /// On an AMD EPYC (Zen 4) host libtorch's oneDNN backward pass of a fresh pruned network read never-written memory
-/// and produced NaN gradients in about one network in five; with oneDNN off there (see <see cref="ConvolutionAccuracyTests"/>) it never did.
+/// and produced NaN gradients in about one network in five; with oneDNN off there (see <see
+/// cref="ConvolutionAccuracyTests"/>) it never did.
 /// </summary>
 public sealed class FirstBackwardTests
 {

@@ -18,7 +18,8 @@ public class NetworkFamilyTests
 {
     public NetworkFamilyTests() => TorchRuntime.EnsureLoaded();
 
-    /// <summary>Architecture, stem, width multiplier, input channels, input size: small enough to run in seconds.</summary>
+    /// <summary>Architecture, stem, width multiplier, input channels, input size: small enough to run in
+    /// seconds.</summary>
     public static TheoryData<string, string, double, int, int> Networks => new()
     {
         { "resnet20", "small", 1.0, 1, 28 },

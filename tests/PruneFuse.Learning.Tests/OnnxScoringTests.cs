@@ -160,10 +160,12 @@ public sealed class OnnxScoringTests(ITestOutputHelper output)
     }
 }
 
-/// <summary>The pool scorer with an engine that takes several batches at once: same order, errors and cancellation.</summary>
+/// <summary>The pool scorer with an engine that takes several batches at once: same order, errors and
+/// cancellation.</summary>
 public sealed class ConcurrentScoringTests
 {
-    /// <summary>Scores each image by its first pixel; optionally fails or cancels at a given batch, slowly at random.</summary>
+    /// <summary>Scores each image by its first pixel; optionally fails or cancels at a given batch, slowly at
+    /// random.</summary>
     private sealed class FakeNetwork(int concurrent, int failAt = -1, CancellationTokenSource? cancelAt3 = null) : IScoringNetwork
     {
         private int _calls;

@@ -10,7 +10,8 @@ public static class DebianPython
 {
     public const string Interpreter = "/usr/bin/python3";
 
-    /// <summary>Runs <paramref name="script"/> with <paramref name="args"/>; returns its standard output, throws on a non-zero exit.</summary>
+    /// <summary>Runs <paramref name="script"/> with <paramref name="args"/>; returns its standard output, throws on a
+    /// non-zero exit.</summary>
     public static string Run(string script, params string[] args)
     {
         if (!File.Exists(Interpreter))

@@ -16,13 +16,16 @@ namespace PruneFuse.Grains.Experiments;
 /// <param name="SelectorInit">The selector's starting weights (null for random selection).</param>
 /// <param name="SelectorParams">Selector parameters.</param>
 /// <param name="SelectorMacs">Selector MACs per image.</param>
-/// <param name="Notes">What was bridged between supplied initial weights and the network (a replaced classifier, a summed stem).</param>
+/// <param name="Notes">What was bridged between supplied initial weights and the network (a replaced classifier, a
+/// summed stem).</param>
 public sealed record ExperimentNetworks(byte[] Theta0, byte[]? SelectorInit, long SelectorParams, long SelectorMacs, IReadOnlyList<string> Notes);
 
-/// <summary>Spec validation and the experiment's starting state; calls into the learning core, holds no math itself.</summary>
+/// <summary>Spec validation and the experiment's starting state; calls into the learning core, holds no math
+/// itself.</summary>
 public static class ExperimentSetup
 {
-    /// <summary>Fewest channels a stage of the target or the selector may have unless the spec allows narrow networks.</summary>
+    /// <summary>Fewest channels a stage of the target or the selector may have unless the spec allows narrow
+    /// networks.</summary>
     public const int MinStageWidth = 4;
 
     /// <summary>
@@ -118,7 +121,8 @@ public static class ExperimentSetup
     public static NetworkSpec TargetSpec(ExperimentSpec spec, DatasetManifest dataset) =>
         NetworkSpec.Dense(spec.Arch.Value, dataset.Channels, dataset.Classes, spec.WidthMultiplier, spec.Stem, spec.Dropout);
 
-    /// <summary>The proxy network: the spec's stem where the proxy's family has it, else that family's default.</summary>
+    /// <summary>The proxy network: the spec's stem where the proxy's family has it, else that family's
+    /// default.</summary>
     public static NetworkSpec ProxySpec(ExperimentSpec spec, DatasetManifest dataset)
     {
         var family = NetworkFamilies.Of(spec.ProxyArch.Value);
@@ -158,7 +162,8 @@ public static class ExperimentSetup
         _ => throw new ArgumentException(ContractNames.Unknown<Metric>(metric.Name())),
     };
 
-    /// <summary>The input normalisation the spec asks for; null for the dataset's own (stored checkpoints then carry none).</summary>
+    /// <summary>The input normalisation the spec asks for; null for the dataset's own (stored checkpoints then carry
+    /// none).</summary>
     public static ImageNormalization? NormalizationOf(ExperimentSpec spec, DatasetManifest dataset) =>
         spec.Normalize == "imagenet" ? ImageNormalization.ImageNet(dataset.Channels) : null;
 

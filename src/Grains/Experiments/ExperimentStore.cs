@@ -6,13 +6,15 @@ using PruneFuse.Learning.Data;
 
 namespace PruneFuse.Grains.Experiments;
 
-/// <summary>Reads the artifacts the grains share (spec, manifest, labeled sets, labeled images) from the store.</summary>
+/// <summary>Reads the artifacts the grains share (spec, manifest, labeled sets, labeled images) from the
+/// store.</summary>
 public sealed class ExperimentStore(IArtifactStore store, ShardCache shards)
 {
     /// <summary>Where the artifacts live, for error messages.</summary>
     public string Description => store.Description;
 
-    /// <summary>What a training grain needs: the spec, the dataset, the labeled images (with their labels) and the test set.</summary>
+    /// <summary>What a training grain needs: the spec, the dataset, the labeled images (with their labels) and the test
+    /// set.</summary>
     public async Task<(ExperimentSpec Spec, DatasetManifest Manifest, ImageSet Train, ImageSet Test)> TrainingInputsAsync(string experimentId, ArtifactRef labeled)
     {
         var spec = await SpecAsync(experimentId);
@@ -151,7 +153,8 @@ public sealed class ExperimentStore(IArtifactStore store, ShardCache shards)
     /// <summary>A checkpoint's bytes (θ0, a selector, the final network).</summary>
     public Task<byte[]> CheckpointAsync(string name, CancellationToken cancellationToken = default) => store.ReadBytesAsync(name, cancellationToken);
 
-    /// <summary>Uploaded initial weights by digest; never uploaded is an <see cref="ArgumentException"/> saying how to upload them.</summary>
+    /// <summary>Uploaded initial weights by digest; never uploaded is an <see cref="ArgumentException"/> saying how to
+    /// upload them.</summary>
     public async Task<byte[]> InitialWeightsAsync(string sha256, CancellationToken cancellationToken = default)
     {
         try

@@ -4,7 +4,8 @@ using PruneFuse.Grains.Storage;
 
 namespace PruneFuse.Grains.Rounds;
 
-/// <summary>Creates θ0, the channel plan's selector start and the initial random labeled set (round 0's selection).</summary>
+/// <summary>Creates θ0, the channel plan's selector start and the initial random labeled set (round 0's
+/// selection).</summary>
 public sealed class SetupStep : IRoundStep
 {
     /// <summary>The one instance (steps hold no state).</summary>

@@ -2,7 +2,8 @@ using System.Globalization;
 
 namespace PruneFuse.Grains.Storage;
 
-/// <summary>Where each artifact of a dataset or experiment lives in the store. One place, so names never drift.</summary>
+/// <summary>Where each artifact of a dataset or experiment lives in the store. One place, so names never
+/// drift.</summary>
 public static class ArtifactLayout
 {
     private static string R(int round) => round.ToString("D3", CultureInfo.InvariantCulture);
@@ -16,7 +17,8 @@ public static class ArtifactLayout
     /// <summary>The dataset's test shard.</summary>
     public static string TestShard(string datasetId) => $"datasets/{datasetId}/test.pfs";
 
-    /// <summary>Initial weights uploaded for <c>--init-weights</c>, by the file's SHA-256 (64 lower-case hex digits).</summary>
+    /// <summary>Initial weights uploaded for <c>--init-weights</c>, by the file's SHA-256 (64 lower-case hex
+    /// digits).</summary>
     public static string InitialWeights(string sha256) =>
         sha256 is { Length: 64 } && sha256.All(c => char.IsAsciiDigit(c) || c is >= 'a' and <= 'f')
             ? $"weights/{sha256}.bin"
@@ -43,7 +45,8 @@ public static class ArtifactLayout
     /// <summary>Samples selected in <paramref name="round"/>.</summary>
     public static string Selection(string experimentId, int round) => $"{Experiment(experimentId)}/rounds/{R(round)}/selection.json";
 
-    /// <summary>Every shard's local top-k of <paramref name="round"/>, written by scoring and read by the merge.</summary>
+    /// <summary>Every shard's local top-k of <paramref name="round"/>, written by scoring and read by the
+    /// merge.</summary>
     public static string ShardScores(string experimentId, int round) => $"{Experiment(experimentId)}/rounds/{R(round)}/shard-scores.json";
 
     /// <summary>
@@ -55,7 +58,8 @@ public static class ArtifactLayout
     /// <summary>One answered work unit of <paramref name="round"/> (see <see cref="UnitScoresFolder"/>).</summary>
     public static string UnitScores(string experimentId, int round, int unit) => $"{UnitScoresFolder(experimentId, round)}unit-{unit:D6}.json";
 
-    /// <summary>Externally imported labels of <paramref name="round"/>'s selection (round 0 = the initial set).</summary>
+    /// <summary>Externally imported labels of <paramref name="round"/>'s selection (round 0 = the initial
+    /// set).</summary>
     public static string Labels(string experimentId, int round) => $"{Experiment(experimentId)}/labels/round-{R(round)}.json";
 
     /// <summary>The initial labeled set as a selection (round 0).</summary>

@@ -9,13 +9,15 @@ using static TorchSharp.torch;
 
 namespace PruneFuse.Learning.Data;
 
-/// <summary>Metadata stored with a network: its spec, the channel plan it came from (if pruned) and free-form tags.</summary>
+/// <summary>Metadata stored with a network: its spec, the channel plan it came from (if pruned) and free-form
+/// tags.</summary>
 public sealed record CheckpointMetadata
 {
     /// <summary>The network's shape; the network is rebuilt from this before its tensors are loaded.</summary>
     public required NetworkSpec Network { get; init; }
 
-    /// <summary>The channel plan relating this network to its dense parent; null for a dense network without a plan.</summary>
+    /// <summary>The channel plan relating this network to its dense parent; null for a dense network without a
+    /// plan.</summary>
     public ChannelPlan? Plan { get; init; }
 
     /// <summary>Free-form tags (experiment id, round, role).</summary>
@@ -57,7 +59,8 @@ public static class Checkpoint
     public static byte[] Save(Network model, ChannelPlan? plan = null, IReadOnlyDictionary<string, string>? tags = null, ImageNormalization? normalization = null) =>
         SaveWithMetadata(model, new CheckpointMetadata { Network = model.Spec, Plan = plan, Tags = tags?.ToDictionary() ?? [], Normalization = normalization });
 
-    /// <summary>Serialises <paramref name="model"/>'s tensors under the given metadata (tests use it to forge mismatches).</summary>
+    /// <summary>Serialises <paramref name="model"/>'s tensors under the given metadata (tests use it to forge
+    /// mismatches).</summary>
     internal static byte[] SaveWithMetadata(Network model, CheckpointMetadata meta)
     {
         using var ms = new MemoryStream();

@@ -51,7 +51,8 @@ public static class ModelExport
         _ => "onnx",
     };
 
-    /// <summary>The weights file's extension for <paramref name="format"/> (<c>.pt</c>, <c>.safetensors</c> or <c>.onnx</c>).</summary>
+    /// <summary>The weights file's extension for <paramref name="format"/> (<c>.pt</c>, <c>.safetensors</c> or
+    /// <c>.onnx</c>).</summary>
     public static string Extension(ModelFormat format) => format switch
     {
         ModelFormat.PyTorch => ".pt",

@@ -5,7 +5,8 @@ using static TorchSharp.torch;
 namespace PruneFuse.Learning.Fusion;
 
 /// <summary>
-/// Index-faithful fusion (docs/architecture.md, "Fusion"): the trained selector's values are written into the kept positions of a
+/// Index-faithful fusion (docs/architecture.md, "Fusion"): the trained selector's values are written into the kept
+/// positions of a
 /// dense background (θ0 in PruneFuse); every other entry keeps the background's value.
 /// </summary>
 public static class Fuser

@@ -21,7 +21,8 @@ public static class Convolution
 
     private static bool Pad => TorchRuntime.PadConvolutionChannels || t_forcePadding;
 
-    /// <summary>Pads channel counts on this thread until disposed, whatever the host's check found (for tests).</summary>
+    /// <summary>Pads channel counts on this thread until disposed, whatever the host's check found (for
+    /// tests).</summary>
     internal static IDisposable ForcePadding()
     {
         t_forcePadding = true;

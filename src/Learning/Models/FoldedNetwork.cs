@@ -40,7 +40,8 @@ public sealed class FoldedNetwork : IDisposable
     /// <summary>Its description.</summary>
     public NetworkDescription Description { get; }
 
-    /// <summary>One step per description layer (null for the input); an <see cref="AliasStep"/> where a layer folded away.</summary>
+    /// <summary>One step per description layer (null for the input); an <see cref="AliasStep"/> where a layer folded
+    /// away.</summary>
     public IReadOnlyList<Step?> Steps => _steps;
 
     /// <summary>Folds <paramref name="model"/>'s current weights and BN running statistics.</summary>

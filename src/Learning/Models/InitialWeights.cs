@@ -15,7 +15,8 @@ namespace PruneFuse.Learning.Models;
 /// </summary>
 public static class InitialWeights
 {
-    /// <summary>Reads every tensor of a safetensors or <c>torch.save</c> file; a file of another format is refused by name.</summary>
+    /// <summary>Reads every tensor of a safetensors or <c>torch.save</c> file; a file of another format is refused by
+    /// name.</summary>
     public static Dictionary<string, Tensor> Read(byte[] bytes, string source)
     {
         Runtime.TorchRuntime.EnsureLoaded();
@@ -77,7 +78,8 @@ public static class InitialWeights
             if (replaceClassifier && (t.Name == classifier + ".weight" || t.Name == classifier + ".bias")) continue;
             if (!state.TryGetValue(t.Name, out var value))
             {
-                // Some exporters drop BatchNorm's batch counter; it only matters for BN momentum=None, which we never use.
+                // Some exporters drop BatchNorm's batch counter; it only matters for BN momentum=None, which we never
+                // use.
                 if (t.Kind == TensorKind.BatchNormCounter) continue;
                 throw new ArgumentException($"{source} has no tensor '{t.Name}' that {model.Spec.Arch} needs (shape [{string.Join(", ", shape)}])");
             }

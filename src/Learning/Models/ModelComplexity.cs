@@ -2,10 +2,12 @@ namespace PruneFuse.Learning.Models;
 
 /// <summary>Parameters and multiply-accumulates of a network spec at a given input size.</summary>
 /// <param name="Parameters">Trainable parameters (conv kernels, BN γ/β, classifier weight and bias).</param>
-/// <param name="Macs">Multiply-accumulates of one forward pass of one sample, counting convolutions and the classifier (BN, ReLU, additions and pooling are not counted).</param>
+/// <param name="Macs">Multiply-accumulates of one forward pass of one sample, counting convolutions and the classifier
+/// (BN, ReLU, additions and pooling are not counted).</param>
 public sealed record ModelComplexity(long Parameters, long Macs)
 {
-    /// <summary>Output values of every convolution for one sample: what a training step keeps for the backward pass, per layer.</summary>
+    /// <summary>Output values of every convolution for one sample: what a training step keeps for the backward pass,
+    /// per layer.</summary>
     public long ActivationsPerSample { get; init; }
 
     /// <summary>
@@ -16,11 +18,13 @@ public sealed record ModelComplexity(long Parameters, long Macs)
     /// </summary>
     public long TrainingBytes(int batchSize) => checked(4L * (4L * Parameters + 6L * ActivationsPerSample * batchSize));
 
-    /// <summary>Computes the complexity of <paramref name="spec"/> analytically for <paramref name="height"/>×<paramref name="width"/> inputs.</summary>
+    /// <summary>Computes the complexity of <paramref name="spec"/> analytically for <paramref name="height"/>×<paramref
+    /// name="width"/> inputs.</summary>
     public static ModelComplexity Of(NetworkSpec spec, int height, int width) => Of(spec.Describe(), height, width);
 
     /// <summary>
-    /// Computes the complexity of <paramref name="network"/> for <paramref name="height"/>×<paramref name="width"/> inputs;
+    /// Computes the complexity of <paramref name="network"/> for <paramref name="height"/>×<paramref name="width"/>
+    /// inputs;
     /// throws naming the layer when the input is too small for the network.
     /// </summary>
     public static ModelComplexity Of(NetworkDescription network, int height, int width)

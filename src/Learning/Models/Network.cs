@@ -22,7 +22,8 @@ public sealed class Network : nn.Module<Tensor, Tensor>
     /// <summary>Its description at its widths.</summary>
     public NetworkDescription Description { get; }
 
-    /// <summary>Builds the network for <paramref name="spec"/> with PyTorch's default initialisation (use <see cref="Create"/> for seeded θ0).</summary>
+    /// <summary>Builds the network for <paramref name="spec"/> with PyTorch's default initialisation (use <see
+    /// cref="Create"/> for seeded θ0).</summary>
     public Network(NetworkSpec spec) : base(nameof(Network))
     {
         TorchRuntime.EnsureLoaded();
@@ -105,7 +106,8 @@ public sealed class Network : nn.Module<Tensor, Tensor>
                 LayerKind.BatchNorm => ((BatchNorm2d)_modules[i]!).forward(x),
                 LayerKind.Relu => nn.functional.relu(x),
                 LayerKind.Relu6 => nn.functional.relu6(x),
-                // In place on the main branch when nothing else reads it (it is a fresh BN or conv output), as torchvision does.
+                // In place on the main branch when nothing else reads it (it is a fresh BN or conv output), as
+                // torchvision does.
                 LayerKind.Add => Description.Consumers[l.Inputs[0]] == 1 && _layers[l.Inputs[0]].Kind is LayerKind.BatchNorm or LayerKind.Conv
                     ? x.add_(outputs[l.Inputs[1]]!)
                     : x.add(outputs[l.Inputs[1]]!),
@@ -138,7 +140,8 @@ public sealed class Network : nn.Module<Tensor, Tensor>
         base.Dispose(disposing);
     }
 
-    /// <summary>Restarts the dropout masks' generator from <paramref name="seed"/> (the trainer does, every epoch).</summary>
+    /// <summary>Restarts the dropout masks' generator from <paramref name="seed"/> (the trainer does, every
+    /// epoch).</summary>
     public void SeedDropout(ulong seed)
     {
         _dropoutRng?.Dispose();
@@ -148,7 +151,8 @@ public sealed class Network : nn.Module<Tensor, Tensor>
     private static Tensor Conv(Tensor x, Conv2d conv, Layer l) =>
         Convolution.Apply(x, conv.weight!, conv.bias, l.Stride, l.Padding, l.Depthwise);
 
-    /// <summary>Re-initialises every tensor from <paramref name="seed"/> in layer order (independent of torch's RNG).</summary>
+    /// <summary>Re-initialises every tensor from <paramref name="seed"/> in layer order (independent of torch's
+    /// RNG).</summary>
     public void InitializeWeights(long seed)
     {
         var rng = SeededRandom.For(seed, "resnet-init");
@@ -222,7 +226,8 @@ public sealed class Network : nn.Module<Tensor, Tensor>
     /// <summary>The device the network's parameters live on.</summary>
     public Device Device => parameters().First().device;
 
-    /// <summary>Number of trainable parameters actually allocated (for cross-checking <see cref="ModelComplexity"/>).</summary>
+    /// <summary>Number of trainable parameters actually allocated (for cross-checking <see
+    /// cref="ModelComplexity"/>).</summary>
     public long CountParameters() => parameters().Sum(p => p.numel());
 
     // A named level of the module tree (layer1, layer1.0, layer1.0.downsample) that only holds children.

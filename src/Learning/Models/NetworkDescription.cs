@@ -7,7 +7,8 @@ public enum LayerKind
 {
     /// <summary>The image batch [N, C, H, W]; always layer 0.</summary>
     Input,
-    /// <summary>A 2-D convolution without bias unless <see cref="Layer.Bias"/>; depthwise when <see cref="Layer.Depthwise"/>.</summary>
+    /// <summary>A 2-D convolution without bias unless <see cref="Layer.Bias"/>; depthwise when <see
+    /// cref="Layer.Depthwise"/>.</summary>
     Conv,
     /// <summary>BatchNorm over the channels of its input.</summary>
     BatchNorm,
@@ -17,13 +18,15 @@ public enum LayerKind
     Relu6,
     /// <summary>Element-wise sum of two inputs: the residual addition that couples channel groups.</summary>
     Add,
-    /// <summary>Max pooling with <see cref="Layer.Kernel"/>, <see cref="Layer.Stride"/> and <see cref="Layer.Padding"/>.</summary>
+    /// <summary>Max pooling with <see cref="Layer.Kernel"/>, <see cref="Layer.Stride"/> and <see
+    /// cref="Layer.Padding"/>.</summary>
     MaxPool,
     /// <summary>Mean over height and width: [N, C, H, W] → [N, C].</summary>
     GlobalAvgPool,
     /// <summary>Dropout with probability <see cref="Layer.Rate"/> while training; the identity in eval mode.</summary>
     Dropout,
-    /// <summary>Average pooling to a fixed <see cref="Layer.Kernel"/>×<see cref="Layer.Kernel"/> output, whatever the input size (torchvision's VGG).</summary>
+    /// <summary>Average pooling to a fixed <see cref="Layer.Kernel"/>×<see cref="Layer.Kernel"/> output, whatever the
+    /// input size (torchvision's VGG).</summary>
     AdaptiveAvgPool,
     /// <summary>[N, C, k, k] → [N, C·k·k] after an adaptive pool: each channel owns a block of k·k features.</summary>
     Flatten,
@@ -40,13 +43,16 @@ public sealed record Layer
     /// <summary>What the layer computes.</summary>
     public required LayerKind Kind { get; init; }
 
-    /// <summary>State-dict prefix of the layer's tensors (<c>layer2.0.downsample.0</c>); empty for layers without tensors.</summary>
+    /// <summary>State-dict prefix of the layer's tensors (<c>layer2.0.downsample.0</c>); empty for layers without
+    /// tensors.</summary>
     public string Name { get; init; } = "";
 
-    /// <summary>Indices of the layers whose outputs this one reads (two for <see cref="LayerKind.Add"/>, one otherwise).</summary>
+    /// <summary>Indices of the layers whose outputs this one reads (two for <see cref="LayerKind.Add"/>, one
+    /// otherwise).</summary>
     public int[] Inputs { get; init; } = [];
 
-    /// <summary>Output channels of a convolution or fully connected layer in the dense network (a depthwise one has its input's).</summary>
+    /// <summary>Output channels of a convolution or fully connected layer in the dense network (a depthwise one has its
+    /// input's).</summary>
     public int Channels { get; init; }
 
     /// <summary>Kernel size of a convolution or pooling.</summary>
@@ -58,13 +64,15 @@ public sealed record Layer
     /// <summary>Zero padding of a convolution or pooling on every side.</summary>
     public int Padding { get; init; }
 
-    /// <summary>True for a depthwise convolution: one filter per input channel, output channels = input channels.</summary>
+    /// <summary>True for a depthwise convolution: one filter per input channel, output channels = input
+    /// channels.</summary>
     public bool Depthwise { get; init; }
 
     /// <summary>True when a convolution has a bias (fully connected layers always have one).</summary>
     public bool Bias { get; init; }
 
-    /// <summary>Name for the channel group this layer's output belongs to; the group's first labelled member names it.</summary>
+    /// <summary>Name for the channel group this layer's output belongs to; the group's first labelled member names
+    /// it.</summary>
     public string? Group { get; init; }
 
     /// <summary>Dropout probability.</summary>
@@ -73,16 +81,20 @@ public sealed record Layer
     /// <summary>True for layers that own tensors in the state dict.</summary>
     public bool HasTensors => Kind is LayerKind.Conv or LayerKind.BatchNorm or LayerKind.Linear;
 
-    /// <summary>True for layers that produce new channels: a non-depthwise convolution or a fully connected layer.</summary>
+    /// <summary>True for layers that produce new channels: a non-depthwise convolution or a fully connected
+    /// layer.</summary>
     public bool Produces => Kind == LayerKind.Linear || (Kind == LayerKind.Conv && !Depthwise);
 }
 
-/// <summary>Which channel group indexes an axis of a parameter tensor; <c>null</c> means the axis is never pruned.</summary>
+/// <summary>Which channel group indexes an axis of a parameter tensor; <c>null</c> means the axis is never
+/// pruned.</summary>
 /// <param name="Name">PyTorch-style state-dict name, e.g. <c>layer2.0.conv1.weight</c>.</param>
 /// <param name="OutGroup">Group of axis 0 (output channels, or BN channels).</param>
-/// <param name="InGroup">Group of axis 1 (input channels of a conv, or input features of a fully connected layer).</param>
+/// <param name="InGroup">Group of axis 1 (input channels of a conv, or input features of a fully connected
+/// layer).</param>
 /// <param name="Kind">What the tensor is.</param>
-/// <param name="InRepeat">Input features per channel of <paramref name="InGroup"/> (k·k after a flatten; 1 otherwise): channel c owns columns c·r … c·r + r − 1.</param>
+/// <param name="InRepeat">Input features per channel of <paramref name="InGroup"/> (k·k after a flatten; 1 otherwise):
+/// channel c owns columns c·r … c·r + r − 1.</param>
 public sealed record TensorAxes(string Name, string? OutGroup, string? InGroup, TensorKind Kind, int InRepeat = 1);
 
 /// <summary>Kinds of tensors in a network's state dict.</summary>
@@ -103,7 +115,8 @@ public enum TensorKind
 }
 
 /// <summary>A prunable channel group: every layer output that must keep the same channel indices.</summary>
-/// <param name="Name">The group's name (its first labelled member's label, else its first producer's layer name).</param>
+/// <param name="Name">The group's name (its first labelled member's label, else its first producer's layer
+/// name).</param>
 /// <param name="Width">Channels of the group in this description.</param>
 /// <param name="Layers">Indices of the layers whose outputs are in the group, ascending.</param>
 public sealed record GroupInfo(string Name, int Width, int[] Layers);
@@ -141,7 +154,8 @@ public sealed class NetworkDescription
     /// <summary>The prunable channel groups, ordered by their first layer.</summary>
     public IReadOnlyList<GroupInfo> Groups { get; }
 
-    /// <summary>Index of the layer whose output is the penultimate feature vector (the classifier's input, before dropout).</summary>
+    /// <summary>Index of the layer whose output is the penultimate feature vector (the classifier's input, before
+    /// dropout).</summary>
     public int FeatureLayer { get; }
 
     /// <summary>How many later layers read each layer's output.</summary>
@@ -150,7 +164,8 @@ public sealed class NetworkDescription
     /// <summary>Every state-dict tensor in layer order (module registration order).</summary>
     public IReadOnlyList<TensorAxes> Tensors { get; }
 
-    /// <summary>Builds and checks a description; <paramref name="widths"/> overrides group widths by group name.</summary>
+    /// <summary>Builds and checks a description; <paramref name="widths"/> overrides group widths by group
+    /// name.</summary>
     public NetworkDescription(string arch, IReadOnlyList<Layer> layers, int numClasses, IReadOnlyDictionary<string, int>? widths = null)
     {
         Arch = arch;
@@ -249,13 +264,16 @@ public sealed class NetworkDescription
         };
     }
 
-    /// <summary>The same network with the named groups at other widths (a pruned network, or a dense one from stored widths).</summary>
+    /// <summary>The same network with the named groups at other widths (a pruned network, or a dense one from stored
+    /// widths).</summary>
     public NetworkDescription WithWidths(IReadOnlyDictionary<string, int> widths) => new(Arch, Layers, NumClasses, widths);
 
-    /// <summary>Output channels of layer <paramref name="layer"/> (features for pooled and fully connected layers).</summary>
+    /// <summary>Output channels of layer <paramref name="layer"/> (features for pooled and fully connected
+    /// layers).</summary>
     public int WidthOf(int layer) => _width[layer];
 
-    /// <summary>The group of layer <paramref name="layer"/>'s output, or null for the input's and the classifier's channels.</summary>
+    /// <summary>The group of layer <paramref name="layer"/>'s output, or null for the input's and the classifier's
+    /// channels.</summary>
     public string? GroupOf(int layer) => _groupOf[layer] == Fixed ? null : Groups[_groupOf[layer]].Name;
 
     /// <summary>Widths of every group by name, in group order.</summary>
@@ -292,7 +310,8 @@ public sealed class NetworkDescription
     }
 
     /// <summary>
-    /// Height and width of every layer's output for <paramref name="height"/>×<paramref name="width"/> inputs (1×1 after
+    /// Height and width of every layer's output for <paramref name="height"/>×<paramref name="width"/> inputs (1×1
+    /// after
     /// global pooling). Throws naming the layer when an input is too small for the network.
     /// </summary>
     public (int Height, int Width)[] SpatialSizes(int height, int width)
@@ -393,7 +412,8 @@ public sealed class NetworkDescription
     }
 }
 
-/// <summary>Writes a <see cref="NetworkDescription"/> layer by layer; each method returns the new layer's index.</summary>
+/// <summary>Writes a <see cref="NetworkDescription"/> layer by layer; each method returns the new layer's
+/// index.</summary>
 public sealed class NetworkBuilder(string arch, int inputChannels, int numClasses)
 {
     private readonly List<Layer> _layers = [new Layer { Kind = LayerKind.Input, Channels = inputChannels }];
@@ -405,7 +425,8 @@ public sealed class NetworkBuilder(string arch, int inputChannels, int numClasse
     public int Conv(string name, int input, int channels, int kernel, int stride, int padding, string? group = null, bool bias = false) =>
         Add(new Layer { Kind = LayerKind.Conv, Name = name, Inputs = [input], Channels = channels, Kernel = kernel, Stride = stride, Padding = padding, Group = group, Bias = bias });
 
-    /// <summary>A depthwise convolution: one <paramref name="kernel"/>×<paramref name="kernel"/> filter per input channel.</summary>
+    /// <summary>A depthwise convolution: one <paramref name="kernel"/>×<paramref name="kernel"/> filter per input
+    /// channel.</summary>
     public int DepthwiseConv(string name, int input, int kernel, int stride, int padding) =>
         Add(new Layer { Kind = LayerKind.Conv, Name = name, Inputs = [input], Kernel = kernel, Stride = stride, Padding = padding, Depthwise = true });
 
@@ -441,7 +462,8 @@ public sealed class NetworkBuilder(string arch, int inputChannels, int numClasse
     public int Linear(string name, int input, int channels) =>
         Add(new Layer { Kind = LayerKind.Linear, Name = name, Inputs = [input], Channels = channels, Bias = true });
 
-    /// <summary>The classifier: the last layer, <c>numClasses</c> outputs, never pruned. Returns the finished description.</summary>
+    /// <summary>The classifier: the last layer, <c>numClasses</c> outputs, never pruned. Returns the finished
+    /// description.</summary>
     public NetworkDescription Classifier(string name, int input)
     {
         Add(new Layer { Kind = LayerKind.Linear, Name = name, Inputs = [input], Channels = numClasses, Bias = true });

@@ -11,7 +11,8 @@ public interface INetworkFamily
     /// <summary>The family's name in listings, e.g. <c>CIFAR ResNet</c>.</summary>
     string Title { get; }
 
-    /// <summary>Architecture names of the family as users type them (for a pattern family, its usual members).</summary>
+    /// <summary>Architecture names of the family as users type them (for a pattern family, its usual
+    /// members).</summary>
     IReadOnlyList<string> Archs { get; }
 
     /// <summary>What names the family accepts, for messages (e.g. <c>wrn-D-K (D = 6n+4)</c>).</summary>
@@ -23,7 +24,8 @@ public interface INetworkFamily
     /// <summary>True when <paramref name="arch"/> (trimmed, lower case) names a network of this family.</summary>
     bool Accepts(string arch);
 
-    /// <summary>True when the family has a dropout option (<see cref="Describe"/>'s <c>dropout</c>); others refuse a nonzero one.</summary>
+    /// <summary>True when the family has a dropout option (<see cref="Describe"/>'s <c>dropout</c>); others refuse a
+    /// nonzero one.</summary>
     bool TakesDropout => false;
 
     /// <summary>
@@ -54,7 +56,8 @@ public static class NetworkFamilies
             ?? throw new ArgumentException($"unknown architecture '{arch}'; supported: {Known}");
     }
 
-    /// <summary>The stem <paramref name="stem"/> resolves to for <paramref name="family"/> (null = its default); others are refused.</summary>
+    /// <summary>The stem <paramref name="stem"/> resolves to for <paramref name="family"/> (null = its default); others
+    /// are refused.</summary>
     public static string StemOf(INetworkFamily family, string arch, string? stem)
     {
         if (stem is null) return family.Stems[0];
@@ -82,7 +85,8 @@ public static class ArchitectureCatalog
 {
     /// <summary>
     /// Every family's listed architectures at each stem for <paramref name="channels"/>-channel
-    /// <paramref name="height"/>×<paramref name="width"/> images and <paramref name="classes"/> classes, dense and pruned
+    /// <paramref name="height"/>×<paramref name="width"/> images and <paramref name="classes"/> classes, dense and
+    /// pruned
     /// at ratio <paramref name="prune"/> (every group keeps round((1 − p)·C), at least 1).
     /// </summary>
     public static IReadOnlyList<ArchitectureCost> List(int channels, int height, int width, int classes, double prune, double widthMultiplier = 1.0)

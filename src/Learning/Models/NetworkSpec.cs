@@ -33,10 +33,12 @@ public sealed record NetworkSpec
     /// </summary>
     public double WidthMultiplier { get; init; } = 1.0;
 
-    /// <summary>Dropout probability for families that have the option (<see cref="INetworkFamily.TakesDropout"/>); else 0.</summary>
+    /// <summary>Dropout probability for families that have the option (<see cref="INetworkFamily.TakesDropout"/>); else
+    /// 0.</summary>
     public double Dropout { get; init; }
 
-    /// <summary>The dense network of <paramref name="arch"/> with widths × <paramref name="widthMultiplier"/>.</summary>
+    /// <summary>The dense network of <paramref name="arch"/> with widths × <paramref
+    /// name="widthMultiplier"/>.</summary>
     public static NetworkSpec Dense(string arch, int inputChannels, int numClasses, double widthMultiplier = 1.0, string? stem = null, double dropout = 0)
     {
         var family = NetworkFamilies.Of(arch);
@@ -78,7 +80,8 @@ public sealed record NetworkSpec
     /// <summary>This network with other group widths (the pruned network of a channel plan).</summary>
     public NetworkSpec WithWidths(IReadOnlyDictionary<string, int> widths) => this with { Widths = widths };
 
-    /// <summary>Checks the spec names a known network and every one of its groups (used when a spec comes from a file).</summary>
+    /// <summary>Checks the spec names a known network and every one of its groups (used when a spec comes from a
+    /// file).</summary>
     public void Validate(string source)
     {
         if (Arch is null) throw new ArgumentException($"{source}: architecture is missing");

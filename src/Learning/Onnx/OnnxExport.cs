@@ -53,7 +53,8 @@ public static class OnnxExport
         return Build(folded, normalization, metadata, inputSize);
     }
 
-    /// <inheritdoc cref="Build(Network, ImageNormalization, IReadOnlyDictionary{string, string}?, ValueTuple{int, int}?)"/>
+    /// <inheritdoc cref="Build(Network, ImageNormalization, IReadOnlyDictionary{string, string}?, ValueTuple{int,
+    /// int}?)"/>
     public static byte[] Build(FoldedNetwork folded, ImageNormalization normalization, IReadOnlyDictionary<string, string>? metadata = null,
         (int Height, int Width)? inputSize = null)
     {

@@ -51,7 +51,8 @@ public sealed record ChannelPlan
     public long[] KeptIndices(string group, int repeat = 1) =>
         [.. KeptOf(group).SelectMany(c => Enumerable.Range(0, repeat).Select(j => (long)c * repeat + j))];
 
-    /// <summary>Number of channels kept out of <paramref name="width"/> at ratio <paramref name="ratio"/>: round((1−p)·C), at least 1.</summary>
+    /// <summary>Number of channels kept out of <paramref name="width"/> at ratio <paramref name="ratio"/>:
+    /// round((1−p)·C), at least 1.</summary>
     public static int KeepCount(int width, double ratio)
     {
         ValidateRatio(ratio);

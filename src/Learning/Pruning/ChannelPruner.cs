@@ -5,7 +5,8 @@ using static TorchSharp.torch;
 namespace PruneFuse.Learning.Pruning;
 
 /// <summary>
-/// Structured channel pruning at initialization (docs/architecture.md, "Pruning at initialization"): computes a <see cref="ChannelPlan"/> from θ0
+/// Structured channel pruning at initialization (docs/architecture.md, "Pruning at initialization"): computes a <see
+/// cref="ChannelPlan"/> from θ0
 /// and slices θ0 into the pruned network.
 /// </summary>
 public static class ChannelPruner

@@ -68,7 +68,8 @@ internal static class OneDnnCheck
         return (y - reference).abs().max().item<double>();
     }
 
-    /// <summary>Largest difference between float32 depthwise convolutions (19 and 144 channels, strides 1 and 2) and float64.</summary>
+    /// <summary>Largest difference between float32 depthwise convolutions (19 and 144 channels, strides 1 and 2) and
+    /// float64.</summary>
     public static double DepthwiseError(bool padded)
     {
         using var scope = NewDisposeScope();

@@ -11,7 +11,8 @@ namespace PruneFuse.Learning.Scoring;
 /// </summary>
 /// <param name="BatchPerThread">Each thread runs its own batch through a single-threaded call (default), or one call
 /// at a time splits every op over all threads.</param>
-/// <param name="LayoutRewrite">ORT_ENABLE_ALL, including the NCHWc layout rewrite (default), or ORT_ENABLE_EXTENDED.</param>
+/// <param name="LayoutRewrite">ORT_ENABLE_ALL, including the NCHWc layout rewrite (default), or
+/// ORT_ENABLE_EXTENDED.</param>
 public sealed record OnnxTuning(bool BatchPerThread = true, bool LayoutRewrite = true)
 {
     /// <summary>The defaults.</summary>
@@ -23,9 +24,11 @@ public enum OnnxDevice
 {
     /// <summary>The CPU execution provider.</summary>
     Cpu,
-    /// <summary>The CUDA execution provider (GPU builds, <c>-p:OnnxBackend=cuda</c>); fails when it cannot start.</summary>
+    /// <summary>The CUDA execution provider (GPU builds, <c>-p:OnnxBackend=cuda</c>); fails when it cannot
+    /// start.</summary>
     Cuda,
-    /// <summary>CUDA when the build has its provider and a GPU answers, else CPU (with the reason in <see cref="OnnxScoringNetwork.FallbackReason"/>).</summary>
+    /// <summary>CUDA when the build has its provider and a GPU answers, else CPU (with the reason in <see
+    /// cref="OnnxScoringNetwork.FallbackReason"/>).</summary>
     Auto,
 }
 

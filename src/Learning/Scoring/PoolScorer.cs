@@ -28,7 +28,8 @@ public sealed class PoolScorer : IDisposable
     /// </summary>
     public PoolScorer(Network model, ImageNormalization normalization) : this(new TorchScoringNetwork(model, normalization)) { }
 
-    /// <summary>Creates a scorer over <paramref name="network"/> (either engine); disposes it with the scorer when it owns it.</summary>
+    /// <summary>Creates a scorer over <paramref name="network"/> (either engine); disposes it with the scorer when it
+    /// owns it.</summary>
     public PoolScorer(IScoringNetwork network, bool ownsNetwork = true)
     {
         _network = network;
@@ -44,7 +45,8 @@ public sealed class PoolScorer : IDisposable
         if (_ownsNetwork) _network.Dispose();
     }
 
-    /// <summary>Scores every unlabeled sample of <paramref name="batches"/> and returns the top <paramref name="k"/>.</summary>
+    /// <summary>Scores every unlabeled sample of <paramref name="batches"/> and returns the top <paramref
+    /// name="k"/>.</summary>
     public PoolScoreResult TopK(IEnumerable<ShardBatch> batches, int channels, int height, int width, SelectionMetric metric, int k,
         IReadOnlySet<long> labeled, long seed, CancellationToken cancellationToken = default)
     {
@@ -206,7 +208,8 @@ public sealed class PoolScorer : IDisposable
     }
 
     /// <summary>
-    /// Splits an in-memory set, or its samples [<paramref name="first"/>, <paramref name="first"/> + <paramref name="count"/>)
+    /// Splits an in-memory set, or its samples [<paramref name="first"/>, <paramref name="first"/> + <paramref
+    /// name="count"/>)
     /// (count −1 = to the end), into shard batches.
     /// </summary>
     public static IEnumerable<ShardBatch> Batches(ImageSet set, int batchSize, int first = 0, int count = -1)

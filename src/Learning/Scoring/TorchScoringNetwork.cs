@@ -14,7 +14,8 @@ public sealed class TorchScoringNetwork : IScoringNetwork
     private readonly FoldedNetwork _folded;
     private readonly BatchPreparer _prep;
 
-    /// <summary>Folds <paramref name="model"/>'s current weights; inputs are normalised with <paramref name="normalization"/>.</summary>
+    /// <summary>Folds <paramref name="model"/>'s current weights; inputs are normalised with <paramref
+    /// name="normalization"/>.</summary>
     public TorchScoringNetwork(Network model, ImageNormalization normalization)
     {
         _folded = new FoldedNetwork(model);

@@ -28,7 +28,8 @@ public static class Evaluator
         return (double)correct / set.Count;
     }
 
-    /// <summary>Logits of <paramref name="model"/> (eval mode) for every image of <paramref name="set"/>, row-major [count, classes].</summary>
+    /// <summary>Logits of <paramref name="model"/> (eval mode) for every image of <paramref name="set"/>, row-major
+    /// [count, classes].</summary>
     public static float[] Logits(Network model, ImageSet set, ImageNormalization normalization, int batchSize = 256, CancellationToken cancellationToken = default)
     {
         var classes = model.Spec.NumClasses;

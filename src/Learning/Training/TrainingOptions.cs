@@ -29,7 +29,8 @@ public sealed record DistillationOptions(double Alpha = 0.5, double Temperature 
     }
 }
 
-/// <summary>The SVP-style training recipe (docs/architecture.md, "Final training and the defaults"). Defaults are the recipe's.</summary>
+/// <summary>The SVP-style training recipe (docs/architecture.md, "Final training and the defaults"). Defaults are the
+/// recipe's.</summary>
 public sealed record TrainingOptions
 {
     /// <summary>Epochs, including the warm-up epoch.</summary>

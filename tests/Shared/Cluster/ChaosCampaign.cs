@@ -67,7 +67,8 @@ public sealed class ChaosCampaign : IAsyncDisposable
     /// <summary>The silos' dashboard password, which must never appear in their logs either.</summary>
     public const string HttpPassword = "pw-7d1c9e0b";
 
-    /// <summary>The silos' configured stop allowance (PruneFuse:ShutdownSeconds); graceful stops get exactly this much.</summary>
+    /// <summary>The silos' configured stop allowance (PruneFuse:ShutdownSeconds); graceful stops get exactly this
+    /// much.</summary>
     public const int ShutdownSeconds = 20;
 
     /// <summary>Graceful silo stops (SIGTERM) that crashed or hung instead of exiting with 0.</summary>
@@ -177,7 +178,8 @@ public sealed class ChaosCampaign : IAsyncDisposable
 
     private IClusterClient Client => _client!.Services.GetRequiredService<IClusterClient>();
 
-    /// <summary>A call that rides out silos going away: retried (and the client reconnected) for up to 3 minutes.</summary>
+    /// <summary>A call that rides out silos going away: retried (and the client reconnected) for up to 3
+    /// minutes.</summary>
     private async Task<T> Call<T>(Func<IClusterClient, Task<T>> call)
     {
         var deadline = DateTime.UtcNow.AddMinutes(3);
@@ -232,7 +234,8 @@ public sealed class ChaosCampaign : IAsyncDisposable
         }
     }
 
-    /// <summary>Waits until <paramref name="experiment"/> reports a stage starting with <paramref name="stage"/>; null when it finished first.</summary>
+    /// <summary>Waits until <paramref name="experiment"/> reports a stage starting with <paramref name="stage"/>; null
+    /// when it finished first.</summary>
     private async Task<ExperimentStatus?> WaitForStageAsync(string experiment, string stage)
     {
         var deadline = DateTime.UtcNow + _o.ExperimentTimeout;
@@ -273,7 +276,8 @@ public sealed class ChaosCampaign : IAsyncDisposable
         return line;
     }
 
-    /// <summary>The silo process hosting an activation of the grain type (and key), from Orleans' management grain.</summary>
+    /// <summary>The silo process hosting an activation of the grain type (and key), from Orleans' management
+    /// grain.</summary>
     private async Task<SiloProcess?> HostOfAsync(string grainType, string? key)
     {
         for (var attempt = 0; attempt < 20; attempt++)

@@ -8,7 +8,8 @@ namespace PruneFuse.Learning.Models.Families;
 /// stages of (D − 4) / 6 blocks of widths 16K/32K/64K (× the width multiplier), each block BN-ReLU-conv3×3-BN-ReLU-
 /// conv3×3 added to its input (a 1×1 projection of the pre-activated input where the shape changes), then BN, ReLU,
 /// global average pooling and a linear classifier, for 32-px inputs (stride 1 stem). With a dropout probability
-/// (<c>--dropout</c>, 0.3 in the paper's best CIFAR runs) dropout sits between a block's two convolutions. Its block-input BatchNorms follow
+/// (<c>--dropout</c>, 0.3 in the paper's best CIFAR runs) dropout sits between a block's two convolutions. Its
+/// block-input BatchNorms follow
 /// additions, so they cannot fold into a convolution: the scoring network keeps them as per-channel scale and shift.
 /// </summary>
 public sealed partial class WideResNet : INetworkFamily
