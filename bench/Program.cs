@@ -7,6 +7,7 @@ var root = new RootCommand("prunefuse-bench: PruneFuse's benchmarks and studies.
 {
     ScoringBenchmark.Command(),
     ScoringBenchmark.SweepCommand(),
+    CostModelBenchmark.Command(),
     ClusterOverheadBenchmark.Command(),
     ScaleBenchmark.Command(),
     ScaleOutBenchmark.Command(),

@@ -1,6 +1,7 @@
 using System.CommandLine;
 using System.Diagnostics;
 using System.Text.Json;
+using System.Text.Json.Nodes;
 using PruneFuse.Learning.Data;
 using PruneFuse.Learning.Models;
 using PruneFuse.Learning.Pruning;
@@ -12,7 +13,9 @@ namespace PruneFuse.Bench;
 
 /// <summary>
 /// Scores the same real images with the dense network θ0 and its pruned selector in one process, each at its own
-/// best batch size from one sweep, after a warm-up, and reports both rates and the speedup.
+/// best batch size from one sweep, after a warm-up, and reports both rates and the speedup; with
+/// <c>--measure training</c> also one training epoch of each, with <c>--pytorch</c> the same networks in PyTorch, and
+/// with <c>--profile</c> where the time goes, layer by layer.
 /// </summary>
 internal static class ScoringBenchmark
 {
@@ -113,6 +116,14 @@ internal static class ScoringBenchmark
     private static readonly Option<string[]> Engines = BenchOptions.TextList("--engine", ["torch"], "Scoring engines, measured side by side: torch, onnx, onnx-cuda");
     private static readonly Option<string> OnnxThreads = BenchOptions.Text("--onnx-threads", "batch-per-thread", "ONNX CPU threads: batch-per-thread (default) or split-ops (one call at a time over all threads)");
     private static readonly Option<string> OnnxRewrite = BenchOptions.Text("--onnx-optimization", "all", "ONNX graph optimisation: all (with the NCHWc layout rewrite, default) or extended");
+    private static readonly Option<string?> StemOption = BenchOptions.OptionalText("--stem", "The family's stem (e.g. small, imagenet; default: the family's)");
+    private static readonly Option<int> Size = BenchOptions.Int("--size", 0, 0, 1024, "Resize the images to N×N (nearest neighbour; 0 = Fashion-MNIST's 28×28)");
+    private static readonly Option<string[]> Measure = BenchOptions.TextList("--measure", ["scoring"], "What to measure side by side: scoring, training (one epoch per pass)");
+    private static readonly Option<int> TrainSamples = BenchOptions.Int("--train-samples", 1024, 64, 1_000_000, "Images per training epoch (--measure training)");
+    private static readonly Option<int> TrainBatch = BenchOptions.Int("--train-batch", 128, 2, 4096, "Training batch size (the study's is 128)");
+    private static readonly Option<bool> NoAugment = new("--no-augment") { Description = "Train without the recipe's random crop and flip (to see what augmentation costs)" };
+    private static readonly Option<bool> Profile = new("--profile") { Description = "Also time every layer of the TorchSharp forward pass (which layers lose the time)" };
+    private static readonly Option<bool> PyTorch = new("--pytorch") { Description = "Also measure the same networks in PyTorch (Debian's python3-torch) as the reference" };
     private static readonly Option<string?> Data = BenchOptions.Data();
     private static readonly Option<bool> Json = BenchOptions.Json();
 
@@ -122,9 +133,10 @@ internal static class ScoringBenchmark
     public static Command Command()
     {
         Method.AcceptOnlyFromAmong("l2", "random");
-        var c = new Command("scoring", "Score real Fashion-MNIST images with a dense network and its pruned selector, side by side")
+        var c = new Command("scoring", "Score (and train) real Fashion-MNIST images with a dense network and its pruned selector, side by side")
         {
-            Arch, Prune, Samples, Repeats, Batches, Threads, ThreadSweep, WorkerSweep, Method, Seed, Engines, OnnxThreads, OnnxRewrite, Data, Json,
+            Arch, Prune, Samples, Repeats, Batches, Threads, ThreadSweep, WorkerSweep, Method, Seed, Engines, OnnxThreads, OnnxRewrite, StemOption, Size,
+            Measure, TrainSamples, TrainBatch, NoAugment, Profile, PyTorch, Data, Json,
         };
         OnnxThreads.AcceptOnlyFromAmong("batch-per-thread", "split-ops");
         OnnxRewrite.AcceptOnlyFromAmong("all", "extended");
@@ -148,6 +160,16 @@ internal static class ScoringBenchmark
             .Select(e => e.ToLowerInvariant()).Distinct().ToArray();
         var dataDir = a.GetValue(Data);
         var json = a.GetValue(Json);
+        var stem = a.GetValue(StemOption);
+        var size = a.GetValue(Size);
+        var measure = a.GetValue(Measure)!.SelectMany(e => e.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries))
+            .Select(e => e.ToLowerInvariant()).Distinct().ToArray();
+        if (measure.Length == 0 || measure.Any(m => m is not ("scoring" or "training"))) throw new BenchUsageException($"--measure must list scoring, training; got '{string.Join(",", measure)}'");
+        var scoring = measure.Contains("scoring");
+        var training = measure.Contains("training");
+        var trainSamples = a.GetValue(TrainSamples);
+        var trainBatch = a.GetValue(TrainBatch);
+        var pytorch = a.GetValue(PyTorch);
         s_tuning = new OnnxTuning(a.GetValue(OnnxThreads) == "batch-per-thread", a.GetValue(OnnxRewrite) == "all");
         foreach (var e in engines)
         {
@@ -161,13 +183,26 @@ internal static class ScoringBenchmark
         if (threads > 0) set_num_threads(threads);
         threads = get_num_threads();
         var train = FashionMnist.LoadTrain(dataDir);
-        var pool = Cycle(train, samples);
-        var spec = NetworkSpec.Dense(arch, pool.Channels, 10);
+        var pool = Resize(Cycle(train, scoring ? samples : trainSamples), size);
+        NetworkSpec spec;
+        try
+        {
+            spec = NetworkSpec.Dense(arch, pool.Channels, 10, stem: stem);
+            spec.Describe().SpatialSizes(pool.Height, pool.Width);
+        }
+        catch (ArgumentException e)
+        {
+            throw new BenchUsageException($"--arch {arch}{(stem is null ? "" : $" --stem {stem}")} at {pool.Height}×{pool.Width}: {e.Message}");
+        }
         using var dense = Network.Create(spec, seed);
         var plan = ChannelPruner.Plan(dense, prune, method, seed);
         using var pruned = ChannelPruner.Extract(dense, plan);
+        var denseCx = ModelComplexity.Of(spec, pool.Height, pool.Width);
+        var prunedCx = ModelComplexity.Of(plan.Pruned, pool.Height, pool.Width);
 
-        Log($"{arch} p={prune} on {samples} real Fashion-MNIST images, {threads} threads, engines {string.Join(", ", engines)}, torch device {TorchRuntime.Device.type}");
+        Log($"{spec.Arch} (stem {spec.Stem}) p={prune} at {pool.Height}×{pool.Width}, measuring {string.Join(" and ", measure)}, {threads} threads, engines {string.Join(", ", engines)}," +
+            $" torch device {TorchRuntime.Device.type}; MACs/sample dense {denseCx.Macs / 1e6:F1} M, pruned {prunedCx.Macs / 1e6:F1} M");
+        if (!scoring) engines = [];
         // Optionally the sweep also covers thread counts (speed on small hosts depends strongly on batch size and
         // threads: sweep both).
         var threadOptions = threadSweep.Length > 0 ? threadSweep : [threads];
@@ -190,8 +225,6 @@ internal static class ScoringBenchmark
             }
             Log($"  pass {r + 1}: " + string.Join(", ", sweeps.Select(x => $"{x.Engine} {x.Network} {runs[(x.Engine, x.Network)][^1]:F0}/s")));
         }
-        var denseCx = ModelComplexity.Of(spec, pool.Height, pool.Width);
-        var prunedCx = ModelComplexity.Of(plan.Pruned, pool.Height, pool.Width);
         object Row(string engine, string network, ModelComplexity cx)
         {
             var sweep = sweeps.Single(x => x.Engine == engine && x.Network == network).Sweep;
@@ -221,31 +254,145 @@ internal static class ScoringBenchmark
                 versusTorch[engine] = new { dense = Math.Round(d, 3), pruned = Math.Round(p, 3) };
             }
         }
-        var first = engines[0];
-        var fastest = engines.OrderByDescending(e => Rate(e, "pruned")).First();
-        var result = new
+        var macRatio = (double)denseCx.Macs / prunedCx.Macs;
+        var result = new JsonObject
         {
-            arch = spec.Arch,
-            prune,
-            samples,
-            threads,
-            repeats,
-            host = HostName(),
-            // The first engine's figures stay at the top level, as before engines were compared.
-            engine = first,
-            onnxThreads = a.GetValue(OnnxThreads),
-            onnxOptimization = a.GetValue(OnnxRewrite),
-            dense = Row(first, "dense", denseCx),
-            pruned = Row(first, "pruned", prunedCx),
-            speedup = Math.Round(Rate(first, "pruned") / Rate(first, "dense"), 3),
-            macRatio = Math.Round((double)denseCx.Macs / prunedCx.Macs, 3),
-            engines = perEngine,
-            versusTorch,
-            fastestEngine = fastest,
-            fastestSpeedup = Math.Round(Rate(fastest, "pruned") / Rate(fastest, "dense"), 3),
+            ["arch"] = spec.Arch, ["stem"] = spec.Stem, ["prune"] = prune, ["size"] = pool.Height, ["samples"] = samples, ["threads"] = threads,
+            ["repeats"] = repeats, ["host"] = HostName(), ["macRatio"] = Math.Round(macRatio, 3),
+            ["denseMacs"] = denseCx.Macs, ["prunedMacs"] = prunedCx.Macs, ["denseParams"] = denseCx.Parameters, ["prunedParams"] = prunedCx.Parameters,
         };
-        if (json) Console.WriteLine(JsonSerializer.Serialize(result));
+        string? fastest = null;
+        if (scoring)
+        {
+            var first = engines[0];
+            fastest = engines.OrderByDescending(e => Rate(e, "pruned")).First();
+            // The first engine's figures stay at the top level, as before engines were compared.
+            result["engine"] = first;
+            result["onnxThreads"] = a.GetValue(OnnxThreads);
+            result["onnxOptimization"] = a.GetValue(OnnxRewrite);
+            result["dense"] = ToNode(Row(first, "dense", denseCx));
+            result["pruned"] = ToNode(Row(first, "pruned", prunedCx));
+            result["speedup"] = Math.Round(Rate(first, "pruned") / Rate(first, "dense"), 3);
+            result["engines"] = ToNode(perEngine);
+            result["versusTorch"] = ToNode(versusTorch);
+            result["fastestEngine"] = fastest;
+            result["fastestSpeedup"] = Math.Round(Rate(fastest, "pruned") / Rate(fastest, "dense"), 3);
+            // Per-MAC throughput says which network leaves the CPU idle (depthwise and thin layers do).
+            result["gmacPerSecond"] = ToNode(engines.ToDictionary(e => e, e => new
+            {
+                dense = Math.Round(Rate(e, "dense") * denseCx.Macs / 1e9, 2), pruned = Math.Round(Rate(e, "pruned") * prunedCx.Macs / 1e9, 2),
+            }));
+        }
+        (double Dense, double Pruned)? trainingRates = null;
+        if (training)
+        {
+            var trainSet = pool.Take(trainSamples);
+            var t = TrainingRates(dense, pruned, trainSet, trainBatch, repeats, seed, !a.GetValue(NoAugment));
+            trainingRates = (t.Dense, t.Pruned);
+            Log($"training dense {t.Dense,8:F1}/s, pruned {t.Pruned,8:F1}/s: pruned/dense {t.Pruned / t.Dense:F2}x (MAC ratio {macRatio:F2}x)");
+            result["training"] = new JsonObject
+            {
+                ["samples"] = trainSet.Count, ["batchSize"] = trainBatch, ["augment"] = !a.GetValue(NoAugment),
+                ["dense"] = Math.Round(t.Dense, 2), ["pruned"] = Math.Round(t.Pruned, 2), ["speedup"] = Math.Round(t.Pruned / t.Dense, 3),
+                ["densePasses"] = ToNode(t.DensePasses.Select(x => Math.Round(x, 2))), ["prunedPasses"] = ToNode(t.PrunedPasses.Select(x => Math.Round(x, 2))),
+            };
+        }
+        if (a.GetValue(Profile))
+        {
+            var profileSet = pool.Take(Math.Min(pool.Count, 1024));
+            result["profile"] = new JsonObject
+            {
+                ["dense"] = LayerProfile.Measure("dense", dense, profileSet, 128, Log),
+                ["pruned"] = LayerProfile.Measure("pruned", pruned, profileSet, 128, Log),
+                ["denseTraining"] = LayerProfile.TrainingPhases("dense", dense, pool.Take(Math.Min(pool.Count, trainSamples)), trainBatch, Log),
+                ["prunedTraining"] = LayerProfile.TrainingPhases("pruned", pruned, pool.Take(Math.Min(pool.Count, trainSamples)), trainBatch, Log),
+            };
+        }
+        if (pytorch)
+        {
+            var refImages = pool.Take(Math.Min(pool.Count, 4096));
+            var reference = new JsonObject();
+            foreach (var (name, model) in new[] { ("dense", dense), ("pruned", pruned) })
+            {
+                Log($"  PyTorch {name}: measuring in {PyTorchReference.Describe()}");
+                var r = PyTorchReference.Measure(model, refImages, ImageNormalization.FashionMnist, scoring ? batchSizes : [], training ? Math.Min(trainSamples, refImages.Count) : 0,
+                    trainBatch, repeats, threads);
+                Log($"  PyTorch {name}: {r.ToJsonString()}");
+                reference[name] = r;
+            }
+            result["pytorch"] = reference;
+            if (scoring)
+            {
+                result["versusPyTorch"] = ToNode(engines.ToDictionary(e => e, e => new
+                {
+                    dense = Math.Round(Rate(e, "dense") / (double)reference["dense"]!["scoring"]!["samplesPerSecond"]!, 3),
+                    pruned = Math.Round(Rate(e, "pruned") / (double)reference["pruned"]!["scoring"]!["samplesPerSecond"]!, 3),
+                }));
+            }
+            if (trainingRates is { } tr)
+            {
+                result["trainingVersusPyTorch"] = new JsonObject
+                {
+                    ["dense"] = Math.Round(tr.Dense / (double)reference["dense"]!["training"]!["samplesPerSecond"]!, 3),
+                    ["pruned"] = Math.Round(tr.Pruned / (double)reference["pruned"]!["training"]!["samplesPerSecond"]!, 3),
+                };
+            }
+        }
+        if (fastest is not null && training) Log("selection cost of a protocol with these rates: prunefuse-bench cost-model --rates <this run's --json output>");
+        if (json) Console.WriteLine(result.ToJsonString());
         return 0;
+    }
+
+    private static JsonNode? ToNode(object value) => JsonSerializer.SerializeToNode(value);
+
+    /// <summary>One epoch of the study's training recipe per pass, dense and pruned alternating (medians), after an
+    /// untimed warm-up epoch each.</summary>
+    private static (double Dense, double Pruned, List<double> DensePasses, List<double> PrunedPasses) TrainingRates(Network dense, Network pruned, ImageSet set, int batch,
+        int repeats, int seed, bool augment)
+    {
+        var options = new PruneFuse.Learning.Training.TrainingOptions
+        {
+            Epochs = 1, BatchSize = batch, Seed = seed, EvaluateEveryEpoch = false, CropPadding = augment ? 4 : 0, HorizontalFlip = augment,
+        };
+        var warm = set.Take(Math.Min(set.Count, 2 * batch));
+        PruneFuse.Learning.Training.Trainer.Train(dense, warm, options, ImageNormalization.FashionMnist);
+        PruneFuse.Learning.Training.Trainer.Train(pruned, warm, options, ImageNormalization.FashionMnist);
+        var d = new List<double>();
+        var p = new List<double>();
+        for (var r = 0; r < repeats; r++)
+        {
+            d.Add(set.Count / PruneFuse.Learning.Training.Trainer.Train(dense, set, options with { Seed = seed + r }, ImageNormalization.FashionMnist).TrainSeconds);
+            p.Add(set.Count / PruneFuse.Learning.Training.Trainer.Train(pruned, set, options with { Seed = seed + r }, ImageNormalization.FashionMnist).TrainSeconds);
+            Log($"  training pass {r + 1}: dense {d[^1]:F1}/s, pruned {p[^1]:F1}/s");
+        }
+        return (Median(d), Median(p), d, p);
+    }
+
+    /// <summary>Nearest-neighbour resize to <paramref name="size"/>×<paramref name="size"/> (0 keeps the images): larger
+    /// inputs for the networks whose stems need them.</summary>
+    private static ImageSet Resize(ImageSet set, int size)
+    {
+        if (size == 0 || (size == set.Height && size == set.Width)) return set;
+        var c = set.Channels;
+        var pixels = new byte[(long)set.Count * c * size * size];
+        var srcImage = set.ImageBytes;
+        var dstImage = c * size * size;
+        for (var i = 0; i < set.Count; i++)
+        {
+            for (var ch = 0; ch < c; ch++)
+            {
+                for (var y = 0; y < size; y++)
+                {
+                    var sy = y * set.Height / size;
+                    for (var x = 0; x < size; x++)
+                    {
+                        var sx = x * set.Width / size;
+                        pixels[(long)i * dstImage + ch * size * size + y * size + x] = set.Pixels[(long)i * srcImage + ch * set.Height * set.Width + sy * set.Width + sx];
+                    }
+                }
+            }
+        }
+        return new ImageSet(set.Ids, set.Labels, pixels, c, size, size);
     }
 
     /// <summary>The CPU model this ran on (from /proc/cpuinfo), with its widest vector extension.</summary>

@@ -337,6 +337,41 @@ public class NetworkFamilyTests
     }
 
     // Moves every tensor away from its initial value (BN statistics included) so equalities are not trivial.
+    [Theory]
+    [MemberData(nameof(Networks))]
+    public void Per_layer_macs_add_up_to_the_network_and_a_depthwise_layer_costs_one_input_channel(string arch, string stem, double width, int channels, int size)
+    {
+        var d = NetworkSpec.Dense(arch, channels, 10, width, stem).Describe();
+        var macs = ModelComplexity.LayerMacs(d, size, size);
+        Assert.Equal(d.Layers.Count, macs.Length);
+        Assert.Equal(ModelComplexity.Of(d, size, size).Macs, macs.Sum());
+        var sizes = d.SpatialSizes(size, size);
+        for (var i = 1; i < d.Layers.Count; i++)
+        {
+            var l = d.Layers[i];
+            if (l.Kind is not (LayerKind.Conv or LayerKind.Linear)) Assert.Equal(0, macs[i]);
+            else if (l.Kind == LayerKind.Conv && l.Depthwise) Assert.Equal((long)d.WidthOf(i) * l.Kernel * l.Kernel * sizes[i].Height * sizes[i].Width, macs[i]);
+        }
+    }
+
+    [Fact]
+    public void Profiled_forward_gives_the_same_logits_and_times_every_layer()
+    {
+        var spec = NetworkSpec.Dense("mobilenet_v2", 1, 10, 0.5, "small");
+        using var model = Network.Create(spec, 5);
+        model.eval();
+        using var scope = NewDisposeScope();
+        using var noGrad = no_grad();
+        var x = randn(new long[] { 4, 1, 28, 28 });
+        var seconds = new double[model.Description.Layers.Count];
+        var profiled = model.ForwardProfiled(x, seconds);
+        Assert.True(profiled.eq(model.forward(x)).all().item<bool>());
+        Assert.Equal(0, seconds[0]); // the input layer computes nothing
+        Assert.All(seconds.Skip(1), s => Assert.True(s > 0));
+        var e = Assert.Throws<ArgumentException>(() => model.ForwardProfiled(x, new double[3]));
+        Assert.Contains("3 slots", e.Message);
+    }
+
     internal static void Perturb(Network model, int seed)
     {
         using var noGrad = no_grad();

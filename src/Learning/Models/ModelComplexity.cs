@@ -30,7 +30,8 @@ public sealed record ModelComplexity(long Parameters, long Macs)
     public static ModelComplexity Of(NetworkDescription network, int height, int width)
     {
         var sizes = network.SpatialSizes(height, width);
-        long parameters = 0, macs = 0, activations = 0;
+        var macs = LayerMacs(network, height, width).Sum();
+        long parameters = 0, activations = 0;
         for (var i = 1; i < network.Layers.Count; i++)
         {
             var l = network.Layers[i];
@@ -43,7 +44,6 @@ public sealed record ModelComplexity(long Parameters, long Macs)
                 {
                     var perOutput = (l.Depthwise ? 1 : inCh) * l.Kernel * l.Kernel;
                     parameters += outCh * perOutput + (l.Bias ? outCh : 0);
-                    macs += outCh * perOutput * h * w;
                     activations += outCh * h * w;
                     break;
                 }
@@ -52,11 +52,32 @@ public sealed record ModelComplexity(long Parameters, long Macs)
                     break;
                 case LayerKind.Linear:
                     parameters += inCh * outCh + outCh;
-                    macs += inCh * outCh;
                     if (i < network.Layers.Count - 1) activations += outCh;
                     break;
             }
         }
         return new ModelComplexity(parameters, macs) { ActivationsPerSample = activations };
+    }
+
+    /// <summary>Multiply-accumulates per sample of each layer of <paramref name="network"/> (convolutions and linear
+    /// layers; 0 for the rest), for <paramref name="height"/>×<paramref name="width"/> inputs.</summary>
+    public static long[] LayerMacs(NetworkDescription network, int height, int width)
+    {
+        var sizes = network.SpatialSizes(height, width);
+        var macs = new long[network.Layers.Count];
+        for (var i = 1; i < network.Layers.Count; i++)
+        {
+            var l = network.Layers[i];
+            long outCh = network.WidthOf(i);
+            long inCh = network.WidthOf(l.Inputs[0]);
+            var (h, w) = sizes[i];
+            macs[i] = l.Kind switch
+            {
+                LayerKind.Conv => outCh * (l.Depthwise ? 1 : inCh) * l.Kernel * l.Kernel * h * w,
+                LayerKind.Linear => inCh * outCh,
+                _ => 0,
+            };
+        }
+        return macs;
     }
 }

@@ -90,14 +90,27 @@ public sealed class Network : nn.Module<Tensor, Tensor>
     /// <inheritdoc />
     public override Tensor forward(Tensor input) => Run(input, 0, _layers.Length - 1);
 
+    /// <summary>
+    /// The forward pass with each layer's wall time added to <paramref name="layerSeconds"/> (one slot per layer of
+    /// <see cref="Description"/>): where a network's time goes, for the bench's profile. CPU only (CPU kernels return
+    /// when done; a GPU's would not).
+    /// </summary>
+    public Tensor ForwardProfiled(Tensor input, double[] layerSeconds)
+    {
+        if (layerSeconds.Length != _layers.Length) throw new ArgumentException($"layerSeconds has {layerSeconds.Length} slots for {_layers.Length} layers");
+        return Run(input, 0, _layers.Length - 1, layerSeconds);
+    }
+
     // Runs layers (from, to], the output of layer `from` being `start`. Only layers after `from` are computed, so the
     // head (dropout, classifier) can run on features computed once.
-    private Tensor Run(Tensor start, int from, int to)
+    private Tensor Run(Tensor start, int from, int to, double[]? layerSeconds = null)
     {
         var outputs = new Tensor?[to + 1];
         outputs[from] = start;
+        var clock = layerSeconds is null ? null : System.Diagnostics.Stopwatch.StartNew();
         for (var i = from + 1; i <= to; i++)
         {
+            clock?.Restart();
             var l = _layers[i];
             var x = outputs[l.Inputs[0]] ?? throw new InvalidOperationException($"{Description.Describe(i)} reads a layer before the features");
             outputs[i] = l.Kind switch
@@ -119,6 +132,7 @@ public sealed class Network : nn.Module<Tensor, Tensor>
                 LayerKind.Linear => ((Linear)_modules[i]!).forward(x),
                 _ => throw new InvalidOperationException($"{l.Kind} cannot follow the input"),
             };
+            if (clock is not null) layerSeconds![i] += clock.Elapsed.TotalSeconds;
         }
         return outputs[to]!;
     }
