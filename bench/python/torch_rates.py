@@ -82,7 +82,7 @@ def main():
         sys.exit(__doc__)
     description, images = sys.argv[1], sys.argv[2]
     count, height, width = int(sys.argv[3]), int(sys.argv[4]), int(sys.argv[5])
-    batches = [int(b) for b in sys.argv[6].split(",")]
+    batches = [int(b) for b in sys.argv[6].split(",") if b]  # empty: training only
     train_samples, train_batch, repeats = int(sys.argv[7]), int(sys.argv[8]), int(sys.argv[9])
     torch.set_num_threads(int(sys.argv[10]))
     torch.manual_seed(0)
