@@ -14,7 +14,8 @@ namespace PruneFuse.Bench;
 /// </summary>
 internal static class LayerProfile
 {
-    /// <summary>Profiles <paramref name="model"/> on <paramref name="images"/> in batches of <paramref name="batch"/>.</summary>
+    /// <summary>Profiles <paramref name="model"/> on <paramref name="images"/> in batches of <paramref
+    /// name="batch"/>.</summary>
     public static JsonObject Measure(string label, Network model, ImageSet images, int batch, Action<string> log)
     {
         var d = model.Description;
@@ -24,7 +25,8 @@ internal static class LayerProfile
         model.eval();
         using (no_grad())
         {
-            using var all = tensor(images.Pixels, dtype: ScalarType.Byte).reshape(images.Count, images.Channels, images.Height, images.Width);
+            using var all = tensor(images.Pixels, dtype: ScalarType.Byte).reshape(images.Count, images.Channels,
+                images.Height, images.Width);
             // One untimed pass picks kernels; the timed pass follows.
             for (var pass = 0; pass < 2; pass++)
             {
@@ -40,16 +42,20 @@ internal static class LayerProfile
         }
         var total = seconds.Sum();
         var groups = new JsonObject();
-        foreach (var g in Enumerable.Range(1, d.Layers.Count - 1).GroupBy(i => Group(d.Layers[i])).OrderByDescending(g => g.Sum(i => seconds[i])))
+        var byKind = Enumerable.Range(1, d.Layers.Count - 1).GroupBy(i => Group(d.Layers[i]));
+        foreach (var g in byKind.OrderByDescending(g => g.Sum(i => seconds[i])))
         {
             var s = g.Sum(i => seconds[i]);
             var m = g.Sum(i => macs[i]);
             groups[g.Key] = new JsonObject
             {
-                ["layers"] = g.Count(), ["share"] = Math.Round(s / total, 3), ["msPerSample"] = Math.Round(1000 * s / images.Count, 4),
-                ["macsPerSample"] = m, ["gmacPerSecond"] = m == 0 ? null : Math.Round(m * (double)images.Count / s / 1e9, 2),
+                ["layers"] = g.Count(), ["share"] = Math.Round(s / total, 3),
+                    ["msPerSample"] = Math.Round(1000 * s / images.Count, 4),
+                ["macsPerSample"] = m, ["gmacPerSecond"] = m == 0 ? null
+                    : Math.Round(m * (double)images.Count / s / 1e9, 2),
             };
-            log($"  profile {label}: {g.Key,-22} {g.Count(),3} layers {100 * s / total,5:F1}% of the time, {m / 1e6,8:F1} M MACs" +
+            log($"  profile {label}: {g.Key,-22} {g.Count(),3} layers {100 * s / total,5:F1}% of the time, " +
+                $"{m / 1e6,8:F1} M MACs" +
                 (m == 0 ? "" : $", {m * (double)images.Count / s / 1e9,6:F1} GMAC/s"));
         }
         var slowest = new JsonArray();
@@ -57,13 +63,16 @@ internal static class LayerProfile
         {
             slowest.Add(new JsonObject
             {
-                ["layer"] = d.Layers[i].Name, ["kind"] = Group(d.Layers[i]), ["channels"] = d.WidthOf(i), ["share"] = Math.Round(seconds[i] / total, 3),
-                ["gmacPerSecond"] = macs[i] == 0 ? null : Math.Round(macs[i] * (double)images.Count / seconds[i] / 1e9, 2),
+                ["layer"] = d.Layers[i].Name, ["kind"] = Group(d.Layers[i]), ["channels"] = d.WidthOf(i),
+                    ["share"] = Math.Round(seconds[i] / total, 3),
+                ["gmacPerSecond"] = macs[i] == 0 ? null
+                    : Math.Round(macs[i] * (double)images.Count / seconds[i] / 1e9, 2),
             });
         }
         return new JsonObject
         {
-            ["samplesPerSecond"] = Math.Round(images.Count / total, 1), ["batchSize"] = batch, ["groups"] = groups, ["slowestLayers"] = slowest,
+            ["samplesPerSecond"] = Math.Round(images.Count / total, 1), ["batchSize"] = batch, ["groups"] = groups,
+                ["slowestLayers"] = slowest,
         };
     }
 
@@ -75,7 +84,8 @@ internal static class LayerProfile
     public static JsonObject TrainingPhases(string label, Network model, ImageSet images, int batch, Action<string> log)
     {
         var prep = new BatchPreparer(ImageNormalization.FashionMnist, model.Device);
-        using var all = tensor(images.Pixels, dtype: ScalarType.Byte).reshape(images.Count, images.Channels, images.Height, images.Width);
+        using var all = tensor(images.Pixels, dtype: ScalarType.Byte).reshape(images.Count, images.Channels,
+            images.Height, images.Width);
         using var labels = tensor(images.Labels.Select(l => (long)l).ToArray());
         using var optimizer = optim.SGD(model.parameters(), 0.01, 0.9, 0, 5e-4, false, false);
         model.train();
@@ -107,8 +117,10 @@ internal static class LayerProfile
         model.eval();
         if (forward.Count == 0) throw new BenchUsageException($"--profile needs at least {2 * batch} training images");
         double Ms(List<double> xs) => Math.Round(1000 * ScoringBenchmark.Median(xs) / batch, 3);
-        log($"  profile {label} training step, ms per sample: forward {Ms(forward)}, backward {Ms(backward)}, optimizer step {Ms(step)}");
-        return new JsonObject { ["batchSize"] = batch, ["forwardMsPerSample"] = Ms(forward), ["backwardMsPerSample"] = Ms(backward), ["stepMsPerSample"] = Ms(step) };
+        log($"  profile {label} training step, ms per sample: forward {Ms(forward)}, backward {Ms(backward)}, " +
+            $"optimizer step {Ms(step)}");
+        return new JsonObject { ["batchSize"] = batch, ["forwardMsPerSample"] = Ms(forward),
+            ["backwardMsPerSample"] = Ms(backward), ["stepMsPerSample"] = Ms(step) };
     }
 
     private static string Group(Layer l) => l.Kind switch

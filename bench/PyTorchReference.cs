@@ -8,7 +8,8 @@ namespace PruneFuse.Bench;
 
 /// <summary>
 /// PyTorch's own rates for the same network on the same images, from Debian's python3-torch
-/// (<c>bench/python/torch_rates.py</c>, which rebuilds the exported network with <c>tools/python/prunefuse_model.py</c>):
+/// (<c>bench/python/torch_rates.py</c>, which rebuilds the exported network with
+/// <c>tools/python/prunefuse_model.py</c>):
 /// the figure each engine is compared with.
 /// </summary>
 internal static class PyTorchReference
@@ -18,19 +19,25 @@ internal static class PyTorchReference
     /// <summary>Where the reference runs, for the log.</summary>
     public static string Describe() => $"PyTorch ({Python}, bench/python/torch_rates.py)";
 
-    /// <summary>Measures <paramref name="model"/> in PyTorch; a missing PyTorch is a usage error naming the package.</summary>
-    public static JsonObject Measure(Network model, ImageSet images, ImageNormalization normalization, int[] batchSizes, int trainSamples, int trainBatch,
+    /// <summary>Measures <paramref name="model"/> in PyTorch; a missing PyTorch is a usage error naming the
+    /// package.</summary>
+    public static JsonObject Measure(Network model, ImageSet images, ImageNormalization normalization,
+        int[] batchSizes, int trainSamples, int trainBatch,
         int repeats, int threads)
     {
         var script = Path.Combine(AppContext.BaseDirectory, "python", "torch_rates.py");
-        if (!File.Exists(script)) throw new InvalidOperationException($"{script} is missing from the bench's output folder");
+        if (!File.Exists(script))
+        {
+            throw new InvalidOperationException($"{script} is missing from the bench's output folder");
+        }
         var dir = Directory.CreateTempSubdirectory("prunefuse-torch-rates-").FullName;
         try
         {
             const string weights = "model.safetensors";
             File.WriteAllBytes(Path.Combine(dir, weights), ModelExport.Weights(model, ModelFormat.Safetensors));
             var description = Path.Combine(dir, "model.json");
-            File.WriteAllText(description, ModelExport.Describe(model.Spec, normalization, weights, ModelFormat.Safetensors));
+            File.WriteAllText(description, ModelExport.Describe(model.Spec, normalization, weights,
+                ModelFormat.Safetensors));
             var pixels = Path.Combine(dir, "images.u8");
             File.WriteAllBytes(pixels, images.Pixels);
             var psi = new ProcessStartInfo(Python)
@@ -39,7 +46,8 @@ internal static class PyTorchReference
             };
             foreach (var arg in new[]
             {
-                script, description, pixels, images.Count.ToString(), images.Height.ToString(), images.Width.ToString(), string.Join(",", batchSizes),
+                script, description, pixels, images.Count.ToString(), images.Height.ToString(),
+                    images.Width.ToString(), string.Join(",", batchSizes),
                 trainSamples.ToString(), trainBatch.ToString(), repeats.ToString(), threads.ToString(),
             })
             {

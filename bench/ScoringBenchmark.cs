@@ -116,14 +116,28 @@ internal static class ScoringBenchmark
     private static readonly Option<string[]> Engines = BenchOptions.TextList("--engine", ["torch"], "Scoring engines, measured side by side: torch, onnx, onnx-cuda");
     private static readonly Option<string> OnnxThreads = BenchOptions.Text("--onnx-threads", "batch-per-thread", "ONNX CPU threads: batch-per-thread (default) or split-ops (one call at a time over all threads)");
     private static readonly Option<string> OnnxRewrite = BenchOptions.Text("--onnx-optimization", "all", "ONNX graph optimisation: all (with the NCHWc layout rewrite, default) or extended");
-    private static readonly Option<string?> StemOption = BenchOptions.OptionalText("--stem", "The family's stem (e.g. small, imagenet; default: the family's)");
-    private static readonly Option<int> Size = BenchOptions.Int("--size", 0, 0, 1024, "Resize the images to N×N (nearest neighbour; 0 = Fashion-MNIST's 28×28)");
-    private static readonly Option<string[]> Measure = BenchOptions.TextList("--measure", ["scoring"], "What to measure side by side: scoring, training (one epoch per pass)");
-    private static readonly Option<int> TrainSamples = BenchOptions.Int("--train-samples", 1024, 64, 1_000_000, "Images per training epoch (--measure training)");
-    private static readonly Option<int> TrainBatch = BenchOptions.Int("--train-batch", 128, 2, 4096, "Training batch size (the study's is 128)");
-    private static readonly Option<bool> NoAugment = new("--no-augment") { Description = "Train without the recipe's random crop and flip (to see what augmentation costs)" };
-    private static readonly Option<bool> Profile = new("--profile") { Description = "Also time every layer of the TorchSharp forward pass (which layers lose the time)" };
-    private static readonly Option<bool> PyTorch = new("--pytorch") { Description = "Also measure the same networks in PyTorch (Debian's python3-torch) as the reference" };
+    private static readonly Option<string?> StemOption = BenchOptions.OptionalText("--stem",
+        "The family's stem (e.g. small, imagenet; default: the family's)");
+    private static readonly Option<int> Size = BenchOptions.Int("--size", 0, 0, 1024,
+        "Resize the images to N×N (nearest neighbour; 0 = Fashion-MNIST's 28×28)");
+    private static readonly Option<string[]> Measure = BenchOptions.TextList("--measure", ["scoring"],
+        "What to measure side by side: scoring, training (one epoch per pass)");
+    private static readonly Option<int> TrainSamples = BenchOptions.Int("--train-samples", 1024, 64, 1_000_000,
+        "Images per training epoch (--measure training)");
+    private static readonly Option<int> TrainBatch = BenchOptions.Int("--train-batch", 128, 2, 4096,
+        "Training batch size (the study's is 128)");
+    private static readonly Option<bool> NoAugment = new("--no-augment")
+    {
+        Description = "Train without the recipe's random crop and flip (to see what augmentation costs)",
+    };
+    private static readonly Option<bool> Profile = new("--profile")
+    {
+        Description = "Also time every layer of the TorchSharp forward pass (which layers lose the time)",
+    };
+    private static readonly Option<bool> PyTorch = new("--pytorch")
+    {
+        Description = "Also measure the same networks in PyTorch (Debian's python3-torch) as the reference",
+    };
     private static readonly Option<string?> Data = BenchOptions.Data();
     private static readonly Option<bool> Json = BenchOptions.Json();
 
@@ -133,9 +147,11 @@ internal static class ScoringBenchmark
     public static Command Command()
     {
         Method.AcceptOnlyFromAmong("l2", "random");
-        var c = new Command("scoring", "Score (and train) real Fashion-MNIST images with a dense network and its pruned selector, side by side")
+        var c = new Command("scoring",
+            "Score (and train) real Fashion-MNIST images with a dense network and its pruned selector, side by side")
         {
-            Arch, Prune, Samples, Repeats, Batches, Threads, ThreadSweep, WorkerSweep, Method, Seed, Engines, OnnxThreads, OnnxRewrite, StemOption, Size,
+            Arch, Prune, Samples, Repeats, Batches, Threads, ThreadSweep, WorkerSweep, Method, Seed, Engines,
+                OnnxThreads, OnnxRewrite, StemOption, Size,
             Measure, TrainSamples, TrainBatch, NoAugment, Profile, PyTorch, Data, Json,
         };
         OnnxThreads.AcceptOnlyFromAmong("batch-per-thread", "split-ops");
@@ -162,9 +178,13 @@ internal static class ScoringBenchmark
         var json = a.GetValue(Json);
         var stem = a.GetValue(StemOption);
         var size = a.GetValue(Size);
-        var measure = a.GetValue(Measure)!.SelectMany(e => e.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries))
+        var measure = a.GetValue(Measure)!.SelectMany(e => e.Split(',',
+            StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries))
             .Select(e => e.ToLowerInvariant()).Distinct().ToArray();
-        if (measure.Length == 0 || measure.Any(m => m is not ("scoring" or "training"))) throw new BenchUsageException($"--measure must list scoring, training; got '{string.Join(",", measure)}'");
+        if (measure.Length == 0 || measure.Any(m => m is not ("scoring" or "training")))
+        {
+            throw new BenchUsageException($"--measure must list scoring, training; got '{string.Join(",", measure)}'");
+        }
         var scoring = measure.Contains("scoring");
         var training = measure.Contains("training");
         var trainSamples = a.GetValue(TrainSamples);
@@ -192,7 +212,8 @@ internal static class ScoringBenchmark
         }
         catch (ArgumentException e)
         {
-            throw new BenchUsageException($"--arch {arch}{(stem is null ? "" : $" --stem {stem}")} at {pool.Height}×{pool.Width}: {e.Message}");
+            var stemText = stem is null ? "" : $" --stem {stem}";
+            throw new BenchUsageException($"--arch {arch}{stemText} at {pool.Height}×{pool.Width}: {e.Message}");
         }
         using var dense = Network.Create(spec, seed);
         var plan = ChannelPruner.Plan(dense, prune, method, seed);
@@ -200,8 +221,10 @@ internal static class ScoringBenchmark
         var denseCx = ModelComplexity.Of(spec, pool.Height, pool.Width);
         var prunedCx = ModelComplexity.Of(plan.Pruned, pool.Height, pool.Width);
 
-        Log($"{spec.Arch} (stem {spec.Stem}) p={prune} at {pool.Height}×{pool.Width}, measuring {string.Join(" and ", measure)}, {threads} threads, engines {string.Join(", ", engines)}," +
-            $" torch device {TorchRuntime.Device.type}; MACs/sample dense {denseCx.Macs / 1e6:F1} M, pruned {prunedCx.Macs / 1e6:F1} M");
+        Log($"{spec.Arch} (stem {spec.Stem}) p={prune} at {pool.Height}×{pool.Width}, " +
+            $"measuring {string.Join(" and ", measure)}, {threads} threads, engines {string.Join(", ", engines)}, " +
+            $"torch device {TorchRuntime.Device.type}; " +
+            $"MACs/sample dense {denseCx.Macs / 1e6:F1} M, pruned {prunedCx.Macs / 1e6:F1} M");
         if (!scoring) engines = [];
         // Optionally the sweep also covers thread counts (speed on small hosts depends strongly on batch size and
         // threads: sweep both).
@@ -257,9 +280,11 @@ internal static class ScoringBenchmark
         var macRatio = (double)denseCx.Macs / prunedCx.Macs;
         var result = new JsonObject
         {
-            ["arch"] = spec.Arch, ["stem"] = spec.Stem, ["prune"] = prune, ["size"] = pool.Height, ["samples"] = samples, ["threads"] = threads,
+            ["arch"] = spec.Arch, ["stem"] = spec.Stem, ["prune"] = prune, ["size"] = pool.Height,
+                ["samples"] = samples, ["threads"] = threads,
             ["repeats"] = repeats, ["host"] = HostName(), ["macRatio"] = Math.Round(macRatio, 3),
-            ["denseMacs"] = denseCx.Macs, ["prunedMacs"] = prunedCx.Macs, ["denseParams"] = denseCx.Parameters, ["prunedParams"] = prunedCx.Parameters,
+            ["denseMacs"] = denseCx.Macs, ["prunedMacs"] = prunedCx.Macs, ["denseParams"] = denseCx.Parameters,
+                ["prunedParams"] = prunedCx.Parameters,
         };
         string? fastest = null;
         if (scoring)
@@ -280,21 +305,25 @@ internal static class ScoringBenchmark
             // Per-MAC throughput says which network leaves the CPU idle (depthwise and thin layers do).
             result["gmacPerSecond"] = ToNode(engines.ToDictionary(e => e, e => new
             {
-                dense = Math.Round(Rate(e, "dense") * denseCx.Macs / 1e9, 2), pruned = Math.Round(Rate(e, "pruned") * prunedCx.Macs / 1e9, 2),
+                dense = Math.Round(Rate(e, "dense") * denseCx.Macs / 1e9, 2),
+                pruned = Math.Round(Rate(e, "pruned") * prunedCx.Macs / 1e9, 2),
             }));
         }
         (double Dense, double Pruned)? trainingRates = null;
+        var trainSet = pool.Take(trainSamples);
         if (training)
         {
-            var trainSet = pool.Take(trainSamples);
             var t = TrainingRates(dense, pruned, trainSet, trainBatch, repeats, seed, !a.GetValue(NoAugment));
             trainingRates = (t.Dense, t.Pruned);
-            Log($"training dense {t.Dense,8:F1}/s, pruned {t.Pruned,8:F1}/s: pruned/dense {t.Pruned / t.Dense:F2}x (MAC ratio {macRatio:F2}x)");
+            Log($"training dense {t.Dense,8:F1}/s, pruned {t.Pruned,8:F1}/s: " +
+                $"pruned/dense {t.Pruned / t.Dense:F2}x (MAC ratio {macRatio:F2}x)");
             result["training"] = new JsonObject
             {
                 ["samples"] = trainSet.Count, ["batchSize"] = trainBatch, ["augment"] = !a.GetValue(NoAugment),
-                ["dense"] = Math.Round(t.Dense, 2), ["pruned"] = Math.Round(t.Pruned, 2), ["speedup"] = Math.Round(t.Pruned / t.Dense, 3),
-                ["densePasses"] = ToNode(t.DensePasses.Select(x => Math.Round(x, 2))), ["prunedPasses"] = ToNode(t.PrunedPasses.Select(x => Math.Round(x, 2))),
+                ["dense"] = Math.Round(t.Dense, 2), ["pruned"] = Math.Round(t.Pruned, 2),
+                    ["speedup"] = Math.Round(t.Pruned / t.Dense, 3),
+                ["densePasses"] = ToNode(t.DensePasses.Select(x => Math.Round(x, 2))),
+                    ["prunedPasses"] = ToNode(t.PrunedPasses.Select(x => Math.Round(x, 2))),
             };
         }
         if (a.GetValue(Profile))
@@ -304,8 +333,8 @@ internal static class ScoringBenchmark
             {
                 ["dense"] = LayerProfile.Measure("dense", dense, profileSet, 128, Log),
                 ["pruned"] = LayerProfile.Measure("pruned", pruned, profileSet, 128, Log),
-                ["denseTraining"] = LayerProfile.TrainingPhases("dense", dense, pool.Take(Math.Min(pool.Count, trainSamples)), trainBatch, Log),
-                ["prunedTraining"] = LayerProfile.TrainingPhases("pruned", pruned, pool.Take(Math.Min(pool.Count, trainSamples)), trainBatch, Log),
+                ["denseTraining"] = LayerProfile.TrainingPhases("dense", dense, trainSet, trainBatch, Log),
+                ["prunedTraining"] = LayerProfile.TrainingPhases("pruned", pruned, trainSet, trainBatch, Log),
             };
         }
         if (pytorch)
@@ -315,7 +344,8 @@ internal static class ScoringBenchmark
             foreach (var (name, model) in new[] { ("dense", dense), ("pruned", pruned) })
             {
                 Log($"  PyTorch {name}: measuring in {PyTorchReference.Describe()}");
-                var r = PyTorchReference.Measure(model, refImages, ImageNormalization.FashionMnist, scoring ? batchSizes : [], training ? Math.Min(trainSamples, refImages.Count) : 0,
+                var r = PyTorchReference.Measure(model, refImages, ImageNormalization.FashionMnist,
+                    scoring ? batchSizes : [], training ? Math.Min(trainSamples, refImages.Count) : 0,
                     trainBatch, repeats, threads);
                 Log($"  PyTorch {name}: {r.ToJsonString()}");
                 reference[name] = r;
@@ -325,34 +355,44 @@ internal static class ScoringBenchmark
             {
                 result["versusPyTorch"] = ToNode(engines.ToDictionary(e => e, e => new
                 {
-                    dense = Math.Round(Rate(e, "dense") / (double)reference["dense"]!["scoring"]!["samplesPerSecond"]!, 3),
-                    pruned = Math.Round(Rate(e, "pruned") / (double)reference["pruned"]!["scoring"]!["samplesPerSecond"]!, 3),
+                    dense = Math.Round(Rate(e, "dense") / PyTorchRate(reference, "dense", "scoring"), 3),
+                    pruned = Math.Round(Rate(e, "pruned") / PyTorchRate(reference, "pruned", "scoring"), 3),
                 }));
             }
             if (trainingRates is { } tr)
             {
                 result["trainingVersusPyTorch"] = new JsonObject
                 {
-                    ["dense"] = Math.Round(tr.Dense / (double)reference["dense"]!["training"]!["samplesPerSecond"]!, 3),
-                    ["pruned"] = Math.Round(tr.Pruned / (double)reference["pruned"]!["training"]!["samplesPerSecond"]!, 3),
+                    ["dense"] = Math.Round(tr.Dense / PyTorchRate(reference, "dense", "training"), 3),
+                    ["pruned"] = Math.Round(tr.Pruned / PyTorchRate(reference, "pruned", "training"), 3),
                 };
             }
         }
-        if (fastest is not null && training) Log("selection cost of a protocol with these rates: prunefuse-bench cost-model --rates <this run's --json output>");
+        if (fastest is not null && training)
+        {
+            Log("selection cost of a protocol with these rates: " +
+                "prunefuse-bench cost-model --rates <this run's --json output>");
+        }
         if (json) Console.WriteLine(result.ToJsonString());
         return 0;
     }
 
     private static JsonNode? ToNode(object value) => JsonSerializer.SerializeToNode(value);
 
+    // PyTorch's samples/s for one network and measurement, from torch_rates.py's JSON.
+    private static double PyTorchRate(JsonObject reference, string network, string measurement) =>
+        (double)reference[network]![measurement]!["samplesPerSecond"]!;
+
     /// <summary>One epoch of the study's training recipe per pass, dense and pruned alternating (medians), after an
     /// untimed warm-up epoch each.</summary>
-    private static (double Dense, double Pruned, List<double> DensePasses, List<double> PrunedPasses) TrainingRates(Network dense, Network pruned, ImageSet set, int batch,
+    private static (double Dense, double Pruned, List<double> DensePasses,
+        List<double> PrunedPasses) TrainingRates(Network dense, Network pruned, ImageSet set, int batch,
         int repeats, int seed, bool augment)
     {
         var options = new PruneFuse.Learning.Training.TrainingOptions
         {
-            Epochs = 1, BatchSize = batch, Seed = seed, EvaluateEveryEpoch = false, CropPadding = augment ? 4 : 0, HorizontalFlip = augment,
+            Epochs = 1, BatchSize = batch, Seed = seed, EvaluateEveryEpoch = false, CropPadding = augment ? 4 : 0,
+                HorizontalFlip = augment,
         };
         var warm = set.Take(Math.Min(set.Count, 2 * batch));
         PruneFuse.Learning.Training.Trainer.Train(dense, warm, options, ImageNormalization.FashionMnist);
@@ -361,14 +401,17 @@ internal static class ScoringBenchmark
         var p = new List<double>();
         for (var r = 0; r < repeats; r++)
         {
-            d.Add(set.Count / PruneFuse.Learning.Training.Trainer.Train(dense, set, options with { Seed = seed + r }, ImageNormalization.FashionMnist).TrainSeconds);
-            p.Add(set.Count / PruneFuse.Learning.Training.Trainer.Train(pruned, set, options with { Seed = seed + r }, ImageNormalization.FashionMnist).TrainSeconds);
+            d.Add(set.Count / PruneFuse.Learning.Training.Trainer.Train(dense, set, options with { Seed = seed + r },
+                ImageNormalization.FashionMnist).TrainSeconds);
+            p.Add(set.Count / PruneFuse.Learning.Training.Trainer.Train(pruned, set, options with { Seed = seed + r },
+                ImageNormalization.FashionMnist).TrainSeconds);
             Log($"  training pass {r + 1}: dense {d[^1]:F1}/s, pruned {p[^1]:F1}/s");
         }
         return (Median(d), Median(p), d, p);
     }
 
-    /// <summary>Nearest-neighbour resize to <paramref name="size"/>×<paramref name="size"/> (0 keeps the images): larger
+    /// <summary>Nearest-neighbour resize to <paramref name="size"/>×<paramref name="size"/> (0 keeps the images):
+    /// larger
     /// inputs for the networks whose stems need them.</summary>
     private static ImageSet Resize(ImageSet set, int size)
     {
@@ -387,7 +430,8 @@ internal static class ScoringBenchmark
                     for (var x = 0; x < size; x++)
                     {
                         var sx = x * set.Width / size;
-                        pixels[(long)i * dstImage + ch * size * size + y * size + x] = set.Pixels[(long)i * srcImage + ch * set.Height * set.Width + sy * set.Width + sx];
+                        pixels[(long)i * dstImage + ch * size * size + y * size + x] = set.Pixels[(long)i * srcImage
+                            + ch * set.Height * set.Width + sy * set.Width + sx];
                     }
                 }
             }

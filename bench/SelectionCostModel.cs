@@ -28,7 +28,8 @@ internal static class SelectionCostModel
         double s = 0;
         for (var r = 1; r <= p.Spec.Rounds; r++)
         {
-            s += p.Spec.SelectorEpochs * (double)p.LabeledAt(r) / dense.Training + (p.Pool - p.LabeledAt(r)) / dense.Scoring;
+            s += p.Spec.SelectorEpochs * (double)p.LabeledAt(r) / dense.Training
+                + (p.Pool - p.LabeledAt(r)) / dense.Scoring;
         }
         return s;
     }
@@ -54,7 +55,8 @@ internal static class SelectionCostModel
     }
 
     /// <summary>PruneFuse's selection cost ÷ dense active learning's.</summary>
-    public static double Ratio(Protocol p, NetworkRates dense, NetworkRates pruned) => PruneFuseSeconds(p, pruned) / DenseSeconds(p, dense);
+    public static double Ratio(Protocol p, NetworkRates dense, NetworkRates pruned) => PruneFuseSeconds(p,
+        pruned) / DenseSeconds(p, dense);
 
     /// <summary>The full study preset (resnet20's thin-network case): 60,000 pool, 1,000 + 4 × 1,000, selectors 15
     /// epochs.</summary>
@@ -66,9 +68,13 @@ internal static class SelectionCostModel
     /// <summary>The cheaper variants the method study keeps as options, applied to <paramref name="spec"/>.</summary>
     public static IEnumerable<(string Name, ExperimentSpec Spec)> Variants(ExperimentSpec spec) =>
     [
-        ("cold, fusion source retrain (the default)", spec with { SelectorWarmStart = false, FusionSource = FusionSource.Retrain }),
-        ("warm-started selectors, fusion source warm", spec with { SelectorWarmStart = true, FusionSource = FusionSource.Warm }),
-        ("warm-started selectors, fusion source last-round", spec with { SelectorWarmStart = true, FusionSource = FusionSource.LastRound }),
-        ("cold, fusion source last-round", spec with { SelectorWarmStart = false, FusionSource = FusionSource.LastRound }),
+        ("cold, fusion source retrain (the default)", spec with { SelectorWarmStart = false,
+            FusionSource = FusionSource.Retrain }),
+        ("warm-started selectors, fusion source warm", spec with { SelectorWarmStart = true,
+            FusionSource = FusionSource.Warm }),
+        ("warm-started selectors, fusion source last-round", spec with { SelectorWarmStart = true,
+            FusionSource = FusionSource.LastRound }),
+        ("cold, fusion source last-round", spec with { SelectorWarmStart = false,
+            FusionSource = FusionSource.LastRound }),
     ];
 }

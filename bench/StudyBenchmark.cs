@@ -38,7 +38,8 @@ internal static class StudyBenchmark
     [
         new("prunefuse-p0.5", $"PruneFuse p=0.5 (the default: L2, fusion, {Kd(DefaultAlpha)}{Cheap(Default)})", s => s with { Selector = SelectorKind.Pruned, PruneRatio = 0.5 }),
         new("prunefuse-p0.7", $"PruneFuse p=0.7 (L2, fusion, {Kd(DefaultAlpha)}{Cheap(Default)})", s => s with { Selector = SelectorKind.Pruned, PruneRatio = 0.7 }),
-        new("dense-al", "dense active learning (the target network selects, from θ0 each round)", s => s with { Selector = SelectorKind.Dense, SelectorWarmStart = false }),
+        new("dense-al", "dense active learning (the target network selects, from θ0 each round)", s
+            => s with { Selector = SelectorKind.Dense, SelectorWarmStart = false }),
         new("svp-resnet8", "selection via proxy (resnet8, from its init each round)", s => s with { Selector = SelectorKind.Proxy, ProxyArch = "resnet8", SelectorWarmStart = false }),
         new("random", "random selection", s => s with { Selector = SelectorKind.Random }),
         new("ablation-no-fusion", $"PruneFuse p=0.5, target trained from θ0 ({Kd(DefaultAlpha)}{Cheap(Default)})", s => s with { Selector = SelectorKind.Pruned, PruneRatio = 0.5, Fusion = false }),
@@ -73,10 +74,12 @@ internal static class StudyBenchmark
             s => s with { Selector = SelectorKind.Pruned, PruneRatio = 0.5, DistillationAlpha = 0, SelectorWarmStart = false, FusionSource = FusionSource.Warm }, InDefault: false),
     ];
 
-    /// <summary>The wide preset's pool: the first images of Fashion-MNIST's training set (its test set stays whole).</summary>
+    /// <summary>The wide preset's pool: the first images of Fashion-MNIST's training set (its test set stays
+    /// whole).</summary>
     internal const int WidePool = 8_000;
 
-    /// <summary>The wide preset's methods: the issue's comparison and the cheapest selector the method study kept.</summary>
+    /// <summary>The wide preset's methods: the issue's comparison and the cheapest selector the method study
+    /// kept.</summary>
     private static readonly string[] WideMethods = ["prunefuse-p0.5", "dense-al", "random", "warm-fuse-warm"];
 
     /// <summary>The wide preset's test set: the first images of Fashion-MNIST's test split (evaluating 10,000 images
@@ -86,15 +89,18 @@ internal static class StudyBenchmark
     /// <summary>The wide preset (issue 27's study): resnet18 with the small stem at full width, four rounds on a pool
     /// cut to <see cref="WidePool"/>, a budget of 2,000 and shorter training. A dense resnet18 trains at about 50
     /// samples/s on this 2-core machine, so one seed of the four methods takes about 55 minutes. (5 selector and 6
-    /// final epochs on a 1,500 budget, tried first, left every network from θ0 near chance: too few SGD steps.)</summary>
+    /// final epochs on a 1,500 budget, tried first, left every network from θ0 near chance: too few SGD
+    /// steps.)</summary>
     internal static ExperimentSpec Wide(ExperimentSpec s) => s with
     {
-        DatasetId = "fashion-mnist-wide", Arch = "resnet18", Stem = "small", InitialLabeled = 400, RoundSize = 400, Rounds = 4,
+        DatasetId = "fashion-mnist-wide", Arch = "resnet18", Stem = "small", InitialLabeled = 400, RoundSize = 400,
+            Rounds = 4,
         SelectorEpochs = 8, FinalEpochs = 10, BatchSize = 128,
     };
 
     private static readonly Option<string> Preset = BenchOptions.Text("--preset", "quick",
-        "quick (2 rounds, short training), full (the paper-like protocol at this machine's scale) or wide (resnet18 small stem, 8,000 pool, 2,000 test)");
+        "quick (2 rounds, short training), full (the paper-like protocol at this machine's scale) " +
+        "or wide (resnet18 small stem, 8,000 pool, 2,000 test)");
     private static readonly Option<int> Seeds = BenchOptions.Int("--seeds", 0, 0, 20, "Seeds per method (default: quick 1, full 3)");
     private static readonly Option<string?> MethodNames = BenchOptions.OptionalText("--methods", "Only these methods (comma-separated names)");
     private static readonly Option<string> Out = BenchOptions.Text("--out", "bench/results", "Folder for the JSON, the log of finished runs and the plots");
@@ -106,7 +112,12 @@ internal static class StudyBenchmark
     public static Command Command()
     {
         Preset.AcceptOnlyFromAmong("quick", "full", "wide");
-        var c = new Command("study", "The accuracy study: PruneFuse p=0.5/0.7, dense AL, SVP, random and the ablations through the cluster (wide: resnet18)") { Preset, Seeds, MethodNames, Out, Data, Resume, Json };
+        var c = new Command("study",
+            "The accuracy study: PruneFuse p=0.5/0.7, dense AL, SVP, random and the ablations through the cluster " +
+            "(wide: resnet18)")
+        {
+            Preset, Seeds, MethodNames, Out, Data, Resume, Json,
+        };
         c.SetAction(p => BenchOptions.Guard(() => RunAsync(p)));
         return c;
     }
@@ -122,7 +133,8 @@ internal static class StudyBenchmark
         var json = a.GetValue(Json);
         // The wide preset's default is the issue's comparison; its other methods are named with --methods.
         string[] wideDefault = WideMethods;
-        var methods = only is null ? [.. Methods.Where(m => preset == "wide" ? wideDefault.Contains(m.Name) : m.InDefault)] : Methods.Where(m => only.Contains(m.Name)).ToArray();
+        var methods = only is null ? [.. Methods.Where(m => preset == "wide" ? wideDefault.Contains(m.Name)
+            : m.InDefault)] : Methods.Where(m => only.Contains(m.Name)).ToArray();
         if (only is not null && methods.Length != only.Length) throw new BenchUsageException($"unknown method in --methods; known: {string.Join(", ", Methods.Select(m => m.Name))}");
         TorchRuntime.EnsureLoaded();
 
@@ -170,8 +182,10 @@ internal static class StudyBenchmark
             var stopping = host.Services.GetRequiredService<IHostApplicationLifetime>().ApplicationStopping;
             if (todo.Count > 0)
             {
-                var source = preset == "wide" ? CutTestSplit(dataDir, Path.Combine(root, "wide-data"), WideTest) : dataDir ?? "";
-                var dataset = await grains.GetGrain<IDatasetGrain>(baseSpec.DatasetId).ImportFashionMnist(source, 4, preset == "wide" ? WidePool : 0).WaitAsync(stopping);
+                var source = preset == "wide" ? CutTestSplit(dataDir, Path.Combine(root, "wide-data"), WideTest)
+                    : dataDir ?? "";
+                var dataset = await grains.GetGrain<IDatasetGrain>(baseSpec.DatasetId).ImportFashionMnist(source, 4,
+                    preset == "wide" ? WidePool : 0).WaitAsync(stopping);
                 Log($"  dataset: {dataset.PoolSize:N0} pool / {dataset.TestSize:N0} test images");
                 await WarmUpAsync(grains, baseSpec, stopping);
             }
@@ -301,7 +315,9 @@ internal static class StudyBenchmark
         });
         // The time budget is for the whole preset: with a subset of methods it is not measured.
         var budgetMinutes = preset switch { "quick" => 20.0 * seeds, "wide" => 120.0, _ => 180.0 };
-        Target(preset == "quick" ? $"quick preset minutes ({seeds} seed(s), 20 min each)" : $"{preset} preset minutes ({seeds} seeds)", methods.Length == (preset == "wide" ? WideMethods.Length : Methods.Count(m => m.InDefault)) ? minutes : null, budgetMinutes, true,
+        Target(preset == "quick" ? $"quick preset minutes ({seeds} seed(s), 20 min each)"
+            : $"{preset} preset minutes ({seeds} seeds)", methods.Length == (preset == "wide" ? WideMethods.Length
+            : Methods.Count(m => m.InDefault)) ? minutes : null, budgetMinutes, true,
             "sum of the experiments' wall times on this machine, run one after the other (null when --methods leaves some out)");
         return new JsonObject
         {
@@ -376,7 +392,8 @@ internal static class StudyBenchmark
         Log($"  warm-up (untimed): {(DateTime.UtcNow - started).TotalSeconds:F0} s");
     }
 
-    /// <summary>A Fashion-MNIST folder in <paramref name="folder"/> with the training split linked and the test split cut
+    /// <summary>A Fashion-MNIST folder in <paramref name="folder"/> with the training split linked and the test split
+    /// cut
     /// to its first <paramref name="count"/> images (IDX files written as the format defines them).</summary>
     private static string CutTestSplit(string? dataDir, string folder, int count)
     {
@@ -392,11 +409,16 @@ internal static class StudyBenchmark
             var h = new byte[4 + 4 * dims.Length];
             h[2] = 0x08; // unsigned bytes
             h[3] = (byte)dims.Length;
-            for (var i = 0; i < dims.Length; i++) System.Buffers.Binary.BinaryPrimitives.WriteInt32BigEndian(h.AsSpan(4 + 4 * i), dims[i]);
+            for (var i = 0; i < dims.Length; i++)
+            {
+                System.Buffers.Binary.BinaryPrimitives.WriteInt32BigEndian(h.AsSpan(4 + 4 * i), dims[i]);
+            }
             return h;
         }
-        File.WriteAllBytes(Path.Combine(folder, "t10k-images-idx3-ubyte"), [.. Header(test.Count, test.Height, test.Width), .. test.Pixels]);
-        File.WriteAllBytes(Path.Combine(folder, "t10k-labels-idx1-ubyte"), [.. Header(test.Count), .. test.Labels.Select(l => (byte)l)]);
+        File.WriteAllBytes(Path.Combine(folder, "t10k-images-idx3-ubyte"), [.. Header(test.Count, test.Height,
+            test.Width), .. test.Pixels]);
+        File.WriteAllBytes(Path.Combine(folder, "t10k-labels-idx1-ubyte"), [.. Header(test.Count),
+            .. test.Labels.Select(l => (byte)l)]);
         return folder;
     }
 

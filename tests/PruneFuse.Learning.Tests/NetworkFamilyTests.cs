@@ -339,7 +339,8 @@ public class NetworkFamilyTests
     // Moves every tensor away from its initial value (BN statistics included) so equalities are not trivial.
     [Theory]
     [MemberData(nameof(Networks))]
-    public void Per_layer_macs_add_up_to_the_network_and_a_depthwise_layer_costs_one_input_channel(string arch, string stem, double width, int channels, int size)
+    public void Per_layer_macs_add_up_to_the_network_and_a_depthwise_layer_costs_one_input_channel(string arch,
+        string stem, double width, int channels, int size)
     {
         var d = NetworkSpec.Dense(arch, channels, 10, width, stem).Describe();
         var macs = ModelComplexity.LayerMacs(d, size, size);
@@ -350,7 +351,10 @@ public class NetworkFamilyTests
         {
             var l = d.Layers[i];
             if (l.Kind is not (LayerKind.Conv or LayerKind.Linear)) Assert.Equal(0, macs[i]);
-            else if (l.Kind == LayerKind.Conv && l.Depthwise) Assert.Equal((long)d.WidthOf(i) * l.Kernel * l.Kernel * sizes[i].Height * sizes[i].Width, macs[i]);
+            else if (l.Kind == LayerKind.Conv && l.Depthwise)
+            {
+                Assert.Equal((long)d.WidthOf(i) * l.Kernel * l.Kernel * sizes[i].Height * sizes[i].Width, macs[i]);
+            }
         }
     }
 

@@ -97,7 +97,10 @@ public sealed class Network : nn.Module<Tensor, Tensor>
     /// </summary>
     public Tensor ForwardProfiled(Tensor input, double[] layerSeconds)
     {
-        if (layerSeconds.Length != _layers.Length) throw new ArgumentException($"layerSeconds has {layerSeconds.Length} slots for {_layers.Length} layers");
+        if (layerSeconds.Length != _layers.Length)
+        {
+            throw new ArgumentException($"layerSeconds has {layerSeconds.Length} slots for {_layers.Length} layers");
+        }
         return Run(input, 0, _layers.Length - 1, layerSeconds);
     }
 
