@@ -8,6 +8,7 @@ using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
 using Orleans.Configuration;
 using PruneFuse.Grains.Interfaces;
+using PruneFuse.Grains.Interfaces.Security;
 using PruneFuse.Grains.Storage;
 using PruneFuse.Tests.Shared;
 
@@ -170,7 +171,8 @@ internal static class ScaleOutBenchmark
             {
                 o.ClusterId = $"scaleout-{config}";
                 o.ServiceId = "prunefuse";
-            }));
+            })
+            .UseClusterTls(TestCertificates.Shared.Credentials()));
         using var host = builder.Build();
         await host.StartAsync();
         var client = host.Services.GetRequiredService<IClusterClient>();

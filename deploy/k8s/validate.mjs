@@ -34,6 +34,36 @@ const sources = files.length > 0
 
 const problems = [];
 let objects = 0;
+const siloDeployments = [];
+const siloPolicies = [];
+const workloads = new Set(["Deployment", "StatefulSet", "DaemonSet", "ReplicaSet", "Job", "CronJob", "Pod"]);
+
+// Our own rules beyond the schemas: no container may run as root, Secret volumes are mounted read-only, and the
+// silo pods are covered by a NetworkPolicy (checked once all objects are read).
+function policy(doc, report) {
+  const selects = doc.spec?.podSelector?.matchLabels?.["app.kubernetes.io/name"];
+  if (doc.kind === "NetworkPolicy" && selects === "prunefuse-silo") siloPolicies.push(doc);
+  if (!workloads.has(doc.kind)) return;
+  const spec = doc.kind === "Pod" ? doc.spec
+    : doc.kind === "CronJob" ? doc.spec?.jobTemplate?.spec?.template?.spec
+    : doc.spec?.template?.spec;
+  if (!spec) return;
+  if (doc.spec?.template?.metadata?.labels?.["app.kubernetes.io/name"] === "prunefuse-silo") siloDeployments.push(doc);
+  const pod = spec.securityContext ?? {};
+  for (const c of [...(spec.initContainers ?? []), ...(spec.containers ?? [])]) {
+    const own = c.securityContext ?? {};
+    if ((own.runAsNonRoot ?? pod.runAsNonRoot) !== true) {
+      report(`container ${c.name} may run as root: set securityContext.runAsNonRoot: true`);
+    }
+    if ((own.runAsUser ?? pod.runAsUser) === 0) report(`container ${c.name} runs as root (runAsUser: 0)`);
+    for (const m of c.volumeMounts ?? []) {
+      const volume = (spec.volumes ?? []).find((v) => v.name === m.name);
+      if (volume?.secret && m.readOnly !== true) {
+        report(`container ${c.name} mounts Secret volume ${m.name} writable: set readOnly: true`);
+      }
+    }
+  }
+}
 
 // `apps/v1` -> ["apps", "v1"]; `v1` -> ["", "v1"] (the core group lives under v1/ in kubernetes-models).
 function groupVersion(apiVersion) {
@@ -98,12 +128,17 @@ for (const source of sources) {
     } catch (e) {
       for (const line of String(e.message).split(/,\s*(?=data)/)) report(line.replace(/^data/, "").trim());
     }
+    policy(doc, report);
     const className = version.charAt(0).toUpperCase() + version.slice(1) + doc.kind;
     if (!k8s[className]) report(`no field map for ${className}`);
     else unknownFields(doc, className, "", report);
   }
 }
 
+if (siloDeployments.length > 0 && siloPolicies.length === 0) {
+  problems.push(
+    "no NetworkPolicy selects the silo pods (app.kubernetes.io/name: prunefuse-silo): every pod could reach them");
+}
 for (const p of problems) console.error(p);
 if (problems.length > 0) {
   console.error(`${problems.length} problem(s) in ${objects} object(s)`);

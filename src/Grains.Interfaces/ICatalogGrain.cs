@@ -1,3 +1,5 @@
+using PruneFuse.Grains.Interfaces.Security;
+
 namespace PruneFuse.Grains.Interfaces;
 
 /// <summary>Lists what the store holds (key: any; stateless).</summary>
@@ -5,21 +7,25 @@ namespace PruneFuse.Grains.Interfaces;
 public interface ICatalogGrain : IGrainWithIntegerKey
 {
     /// <summary>Every imported dataset.</summary>
+    [ViewerMayCall]
     Task<DatasetInfo[]> ListDatasets();
 
     /// <summary>Every experiment with its current status.</summary>
+    [ViewerMayCall]
     Task<ExperimentStatus[]> ListExperiments();
 
     /// <summary>
     /// The dashboard URL of the silo that answers; a client's call is answered by its gateway silo (the catalog is a
     /// stateless worker, activated where it is called). Null when that silo serves no HTTP.
     /// </summary>
+    [ViewerMayCall]
     Task<string?> GetDashboardUrl();
 
     /// <summary>
     /// Every network family's architectures at each stem with dense and pruned parameters and MACs for
     /// <paramref name="query"/>'s input; a bad query (ratio, sizes) is refused naming the value.
     /// </summary>
+    [ViewerMayCall]
     Task<ArchitectureInfo[]> ListArchitectures(ArchitectureQuery query);
 }
 

@@ -1,3 +1,5 @@
+using PruneFuse.Grains.Interfaces.Security;
+
 namespace PruneFuse.Grains.Interfaces;
 
 /// <summary>Owns an experiment: validates its spec, runs the rounds, persists every step (key = experiment id).</summary>
@@ -8,12 +10,14 @@ public interface ICoordinatorGrain : IGrainWithStringKey
     Task<ExperimentStatus> Start(ExperimentSpec spec);
 
     /// <summary>Current status (None for an unknown id).</summary>
+    [ViewerMayCall]
     Task<ExperimentStatus> GetStatus();
 
     /// <summary>Cancels a running experiment.</summary>
     Task<ExperimentStatus> Cancel();
 
     /// <summary>The samples selected in <paramref name="round"/> (round 0 = the random initial set), best first.</summary>
+    [ViewerMayCall]
     Task<SampleScore[]> GetSelection(int round);
 
     /// <summary>

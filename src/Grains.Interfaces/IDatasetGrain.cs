@@ -1,3 +1,5 @@
+using PruneFuse.Grains.Interfaces.Security;
+
 namespace PruneFuse.Grains.Interfaces;
 
 /// <summary>Imports and describes one dataset (key = dataset id).</summary>
@@ -17,13 +19,16 @@ public interface IDatasetGrain : IGrainWithStringKey
 
     /// <summary>Progress of the import running on this grain (answers while it runs).</summary>
     [Orleans.Concurrency.AlwaysInterleave]
+    [ViewerMayCall]
     Task<ImportProgress> GetImportProgress();
 
     /// <summary>The dataset's description; throws if it was never imported.</summary>
+    [ViewerMayCall]
     Task<DatasetInfo> Describe();
 
     /// <summary>Pixels of at most <c>10,000</c> pool samples, in the order asked; unknown ids are refused by name.</summary>
     [ResponseTimeout("00:05:00")]
+    [ViewerMayCall]
     Task<SampleImages> GetSamples(long[] sampleIds);
 
     /// <summary>

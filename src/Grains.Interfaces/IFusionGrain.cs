@@ -1,3 +1,5 @@
+using PruneFuse.Grains.Interfaces.Security;
+
 namespace PruneFuse.Grains.Interfaces;
 
 /// <summary>Fuses the selector into θ0 and trains the full network (key = experiment id).</summary>
@@ -10,6 +12,7 @@ public interface IFusionGrain : IGrainWithStringKey
 
     /// <summary>Progress of the final training running on this grain, or null when none ran yet (answers while it runs).</summary>
     [Orleans.Concurrency.AlwaysInterleave]
+    [ViewerMayCall]
     Task<TrainingProgress?> GetTrainingProgress();
 }
 

@@ -1,3 +1,5 @@
+using PruneFuse.Grains.Interfaces.Security;
+
 namespace PruneFuse.Grains.Interfaces;
 
 /// <summary>Trains the round's selector network (key = experiment id).</summary>
@@ -10,6 +12,7 @@ public interface ISelectorGrain : IGrainWithStringKey
 
     /// <summary>Progress of the training running on this grain, or null when none ran yet (answers while it runs).</summary>
     [Orleans.Concurrency.AlwaysInterleave]
+    [ViewerMayCall]
     Task<TrainingProgress?> GetTrainingProgress();
 }
 

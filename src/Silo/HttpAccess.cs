@@ -12,17 +12,45 @@ public static class HttpAccess
 
     /// <summary>
     /// Requires HTTP Basic credentials on every path but the health probes when <paramref name="options"/> sets a
-    /// password. Credentials are compared in constant time.
+    /// password: the admin user may do everything, the viewer user (when it has a password) only read (GET, HEAD).
+    /// With <paramref name="tlsOnly"/>, credentials are accepted over HTTPS only. Credentials are compared in
+    /// constant time.
     /// </summary>
-    public static void UseBasicAuthentication(this WebApplication app, HttpOptions options)
+    public static void UseBasicAuthentication(this WebApplication app, HttpOptions options, bool tlsOnly = false)
     {
         if (!options.Required) return;
-        var expected = Encoding.UTF8.GetBytes($"{options.Username}:{options.Password}");
+        var admin = Encoding.UTF8.GetBytes($"{options.Username}:{options.Password}");
+        byte[]? viewer = string.IsNullOrEmpty(options.ViewerPassword) ? null
+            : Encoding.UTF8.GetBytes($"{options.ViewerUsername}:{options.ViewerPassword}");
         app.Use(async (context, next) =>
         {
-            if (OpenPaths.Contains(context.Request.Path.Value, StringComparer.Ordinal) || Authorized(context.Request.Headers.Authorization.ToString(), expected))
+            if (OpenPaths.Contains(context.Request.Path.Value, StringComparer.Ordinal))
             {
                 await next(context);
+                return;
+            }
+            if (tlsOnly && !context.Request.IsHttps)
+            {
+                context.Response.StatusCode = StatusCodes.Status403Forbidden;
+                await context.Response.WriteAsync("this silo accepts credentials over HTTPS only\n");
+                return;
+            }
+            var header = context.Request.Headers.Authorization.ToString();
+            if (Authorized(header, admin))
+            {
+                await next(context);
+                return;
+            }
+            if (viewer is not null && Authorized(header, viewer))
+            {
+                if (HttpMethods.IsGet(context.Request.Method) || HttpMethods.IsHead(context.Request.Method))
+                {
+                    await next(context);
+                    return;
+                }
+                context.Response.StatusCode = StatusCodes.Status403Forbidden;
+                await context.Response.WriteAsync($"{context.Request.Method} needs the admin user; "
+                    + $"'{options.ViewerUsername}' has the viewer role\n");
                 return;
             }
             context.Response.StatusCode = StatusCodes.Status401Unauthorized;

@@ -1,7 +1,9 @@
 using Orleans.Dashboard;
 using Microsoft.Extensions.Options;
 using PruneFuse.Silo;
+using PruneFuse.Grains.Interfaces.Security;
 using PruneFuse.Silo.Monitoring;
+using PruneFuse.Silo.Security;
 
 if (Usage.Requested(args))
 {
@@ -32,9 +34,28 @@ if (options.Mode == SiloMode.Embedded)
         problems.Add($"{endpoint}: embedded mode serves HTTP on 127.0.0.1 only (run in cluster mode, with PruneFuse:Http:Password, to serve other machines)");
     }
 }
+if (options.Mode == SiloMode.Cluster && options.Security.Enabled)
+{
+    foreach (var endpoint in StartupChecks.PlaintextEndpoints(builder.Configuration))
+    {
+        problems.Add($"{endpoint}: with TLS on (PruneFuse:Security), the web host serves other machines over HTTPS "
+            + $"only, so credentials never cross the network in the clear: use an https:// URL");
+    }
+}
 if (problems.Count > 0)
 {
     foreach (var p in problems) Console.Error.WriteLine($"prunefuse-silo: invalid configuration: {p}");
+    return 2;
+}
+SiloSecurity? security;
+try
+{
+    // A silo whose certificate is missing, expired or not from the cluster's CA would never join: say why now.
+    security = SiloSecurity.For(options);
+}
+catch (CertificateException e)
+{
+    Console.Error.WriteLine($"prunefuse-silo: {e.Message}");
     return 2;
 }
 var busy = StartupChecks.PortsInUse(options, builder.Configuration);
@@ -57,11 +78,17 @@ if (options.Mode == SiloMode.Cluster)
 builder.Services.AddOptions<SiloOptions>().Bind(builder.Configuration.GetSection("PruneFuse")).ValidateDataAnnotations().ValidateOnStart();
 // The host gives up on slow stop steps a little before the process watchdog below ends the process.
 builder.Services.Configure<HostOptions>(h => h.ShutdownTimeout = TimeSpan.FromSeconds(options.ShutdownSeconds * 0.8));
-builder.UseOrleans(silo => silo.ConfigurePruneFuse(options));
+builder.UseOrleans(silo =>
+{
+    silo.ConfigurePruneFuse(options);
+    security?.Configure(silo);
+});
+if (security is not null) builder.WebHost.ConfigureKestrel(security.Configure);
 builder.Services.AddHealthChecks().AddCheck<SiloHealthCheck>("silo");
 
 var app = builder.Build();
-app.UseBasicAuthentication(options.Http);
+security?.UseLogger(app.Services.GetRequiredService<ILoggerFactory>().CreateLogger("PruneFuse.Security"));
+app.UseBasicAuthentication(options.Http, tlsOnly: security is not null);
 app.UseDashboardLink("/dashboard");
 app.MapOrleansDashboard("/dashboard");
 app.MapExperimentsPage();

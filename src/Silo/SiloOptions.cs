@@ -36,6 +36,13 @@ public sealed class SiloOptions : IValidatableObject
     [Range(1, 65535)]
     public int GatewayPort { get; set; } = 30000;
 
+    /// <summary>
+    /// Port the gateway listens on when it differs from the <see cref="GatewayPort"/> clients are told to use
+    /// (behind a port-mapping proxy or NAT, cluster mode); 0 (default) = the gateway port.
+    /// </summary>
+    [Range(0, 65535)]
+    public int GatewayListenPort { get; set; }
+
     /// <summary>Address other silos reach this one at (cluster mode); loopback by default.</summary>
     public string AdvertisedAddress { get; set; } = "127.0.0.1";
 
@@ -74,6 +81,9 @@ public sealed class SiloOptions : IValidatableObject
     /// <summary>Who may use the dashboard and other HTTP endpoints.</summary>
     public HttpOptions Http { get; set; } = new();
 
+    /// <summary>Mutual TLS and roles (cluster mode).</summary>
+    public SecurityOptions Security { get; set; } = new();
+
     /// <summary>Every configuration problem (data annotations, nested storage options and cross-field rules), as messages.</summary>
     public List<string> Problems()
     {
@@ -81,6 +91,10 @@ public sealed class SiloOptions : IValidatableObject
         Validator.TryValidateObject(this, new ValidationContext(this), results, validateAllProperties: true);
         Validator.TryValidateObject(Storage, new ValidationContext(Storage), results, validateAllProperties: true);
         Validator.TryValidateObject(Http, new ValidationContext(Http), results, validateAllProperties: true);
+        var security = new List<ValidationResult>();
+        Validator.TryValidateObject(Security, new ValidationContext(Security), security, validateAllProperties: true);
+        results.AddRange(security.Select(r => new ValidationResult(r.ErrorMessage, [.. r.MemberNames.Select(m
+            => "Security:" + m)])));
         var scoring = new List<ValidationResult>();
         Validator.TryValidateObject(Scoring, new ValidationContext(Scoring), scoring, validateAllProperties: true);
         results.AddRange(scoring.Select(r => new ValidationResult(r.ErrorMessage, [.. r.MemberNames.Select(m => "Scoring:" + m)])));
@@ -109,6 +123,25 @@ public sealed class SiloOptions : IValidatableObject
         {
             yield return new ValidationResult($"the torch engine scores on the silo's one compute thread, so PruneFuse:Compute:Slots must be 1 with it (got {Compute.Slots}); use PruneFuse:Scoring:Engine=onnx for more slots", ["Compute:Slots"]);
         }
+        if (Mode == SiloMode.Cluster && Security.Enabled)
+        {
+            foreach (var (key, value) in new[] { ("Certificate", Security.Certificate), ("TrustedCa",
+                Security.TrustedCa) })
+            {
+                if (string.IsNullOrWhiteSpace(value))
+                {
+                    yield return new ValidationResult($"cluster mode uses mutual TLS: set PruneFuse:Security:{key} "
+                        + $"(environment PruneFuse__Security__{key}); `prunefuse cluster certs create --out DIR` "
+                        + $"makes a CA and certificates for a test cluster, or set PruneFuse:Security:Enabled=false "
+                        + $"to run unprotected", ["Security:" + key]);
+                }
+            }
+        }
+        if (!string.IsNullOrEmpty(Http.ViewerPassword) && Http.ViewerUsername == Http.Username)
+        {
+            yield return new ValidationResult($"the viewer user name '{Http.ViewerUsername}' is the admin's: choose "
+                + $"another PruneFuse:Http:ViewerUsername", ["Http:ViewerUsername"]);
+        }
         if (Mode == SiloMode.Embedded && string.IsNullOrWhiteSpace(DataRoot))
         {
             yield return new ValidationResult("embedded mode needs PruneFuse:DataRoot", [nameof(DataRoot)]);
@@ -133,8 +166,68 @@ public sealed class HttpOptions
     /// <summary>Serve without authentication in cluster mode (behind your own authenticating proxy, say).</summary>
     public bool AllowAnonymous { get; set; }
 
+    /// <summary>A second, read-only user (GET requests only); its password empty (default) = no such user.</summary>
+    [Required, RegularExpression("^[^:]{1,64}$")]
+    public string ViewerUsername { get; set; } = "viewer";
+
+    /// <summary>The viewer's password; never logged.</summary>
+    public string ViewerPassword { get; set; } = "";
+
+    /// <summary>HTTPS certificate (PEM or PFX) in cluster mode; empty (default) = the silo's
+    /// (PruneFuse:Security:Certificate).</summary>
+    public string Certificate { get; set; } = "";
+
+    /// <summary>PEM key of <see cref="Certificate"/> when it is not in the same file.</summary>
+    public string Key { get; set; } = "";
+
+    /// <summary>PFX password of <see cref="Certificate"/>; never logged.</summary>
+    public string CertificatePassword { get; set; } = "";
+
     /// <summary>Whether requests must authenticate.</summary>
     public bool Required => !string.IsNullOrEmpty(Password);
+}
+
+/// <summary>
+/// Section <c>PruneFuse:Security</c>: mutual TLS between silos and clients with the cluster's own CA, and who is a
+/// viewer. On by default in cluster mode; embedded mode listens on loopback only and uses none of it.
+/// </summary>
+public sealed class SecurityOptions : IValidatableObject
+{
+    /// <summary>Mutual TLS and roles in cluster mode (true). False runs the cluster unprotected: anyone who reaches a
+    /// port can do anything.</summary>
+    public bool Enabled { get; set; } = true;
+
+    /// <summary>This silo's certificate: PEM (with its key inside or in <see cref="Key"/>) or PFX.</summary>
+    public string Certificate { get; set; } = "";
+
+    /// <summary>PEM private key file of <see cref="Certificate"/>, when not in the same file.</summary>
+    public string Key { get; set; } = "";
+
+    /// <summary>PFX password; never logged.</summary>
+    public string Password { get; set; } = "";
+
+    /// <summary>PEM file of the cluster's CA: the only issuer whose silo and client certificates are
+    /// accepted.</summary>
+    public string TrustedCa { get; set; } = "";
+
+    /// <summary>
+    /// Certificates with the viewer role (read only), by subject component or alternative name: <c>OU=viewer</c>,
+    /// <c>CN=ci-*</c>, <c>DNS:*.ci.example</c>, <c>IP:10.0.0.7</c>. Empty (default) = <c>OU=viewer</c>. Every other
+    /// certificate the CA issued is an admin.
+    /// </summary>
+    public string[] ViewerRules { get; set; } = [];
+
+    /// <inheritdoc />
+    public IEnumerable<ValidationResult> Validate(ValidationContext validationContext)
+    {
+        foreach (var rule in ViewerRules)
+        {
+            if (PruneFuse.Grains.Interfaces.Security.ClusterRoles.Problem(rule) is { } problem)
+            {
+                yield return new ValidationResult(problem, [nameof(ViewerRules)]);
+            }
+        }
+    }
 }
 
 /// <summary>Section <c>PruneFuse:Scoring</c>: the engine pool shards are scored with on this silo.</summary>

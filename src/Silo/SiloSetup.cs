@@ -31,7 +31,16 @@ public static class SiloSetup
         else
         {
             var connection = o.Storage.ConnectionString;
-            silo.ConfigureEndpoints(IPAddress.Parse(o.AdvertisedAddress), o.SiloPort, o.GatewayPort, listenOnAnyHostAddress: o.AdvertisedAddress != "127.0.0.1");
+            var advertised = IPAddress.Parse(o.AdvertisedAddress);
+            var anyAddress = o.AdvertisedAddress != "127.0.0.1";
+            silo.ConfigureEndpoints(advertised, o.SiloPort, o.GatewayPort, listenOnAnyHostAddress: anyAddress);
+            if (o.GatewayListenPort > 0)
+            {
+                // Clients keep using the advertised gateway port: Orleans routes a client's messages by it.
+                silo.Configure<Orleans.Configuration.EndpointOptions>(e
+                    => e.GatewayListeningEndpoint = new IPEndPoint(anyAddress ? IPAddress.Any : advertised,
+                    o.GatewayListenPort));
+            }
             silo.UseAzureStorageClustering(c => c.TableServiceClient = new TableServiceClient(connection));
             silo.AddAzureTableGrainStorage(GrainStorage.Name, c => c.TableServiceClient = new TableServiceClient(connection));
             silo.UseAzureTableReminderService(c => c.TableServiceClient = new TableServiceClient(connection));

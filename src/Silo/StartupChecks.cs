@@ -93,13 +93,23 @@ public static class StartupChecks
     }
 
     /// <summary>
+    /// The non-loopback endpoints of <see cref="NonLoopbackEndpoints"/> that serve plain HTTP: with TLS on, Basic
+    /// credentials must not cross the network in the clear.
+    /// </summary>
+    public static List<string> PlaintextEndpoints(IConfiguration configuration) =>
+        [.. NonLoopbackEndpoints(configuration).Where(e => e.Contains("'http://", StringComparison.OrdinalIgnoreCase)
+            || e.StartsWith("HTTP_PORTS", StringComparison.Ordinal))];
+
+    /// <summary>
     /// The configured ports another process already listens on: the silo and gateway ports and the ports of
     /// <c>Urls</c>. Orleans binds its ports with address reuse, so without this check a second silo on the same
     /// machine would share a port with the first instead of failing.
     /// </summary>
     public static List<string> PortsInUse(SiloOptions options, IConfiguration configuration)
     {
-        var ports = new List<(string Key, int Port)> { ("PruneFuse:SiloPort", options.SiloPort), ("PruneFuse:GatewayPort", options.GatewayPort) };
+        var gateway = options.GatewayListenPort > 0 ? ("PruneFuse:GatewayListenPort", options.GatewayListenPort)
+            : ("PruneFuse:GatewayPort", options.GatewayPort);
+        var ports = new List<(string Key, int Port)> { ("PruneFuse:SiloPort", options.SiloPort), gateway };
         foreach (var url in (configuration["urls"] ?? "").Split(';', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries))
         {
             if (Monitoring.Addresses.Parse(url) is { Port: > 0 } uri) ports.Add(("Urls", uri.Port));

@@ -19,11 +19,19 @@ internal static partial class Usage
           PruneFuse:DataRoot                    embedded mode's folder for artifacts and grain state (.data/embedded)
           PruneFuse:GatewayPort                 port clients connect to (30000)
           PruneFuse:SiloPort                    silo-to-silo port (11111)
+          PruneFuse:GatewayListenPort           port the gateway binds, behind a port-mapping proxy (0 = GatewayPort)
           PruneFuse:AdvertisedAddress           address other silos reach this one at (cluster mode; 127.0.0.1)
           PruneFuse:Storage:ConnectionString    Azure Storage or Azurite (cluster mode; never logged)
           PruneFuse:Storage:Container           blob container for artifacts (prunefuse)
           PruneFuse:Http:Password               dashboard and HTTP password (cluster mode needs one, or
           PruneFuse:Http:AllowAnonymous=true      behind your own authenticating proxy)
+          PruneFuse:Http:ViewerPassword         password of a read-only web user (PruneFuse:Http:ViewerUsername, viewer)
+          PruneFuse:Http:Certificate, :Key      HTTPS certificate in cluster mode (default: the silo certificate)
+          PruneFuse:Security:Enabled            mutual TLS and roles in cluster mode (true)
+          PruneFuse:Security:Certificate        this silo's certificate, PEM or PFX (cluster mode needs one)
+          PruneFuse:Security:Key                its PEM key, when not in the certificate file (PFX: :Password)
+          PruneFuse:Security:TrustedCa          the cluster's CA (PEM): the only issuer accepted
+          PruneFuse:Security:ViewerRules:0      certificates with the read-only role (OU=viewer)
           PruneFuse:Accelerator                 auto (default), cpu or gpu: where pool shards, selectors and fusion go
           PruneFuse:ShardCacheMegabytes         pool shards kept in memory before scoring streams them (1024)
           PruneFuse:Scoring:Engine              onnx (default: ONNX Runtime, CUDA on gpu silos of GPU builds) or torch
@@ -34,10 +42,12 @@ internal static partial class Usage
           PruneFuse:MaxSpecMemoryShare          share of memory one experiment's training step may need (0.5)
           PruneFuse:StartupSeconds              time to reach storage and join the cluster before exiting 1 (50)
           PruneFuse:ShutdownSeconds             time a stop may take before the process ends itself (60)
-          Urls                                  dashboard address (http://127.0.0.1:8080; embedded mode: loopback only)
+          Urls                                  dashboard address (http://127.0.0.1:8080; embedded mode: loopback only;
+                                                  cluster mode with TLS: https:// beyond loopback)
 
         The Orleans dashboard is at <Urls>/dashboard and PruneFuse's experiments page at <Urls>/prunefuse;
         GET /health/ready answers 200 once the silo serves clients. Ports already in use are refused at start (exit 2).
+        `prunefuse cluster certs create --out DIR` writes a CA and certificates for a test cluster.
         """;
 
     /// <summary>

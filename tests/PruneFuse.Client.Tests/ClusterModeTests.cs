@@ -29,7 +29,7 @@ public sealed class ClusterModeTests
         await cpu.StartAsync();
 
         // The dashboard and every HTTP path but the probes need the configured credentials.
-        using (var http = new HttpClient { BaseAddress = new Uri($"http://127.0.0.1:{cpu.HttpPort}") })
+        using (var http = cpu.HttpClient())
         {
             Assert.Equal(HttpStatusCode.Unauthorized, (await http.GetAsync("/dashboard")).StatusCode);
             Assert.Equal(HttpStatusCode.Unauthorized, (await http.GetAsync("/")).StatusCode);

@@ -17,13 +17,20 @@ internal static class Processes
         return RunToExitAsync(program, args, TimeSpan.FromMinutes(3), null);
     }
 
+    // A cluster silo with TLS is reached with its cluster's admin certificate, unless the test gives --cert itself.
+    private static string[] WithCertificate(int gatewayPort, string[] args) =>
+        [.. args, "--gateway-port", gatewayPort.ToString(), .. args.Contains("--cert") ? []
+            : SiloProcess.ClientArgumentsFor(gatewayPort)];
+
     /// <summary>Runs the client to completion (bounded).</summary>
     public static Task<Result> ClientAsync(int gatewayPort, params string[] args) =>
-        RunToExitAsync("dotnet", [BuildOutput.ClientDll, .. args, "--gateway-port", gatewayPort.ToString()], TimeSpan.FromMinutes(5), null);
+        RunToExitAsync("dotnet", [BuildOutput.ClientDll, .. WithCertificate(gatewayPort, args)],
+            TimeSpan.FromMinutes(5), null);
 
     /// <summary>Runs the client to completion (bounded) in <paramref name="workingDirectory"/>, for relative paths.</summary>
     public static Task<Result> ClientInAsync(string workingDirectory, int gatewayPort, params string[] args) =>
-        RunToExitAsync("dotnet", [BuildOutput.ClientDll, .. args, "--gateway-port", gatewayPort.ToString()], TimeSpan.FromMinutes(5), null, workingDirectory);
+        RunToExitAsync("dotnet", [BuildOutput.ClientDll, .. WithCertificate(gatewayPort, args)],
+            TimeSpan.FromMinutes(5), null, workingDirectory);
 
     /// <summary>Runs the silo until it exits by itself (a configuration it refuses), bounded.</summary>
     public static Task<Result> SiloUntilExitAsync(Dictionary<string, string>? environment, params string[] args) =>
@@ -31,7 +38,7 @@ internal static class Processes
 
     /// <summary>A client process left running (for signals and kills); read it with <see cref="Running.WaitAsync"/>.</summary>
     public static Running StartClient(int gatewayPort, params string[] args) =>
-        Start("dotnet", [BuildOutput.ClientDll, .. args, "--gateway-port", gatewayPort.ToString()], null);
+        Start("dotnet", [BuildOutput.ClientDll, .. WithCertificate(gatewayPort, args)], null);
 
     private static Running Start(string program, string[] args, Dictionary<string, string>? environment, string? workingDirectory = null)
     {

@@ -275,6 +275,7 @@ public sealed class ReliabilityTests
                 $"BlobEndpoint=http://127.0.0.1:{port}/devstoreaccount1;TableEndpoint=http://127.0.0.1:{port + 1}/devstoreaccount1;",
             ["PruneFuse__Http__Password"] = "pw-unreachable",
         };
+        foreach (var (k, v) in TestCertificates.Shared.SiloEnvironment()) env[k] = v;
         var clock = Stopwatch.StartNew();
         var r = await Processes.SiloUntilExitAsync(env, "--PruneFuse:Mode=Cluster", $"--PruneFuse:DataRoot={dir.Path}",
             $"--PruneFuse:GatewayPort={Ports.Free()}", $"--PruneFuse:SiloPort={Ports.Free()}", $"--Urls=http://127.0.0.1:{Ports.Free()}");

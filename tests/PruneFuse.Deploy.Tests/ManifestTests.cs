@@ -51,7 +51,18 @@ public sealed class ManifestTests
             Assert.Equal("prunefuse-storage", (string?)env["PruneFuse__Storage__ConnectionString"]["valueFrom"]!["secretKeyRef"]!["name"]);
             Assert.Equal("prunefuse-http", (string?)env["PruneFuse__Http__Password"]["valueFrom"]!["secretKeyRef"]!["name"]);
             Assert.StartsWith($"registry.example.com/prunefuse/silo-{accelerator}:", (string?)silo["image"]);
+            // Mutual TLS: the silo certificate comes from a Secret, mounted read-only where the ConfigMap points.
+            var mount = silo["volumeMounts"]!.AsArray().Single(m => (string?)m!["name"] == "tls")!;
+            Assert.Equal("/etc/prunefuse/tls", (string?)mount["mountPath"]);
+            Assert.Equal("true", (string?)mount["readOnly"]);
+            var volume = pod["volumes"]!.AsArray().Single(v => (string?)v!["name"] == "tls")!;
+            Assert.Equal("prunefuse-silo-tls", (string?)volume["secret"]!["secretName"]);
+            foreach (var probe in new[] { "livenessProbe", "readinessProbe", "startupProbe" }) Assert.Equal("HTTPS",
+                (string?)silo[probe]!["httpGet"]!["scheme"]);
         }
+        foreach (var key in new[] { "Certificate", "Key", "TrustedCa" }) Assert.StartsWith("/etc/prunefuse/tls/",
+            (string?)config["data"]![$"PruneFuse__Security__{key}"]);
+        Assert.StartsWith("https://", (string?)config["data"]!["Urls"]);
 
         var gpuPod = gpu["spec"]!["template"]!["spec"]!;
         Assert.Equal("1", (string?)gpuPod["containers"]![0]!["resources"]!["limits"]!["nvidia.com/gpu"]);
@@ -86,8 +97,58 @@ public sealed class ManifestTests
     [Fact]
     public async Task Client_job_example_validates()
     {
-        var validation = await ValidateAsync(await File.ReadAllTextAsync(Path.Combine(Root, "deploy/k8s/examples/client-job.yaml")));
+        var text = await File.ReadAllTextAsync(Path.Combine(Root, "deploy/k8s/examples/client-job.yaml"));
+        var validation = await ValidateAsync(text);
         Assert.True(validation.ExitCode == 0, validation.Stderr);
+        var pod = Parse(text).Single()["spec"]!["template"]!;
+        Assert.Equal("true", (string?)pod["metadata"]!["labels"]!["prunefuse.io/client"]);
+        var env = pod["spec"]!["containers"]![0]!["env"]!.AsArray().ToDictionary(e => (string)e!["name"]!, e
+            => (string?)e!["value"]);
+        Assert.Equal("/etc/prunefuse/tls/ca.crt", env["PRUNEFUSE_CA"]);
+        Assert.Equal("prunefuse-client-tls", (string?)pod["spec"]!["volumes"]![0]!["secret"]!["secretName"]);
+    }
+
+    [Theory]
+    [InlineData("dev")]
+    [InlineData("prod")]
+    public async Task Network_policy_admits_only_silos_to_the_silo_port_and_labelled_clients_to_the_gateway(string overlay)
+    {
+        var policy = Single(Parse(await RenderAsync(overlay)), "NetworkPolicy", "prunefuse-silo");
+        Assert.Equal("prunefuse-silo",
+            (string?)policy["spec"]!["podSelector"]!["matchLabels"]!["app.kubernetes.io/name"]);
+        Assert.Equal(["Ingress"], policy["spec"]!["policyTypes"]!.AsArray().Select(t => (string?)t));
+        var rules = policy["spec"]!["ingress"]!.AsArray().ToList();
+        Assert.Equal(2, rules.Count);
+        static List<string?> Ports(JsonNode rule) => [.. rule["ports"]!.AsArray().Select(x => (string?)x!["port"])];
+        Assert.Equal(["silo"], Ports(rules[0]!));
+        Assert.Equal("prunefuse-silo",
+            (string?)rules[0]!["from"]!.AsArray().Single()!["podSelector"]!["matchLabels"]!["app.kubernetes.io/name"]);
+        Assert.Equal(["gateway", "http"], Ports(rules[1]!));
+        // Clients are selected by expression, so kustomize's common labels are not required of them.
+        Assert.All(rules[1]!["from"]!.AsArray(), peer =>
+        {
+            var client = peer!["podSelector"]!;
+            Assert.Null(client["matchLabels"]);
+            var expression = client["matchExpressions"]!.AsArray().Single()!;
+            Assert.Equal("prunefuse.io/client", (string?)expression["key"]);
+            Assert.Equal("In", (string?)expression["operator"]);
+            Assert.Equal(["true"], expression["values"]!.AsArray().Select(v => (string?)v));
+        });
+    }
+
+    [Theory]
+    [InlineData("runAsNonRoot: true", "runAsNonRoot: false", "may run as root")]
+    [InlineData("runAsUser: 1654", "runAsUser: 0", "runs as root (runAsUser: 0)")]
+    [InlineData("readOnly: true", "readOnly: false", "mounts Secret volume tls writable")]
+    [InlineData("kind: NetworkPolicy", "kind: ConfigMap", "no NetworkPolicy selects the silo pods")]
+    public async Task Validator_rejects_root_containers_writable_secrets_and_unguarded_silos(string good, string bad,
+        string expected)
+    {
+        var yaml = await RenderAsync("prod");
+        Assert.Contains(good, yaml);
+        var validation = await ValidateAsync(yaml.Replace(good, bad, StringComparison.Ordinal));
+        Assert.Equal(1, validation.ExitCode);
+        Assert.Contains(expected, validation.Stderr);
     }
 
     [Theory]

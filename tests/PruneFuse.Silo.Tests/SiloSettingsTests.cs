@@ -65,4 +65,77 @@ public sealed class SiloSettingsTests
         Assert.Equal(["PruneFuse:Compute:Slots: the torch engine scores on the silo's one compute thread, so PruneFuse:Compute:Slots must be 1 with it (got 2); use PruneFuse:Scoring:Engine=onnx for more slots"], torch);
         Assert.Empty(new SiloOptions { Compute = new ComputeSection { Slots = 4, TorchThreads = 2 }, Scoring = new ScoringOptions { Threads = 1, UnitSamples = 4096 } }.Problems());
     }
+
+    [Fact]
+    public void Cluster_mode_needs_a_certificate_and_the_clusters_CA_unless_security_is_turned_off()
+    {
+        static SiloOptions Cluster(SecurityOptions security) => new()
+        {
+            Mode = SiloMode.Cluster, Storage = new StorageOptions { ConnectionString = "UseDevelopmentStorage=true" },
+            Http = new HttpOptions { Password = "pw" }, Security = security,
+        };
+        var missing = Cluster(new SecurityOptions()).Problems();
+        Assert.Equal(2, missing.Count);
+        Assert.StartsWith("PruneFuse:Security:Certificate: cluster mode uses mutual TLS: set "
+            + "PruneFuse:Security:Certificate (environment PruneFuse__Security__Certificate); `prunefuse cluster "
+            + "certs create --out DIR`", missing[0]);
+        Assert.StartsWith("PruneFuse:Security:TrustedCa: cluster mode uses mutual TLS: set "
+            + "PruneFuse:Security:TrustedCa", missing[1]);
+        Assert.Empty(Cluster(new SecurityOptions { Enabled = false }).Problems());
+        Assert.Empty(Cluster(new SecurityOptions { Certificate = "silo.crt", TrustedCa = "ca.crt" }).Problems());
+        Assert.Empty(new SiloOptions().Problems());
+        var rule = Cluster(new SecurityOptions { Certificate = "silo.crt", TrustedCa = "ca.crt",
+            ViewerRules = ["viewer"] }).Problems();
+        Assert.Equal(["PruneFuse:Security:ViewerRules: role rule 'viewer' must be NAME=VALUE for a subject component "
+            + "(OU=viewer, CN=ci-*) or DNS:NAME / IP:ADDRESS for a subject alternative name"], rule);
+        var sameUser = new SiloOptions { Http = new HttpOptions { Password = "a", ViewerUsername = "prunefuse",
+            ViewerPassword = "b" } }.Problems();
+        Assert.Equal(["PruneFuse:Http:ViewerUsername: the viewer user name 'prunefuse' is the admin's: choose "
+            + "another PruneFuse:Http:ViewerUsername"], sameUser);
+    }
+
+    [Fact]
+    public void A_silo_whose_certificate_files_are_wrong_says_which_and_why()
+    {
+        using var dir = new TempDir("prunefuse-silocert-");
+        var ours = new TestCertificates(dir.File("ours"));
+        var theirs = new TestCertificates(dir.File("theirs"));
+        SiloOptions With(string certificate, string key, string ca) => new()
+        {
+            Mode = SiloMode.Cluster, Security = new SecurityOptions { Certificate = certificate, Key = key,
+                TrustedCa = ca },
+        };
+        Assert.NotNull(Security.SiloSecurity.For(With(ours.File("silo.crt"), ours.File("silo.key"), ours.Ca)));
+        Assert.Null(Security.SiloSecurity.For(new SiloOptions()));
+        var ownHttps = With(ours.File("silo.crt"), ours.File("silo.key"), ours.Ca);
+        ownHttps.Http.Certificate = ours.File("viewer.crt");
+        ownHttps.Http.Key = ours.File("viewer.key");
+        Assert.Equal("CN=prunefuse-viewer, OU=viewer, O=PruneFuse",
+            Security.SiloSecurity.For(ownHttps)!.Web.Certificate.Subject);
+        Assert.Null(Security.SiloSecurity.For(new SiloOptions { Mode = SiloMode.Cluster,
+            Security = new SecurityOptions { Enabled = false } }));
+        Assert.Equal($"the silo certificate (PruneFuse:Security:Certificate) {theirs.File("silo.crt")}: certificate "
+            + "CN=prunefuse-silo, O=PruneFuse (issuer CN=PruneFuse cluster CA, O=PruneFuse) is not signed by the "
+            + "cluster's CA",
+            Assert.Throws<PruneFuse.Grains.Interfaces.Security.CertificateException>(()
+                => Security.SiloSecurity.For(With(theirs.File("silo.crt"), theirs.File("silo.key"), ours.Ca))).Message);
+        Assert.StartsWith($"the silo certificate (PruneFuse:Security:Certificate) {dir.File("none.crt")} cannot be "
+            + "read",
+            Assert.Throws<PruneFuse.Grains.Interfaces.Security.CertificateException>(()
+                => Security.SiloSecurity.For(With(dir.File("none.crt"), "", ours.Ca))).Message);
+        Assert.StartsWith($"the trusted CA file {dir.File("none.ca")} cannot be read",
+            Assert.Throws<PruneFuse.Grains.Interfaces.Security.CertificateException>(()
+                => Security.SiloSecurity.For(With(ours.File("silo.crt"), ours.File("silo.key"),
+                dir.File("none.ca")))).Message);
+    }
+
+    [Theory]
+    [InlineData("urls", "http://0.0.0.0:8080", true)]
+    [InlineData("urls", "https://0.0.0.0:8080", false)]
+    [InlineData("urls", "http://127.0.0.1:8080", false)]
+    [InlineData("Kestrel:Endpoints:Web:Url", "http://*:8080", true)]
+    [InlineData("http_ports", "8080", true)]
+    [InlineData("https_ports", "8443", false)]
+    public void With_TLS_on_plain_HTTP_beyond_loopback_is_found(string key, string value, bool plaintext) =>
+        Assert.Equal(plaintext, StartupChecks.PlaintextEndpoints(Config((key, value))).Count == 1);
 }

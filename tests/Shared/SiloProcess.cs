@@ -15,18 +15,54 @@ public sealed class SiloProcess : IAsyncDisposable
     private readonly string[] _extraArgs;
     private readonly Dictionary<string, string> _environment;
 
+    private static readonly System.Collections.Concurrent.ConcurrentDictionary<int, TestCertificates> Secured = new();
+
     /// <param name="cpus">With a CPU list (<c>taskset -c</c> syntax, e.g. "1"), the silo process runs pinned to those CPUs.</param>
-    public SiloProcess(string dataRoot, IEnumerable<string>? extraArgs = null, Dictionary<string, string>? environment = null, string? name = null, string? cpus = null)
+    /// <param name="certificates">
+    /// A cluster-mode silo runs with mutual TLS and HTTPS, as users run it: with this set's silo certificate, or
+    /// <see cref="TestCertificates.Shared"/>'s; none when the arguments or environment turn security off or name
+    /// a certificate themselves.
+    /// </param>
+    public SiloProcess(string dataRoot, IEnumerable<string>? extraArgs = null, Dictionary<string,
+        string>? environment = null, string? name = null, string? cpus = null,
+        TestCertificates? certificates = null)
     {
         Cpus = cpus;
         DataRoot = dataRoot;
         _extraArgs = extraArgs?.ToArray() ?? [];
-        _environment = environment ?? [];
+        _environment = environment is null ? [] : new Dictionary<string, string>(environment);
         GatewayPort = Ports.Free();
         SiloPort = Ports.Free();
         HttpPort = Ports.Free();
         Name = name ?? $"silo-{SiloPort}";
+        var cluster = _extraArgs.Contains("--PruneFuse:Mode=Cluster", StringComparer.OrdinalIgnoreCase);
+        var off = _extraArgs.Contains("--PruneFuse:Security:Enabled=false", StringComparer.OrdinalIgnoreCase)
+            || (_environment.TryGetValue("PruneFuse__Security__Enabled", out var enabled) && enabled.Equals("false",
+                StringComparison.OrdinalIgnoreCase));
+        if (cluster && !off)
+        {
+            Certificates = certificates ?? TestCertificates.Shared;
+            foreach (var (k, v) in Certificates.SiloEnvironment()) _environment.TryAdd(k, v);
+            Secured[GatewayPort] = Certificates;
+        }
     }
+
+    /// <summary>The certificates of a silo that runs with TLS (cluster mode), else null.</summary>
+    public TestCertificates? Certificates { get; }
+
+    /// <summary>Where its web host listens: HTTPS with TLS on, else HTTP, on loopback.</summary>
+    public Uri BaseAddress => new($"{(Certificates is null ? "http" : "https")}://127.0.0.1:{HttpPort}");
+
+    /// <summary>An HTTP client for its web host (trusting its cluster's CA when it serves HTTPS).</summary>
+    public HttpClient HttpClient() => Certificates?.HttpClient(BaseAddress)
+        ?? new HttpClient { BaseAddress = BaseAddress };
+
+    /// <summary>
+    /// The console arguments a client needs for the silo with gateway <paramref name="gatewayPort"/>: the admin (or
+    /// viewer) certificate of its cluster when it runs with TLS, else none.
+    /// </summary>
+    public static string[] ClientArgumentsFor(int gatewayPort, bool viewer = false) =>
+        Secured.TryGetValue(gatewayPort, out var certificates) ? certificates.ClientArguments(viewer) : [];
 
     public string Name { get; }
 
@@ -62,7 +98,7 @@ public sealed class SiloProcess : IAsyncDisposable
         foreach (var a in (Cpus is null ? [] : new[] { "-c", Cpus, "dotnet" }).Concat(new[]
         {
             BuildOutput.SiloDll, $"--PruneFuse:DataRoot={DataRoot}", $"--PruneFuse:GatewayPort={GatewayPort}", $"--PruneFuse:SiloPort={SiloPort}",
-            $"--Urls=http://127.0.0.1:{HttpPort}",
+            $"--Urls={BaseAddress.GetLeftPart(UriPartial.Authority)}",
         }).Concat(_extraArgs))
         {
             psi.ArgumentList.Add(a);
@@ -75,14 +111,14 @@ public sealed class SiloProcess : IAsyncDisposable
         process.ErrorDataReceived += (_, e) => { lock (_log) _log.AppendLine(e.Data); };
         process.BeginOutputReadLine();
         process.BeginErrorReadLine();
-        using var http = new HttpClient();
+        using var http = HttpClient();
         var deadline = DateTime.UtcNow.AddSeconds(90);
         while (true)
         {
             if (process.HasExited) throw new InvalidOperationException($"silo exited with {process.ExitCode} ({Name}):\n{Log}");
             try
             {
-                var r = await http.GetAsync($"http://127.0.0.1:{HttpPort}/health/ready");
+                var r = await http.GetAsync("/health/ready");
                 if (r.IsSuccessStatusCode) return;
             }
             catch (HttpRequestException) when (DateTime.UtcNow < deadline)

@@ -1,6 +1,7 @@
 using System.CommandLine;
 using System.Text.Json;
 using PruneFuse.Grains.Interfaces;
+using PruneFuse.Grains.Interfaces.Security;
 using Spectre.Console;
 
 namespace PruneFuse.Client.Commands;
@@ -60,9 +61,54 @@ public static class ClusterCommands
             AnsiConsole.Write(t);
             return 0;
         }, ct));
-        var cmd = new Command("cluster", "Inspect the cluster");
+        var cmd = new Command("cluster", "Inspect the cluster, and make certificates for one");
         cmd.Subcommands.Add(status);
+        cmd.Subcommands.Add(Certificates());
         return cmd;
+    }
+
+    private static Command Certificates()
+    {
+        var output = new Option<string>("--out") { Description = "Folder to write the certificates into (created; "
+            + "existing files are never overwritten)", Required = true };
+        var hosts = new Option<string[]>("--host") { Description = "A DNS name or IP address the silos are reached "
+            + "at, besides localhost and loopback (repeatable)" };
+        var days = new Option<int>("--days") { Description = "Validity in days (1-3650)", DefaultValueFactory = _
+            => 365 };
+        var create = new Command("create",
+            "Write a CA, a silo certificate, and admin and viewer client certificates (PEM) for a test "
+            + "cluster") { output, hosts, days };
+        create.SetAction(p =>
+        {
+            var json = p.GetValue(Common.Json);
+            IReadOnlyList<string> files;
+            try
+            {
+                files = CertificateIssuer.CreateClusterSet(p.GetValue(output)!, p.GetValue(hosts) ?? [],
+                    p.GetValue(days));
+            }
+            catch (Exception e) when (e is IOException or ArgumentException or UnauthorizedAccessException
+                or System.Security.Cryptography.CryptographicException)
+            {
+                if (json) Console.WriteLine(JsonSerializer.Serialize(new { error = e.Message }, Reports.JsonOut));
+                else Console.Error.WriteLine($"error: {e.Message}");
+                return 1;
+            }
+            var dir = Path.GetFullPath(p.GetValue(output)!);
+            Common.Print(json, new { directory = dir, files }, string.Join("\n", [
+                .. files.Select(f => $"wrote {f}"),
+                "silos:   PruneFuse__Security__Certificate=" + Path.Combine(dir, "silo.crt")
+                    + " PruneFuse__Security__Key=" + Path.Combine(dir, "silo.key")
+                    + " PruneFuse__Security__TrustedCa=" + Path.Combine(dir, "ca.crt"),
+                "clients: --cert " + Path.Combine(dir, "admin.crt") + " --key " + Path.Combine(dir, "admin.key")
+                    + " --ca " + Path.Combine(dir, "ca.crt")
+                    + " (viewer.crt/viewer.key: read only)",
+                "keep ca.key offline: whoever has it can issue members of this cluster"]));
+            return 0;
+        });
+        var certs = new Command("certs", "Certificates for a cluster with mutual TLS");
+        certs.Subcommands.Add(create);
+        return certs;
     }
 
     /// <summary>

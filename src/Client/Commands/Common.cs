@@ -21,6 +21,28 @@ public static class Common
         DefaultValueFactory = _ => Environment.GetEnvironmentVariable("PRUNEFUSE_GATEWAY_HOST") is { Length: > 0 } h ? h : "127.0.0.1",
         Recursive = true,
     };
+    public static readonly Option<string> Certificate = new("--cert")
+    {
+        Description = "This client's certificate for a cluster with TLS: PEM (key inside or in --key) or PFX "
+            + "(password in env PRUNEFUSE_CERT_PASSWORD) (env PRUNEFUSE_CERT)",
+        DefaultValueFactory = _ => Environment.GetEnvironmentVariable("PRUNEFUSE_CERT") ?? "",
+        Recursive = true,
+    };
+
+    public static readonly Option<string> Key = new("--key")
+    {
+        Description = "PEM private key of --cert, when not in the same file (env PRUNEFUSE_KEY)",
+        DefaultValueFactory = _ => Environment.GetEnvironmentVariable("PRUNEFUSE_KEY") ?? "",
+        Recursive = true,
+    };
+
+    public static readonly Option<string> TrustedCa = new("--ca")
+    {
+        Description = "The cluster's CA certificate (PEM): the only issuer whose silos are trusted (env PRUNEFUSE_CA)",
+        DefaultValueFactory = _ => Environment.GetEnvironmentVariable("PRUNEFUSE_CA") ?? "",
+        Recursive = true,
+    };
+
     public static readonly Option<bool> Json = new("--json") { Description = "Machine-readable output: the last line is one JSON object", Recursive = true };
 
     internal static Option<string> Id(string description, string? fallback = null)
@@ -53,11 +75,15 @@ public static class Common
     {
         var json = p.GetValue(Json);
         var (gatewayHost, gatewayPort) = (p.GetValue(GatewayHost)!, p.GetValue(GatewayPort));
+        var (certificate, key, ca) = (p.GetValue(Certificate) ?? "", p.GetValue(Key) ?? "", p.GetValue(TrustedCa)
+            ?? "");
         IHost? host = null;
         var stopHost = true;
         try
         {
-            host = await ClusterConnection.ConnectAsync(gatewayHost, gatewayPort, ct);
+            var credentials = ClusterConnection.Credentials(certificate, key,
+                Environment.GetEnvironmentVariable("PRUNEFUSE_CERT_PASSWORD") ?? "", ca);
+            host = await ClusterConnection.ConnectAsync(gatewayHost, gatewayPort, credentials, ct);
             using var watching = CancellationTokenSource.CreateLinkedTokenSource(ct);
             var work = action(host.Client(), json);
             var lost = ClusterConnection.WatchGatewayAsync(gatewayHost, gatewayPort, GatewayProbeInterval, 2, watching.Token);

@@ -5,6 +5,7 @@ using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
 using Orleans.Configuration;
 using PruneFuse.Grains.Interfaces;
+using PruneFuse.Grains.Interfaces.Security;
 
 namespace PruneFuse.Tests.Shared.Cluster;
 
@@ -171,7 +172,8 @@ public sealed class ChaosCampaign : IAsyncDisposable
             {
                 o.ClusterId = "prunefuse";
                 o.ServiceId = "prunefuse";
-            }));
+            })
+            .UseClusterTls(TestCertificates.Shared.Credentials()));
         _client = builder.Build();
         await _client.StartAsync();
     }
