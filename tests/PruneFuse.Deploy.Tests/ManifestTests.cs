@@ -111,7 +111,7 @@ public sealed class ManifestTests
     [Theory]
     [InlineData("dev")]
     [InlineData("prod")]
-    public async Task Network_policy_admits_only_silos_to_the_silo_port_and_labelled_clients_to_the_gateway(string overlay)
+    public async Task Network_policy_admits_silos_to_the_silo_port_and_labelled_clients_to_the_gateway(string overlay)
     {
         var policy = Single(Parse(await RenderAsync(overlay)), "NetworkPolicy", "prunefuse-silo");
         Assert.Equal("prunefuse-silo",

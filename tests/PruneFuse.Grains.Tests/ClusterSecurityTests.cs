@@ -160,14 +160,20 @@ public sealed class ClusterSecurityTests
         void Version(string folder, string subject)
         {
             Directory.CreateDirectory(dir.File(folder));
-            using var c = CertificateIssuer.Issue(ca, subject, true, ["localhost"], [], Now.AddDays(-1), Now.AddDays(5));
-            CertificateIssuer.WritePem(c, Path.Combine(dir.File(folder), "tls.crt"), Path.Combine(dir.File(folder), "tls.key"));
-            CertificateIssuer.WritePem(ca, Path.Combine(dir.File(folder), "ca.crt"), null);
+            var into = dir.File(folder);
+            using var c = CertificateIssuer.Issue(ca, subject, true, ["localhost"], [], Now.AddDays(-1),
+                Now.AddDays(5));
+            CertificateIssuer.WritePem(c, Path.Combine(into, "tls.crt"), Path.Combine(into, "tls.key"));
+            CertificateIssuer.WritePem(ca, Path.Combine(into, "ca.crt"), null);
         }
         Version("..2026_12_07_1", "CN=v1");
         Directory.CreateSymbolicLink(dir.File("..data"), "..2026_12_07_1");
-        foreach (var name in new[] { "tls.crt", "tls.key", "ca.crt" }) File.CreateSymbolicLink(dir.File(name), Path.Combine("..data", name));
-        var credentials = new ClusterCredentials(new CredentialFiles(dir.File("tls.crt"), dir.File("tls.key"), "", dir.File("ca.crt")), "silo");
+        foreach (var name in new[] { "tls.crt", "tls.key", "ca.crt" })
+        {
+            File.CreateSymbolicLink(dir.File(name), Path.Combine("..data", name));
+        }
+        var files = new CredentialFiles(dir.File("tls.crt"), dir.File("tls.key"), "", dir.File("ca.crt"));
+        var credentials = new ClusterCredentials(files, "silo");
         Assert.Equal("CN=v1", credentials.Certificate.Subject);
 
         Version("..2026_12_07_2", "CN=v2");
