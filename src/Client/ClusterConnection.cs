@@ -126,9 +126,6 @@ public static class ClusterConnection
     private static async Task ProbeTlsAsync(IPAddress address, string gatewayHost, int gatewayPort,
         ClusterCredentials credentials, CancellationToken cancellationToken)
     {
-        using var tcp = new TcpClient();
-        using var timeout = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
-        timeout.CancelAfter(TimeSpan.FromSeconds(10));
         string? serverProblem = null;
         var certificate = credentials.Certificate;
         // The server's certificate arrives before the client's is asked for; a server that refuses ours ends the
@@ -136,24 +133,21 @@ public static class ClusterConnection
         void Check(X509Certificate? presented, X509Chain? chain) => serverProblem ??= presented is null ? null
             : credentials.Trust.Problem(presented as X509Certificate2
                 ?? X509CertificateLoader.LoadCertificate(presented.GetRawCertData()), chain);
+        RemoteCertificateValidationCallback validate = (_, presented, chain, _) =>
+        {
+            Check(presented, chain);
+            return serverProblem is null;
+        };
+        LocalCertificateSelectionCallback select = (_, _, _, remote, _) =>
+        {
+            Check(remote, null);
+            return certificate;
+        };
         try
         {
-            await tcp.ConnectAsync(address, gatewayPort, timeout.Token);
-            await using var tls = new SslStream(tcp.GetStream(), false, (_, presented, chain, _) =>
-            {
-                Check(presented, chain);
-                return serverProblem is null;
-            }, (_, _, _, remote, _) =>
-            {
-                Check(remote, null);
-                return certificate;
-            });
             // TLS 1.3 where the silo offers it (it does): the client certificate then travels encrypted.
-            await tls.AuthenticateAsClientAsync(new SslClientAuthenticationOptions
-            {
-                TargetHost = gatewayHost,
-                CertificateRevocationCheckMode = X509RevocationMode.NoCheck,
-            }, timeout.Token);
+            await HandshakeAsync(address, gatewayPort, gatewayHost, TimeSpan.FromSeconds(10), validate, select, null,
+                cancellationToken);
         }
         catch (Exception e) when (e is AuthenticationException or IOException or SocketException
             || (e is OperationCanceledException && !cancellationToken.IsCancellationRequested))
@@ -174,21 +168,15 @@ public static class ClusterConnection
     private static async Task<bool> DroppedAfterHandshakeAsync(IPAddress address, string gatewayHost, int gatewayPort,
         ClusterCredentials credentials, CancellationToken cancellationToken)
     {
-        using var tcp = new TcpClient();
-        using var timeout = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
-        timeout.CancelAfter(TimeSpan.FromSeconds(5));
+        var certificate = credentials.Certificate;
+        var dropped = false;
         try
         {
-            await tcp.ConnectAsync(address, gatewayPort, timeout.Token);
-            await using var tls = new SslStream(tcp.GetStream(), false, (_, presented, _, _) => presented is not null);
-            await tls.AuthenticateAsClientAsync(new SslClientAuthenticationOptions
-            {
-                TargetHost = gatewayHost,
-                ClientCertificates = [credentials.Certificate],
-                CertificateRevocationCheckMode = X509RevocationMode.NoCheck,
-            }, timeout.Token);
             // An accepting Orleans gateway waits for our preamble and sends nothing.
-            return await tls.ReadAsync(new byte[1], timeout.Token) == 0;
+            await HandshakeAsync(address, gatewayPort, gatewayHost, TimeSpan.FromSeconds(5),
+                (_, presented, _, _) => presented is not null, (_, _, _, _, _) => certificate,
+                async (tls, token) => dropped = await tls.ReadAsync(new byte[1], token) == 0, cancellationToken);
+            return dropped;
         }
         catch (Exception e) when (e is AuthenticationException or IOException)
         {
@@ -205,16 +193,11 @@ public static class ClusterConnection
     private static async Task<bool> SpeaksTlsAsync(IPAddress address, int gatewayPort,
         CancellationToken cancellationToken)
     {
-        using var tcp = new TcpClient();
-        using var timeout = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
-        timeout.CancelAfter(TimeSpan.FromSeconds(5));
         var answered = false;
         try
         {
-            await tcp.ConnectAsync(address, gatewayPort, timeout.Token);
-            await using var tls = new SslStream(tcp.GetStream(), false, (_, _, _, _) => answered = true);
-            await tls.AuthenticateAsClientAsync(new SslClientAuthenticationOptions { TargetHost = "prunefuse" },
-                timeout.Token);
+            await HandshakeAsync(address, gatewayPort, "prunefuse", TimeSpan.FromSeconds(5),
+                (_, _, _, _) => answered = true, null, null, cancellationToken);
         }
         catch (Exception e) when (e is AuthenticationException or IOException or SocketException
             or OperationCanceledException)
@@ -222,6 +205,25 @@ public static class ClusterConnection
             // A refusal after the server's certificate arrived still means TLS.
         }
         return answered;
+    }
+
+    // One TLS handshake with the gateway within `limit`, then `after` on the open stream; the probes above differ
+    // only in how they judge the server, which certificate they present and what they read afterwards.
+    private static async Task HandshakeAsync(IPAddress address, int port, string targetHost, TimeSpan limit,
+        RemoteCertificateValidationCallback validate, LocalCertificateSelectionCallback? select,
+        Func<SslStream, CancellationToken, Task>? after, CancellationToken cancellationToken)
+    {
+        using var tcp = new TcpClient();
+        using var timeout = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+        timeout.CancelAfter(limit);
+        await tcp.ConnectAsync(address, port, timeout.Token);
+        await using var tls = new SslStream(tcp.GetStream(), false, validate, select);
+        await tls.AuthenticateAsClientAsync(new SslClientAuthenticationOptions
+        {
+            TargetHost = targetHost,
+            CertificateRevocationCheckMode = X509RevocationMode.NoCheck,
+        }, timeout.Token);
+        if (after is not null) await after(tls, timeout.Token);
     }
 
     /// <summary>The grain factory of a connected host.</summary>

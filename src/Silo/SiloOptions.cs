@@ -91,16 +91,17 @@ public sealed class SiloOptions : IValidatableObject
         Validator.TryValidateObject(this, new ValidationContext(this), results, validateAllProperties: true);
         Validator.TryValidateObject(Storage, new ValidationContext(Storage), results, validateAllProperties: true);
         Validator.TryValidateObject(Http, new ValidationContext(Http), results, validateAllProperties: true);
-        var security = new List<ValidationResult>();
-        Validator.TryValidateObject(Security, new ValidationContext(Security), security, validateAllProperties: true);
-        results.AddRange(security.Select(r => new ValidationResult(r.ErrorMessage, [.. r.MemberNames.Select(m
-            => "Security:" + m)])));
-        var scoring = new List<ValidationResult>();
-        Validator.TryValidateObject(Scoring, new ValidationContext(Scoring), scoring, validateAllProperties: true);
-        results.AddRange(scoring.Select(r => new ValidationResult(r.ErrorMessage, [.. r.MemberNames.Select(m => "Scoring:" + m)])));
-        var compute = new List<ValidationResult>();
-        Validator.TryValidateObject(Compute, new ValidationContext(Compute), compute, validateAllProperties: true);
-        results.AddRange(compute.Select(r => new ValidationResult(r.ErrorMessage, [.. r.MemberNames.Select(m => "Compute:" + m)])));
+        // Nested sections name their members under the section's key.
+        void Section(object section, string key)
+        {
+            var found = new List<ValidationResult>();
+            Validator.TryValidateObject(section, new ValidationContext(section), found, validateAllProperties: true);
+            results.AddRange(found.Select(r =>
+                new ValidationResult(r.ErrorMessage, [.. r.MemberNames.Select(m => key + ":" + m)])));
+        }
+        Section(Security, "Security");
+        Section(Scoring, "Scoring");
+        Section(Compute, "Compute");
         return [.. results.Select(r => $"{string.Join(", ", r.MemberNames.Select(m => "PruneFuse:" + m))}: {r.ErrorMessage}")];
     }
 

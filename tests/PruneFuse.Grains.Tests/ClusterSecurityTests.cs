@@ -88,18 +88,14 @@ public sealed class ClusterSecurityTests
         Assert.True(CertificateFiles.LoadWithKey(dir.File("both.pem"), "", "", "the silo certificate").HasPrivateKey);
         Assert.True(CertificateFiles.LoadWithKey(dir.File("m.pfx"), "", "pw", "the silo certificate").HasPrivateKey);
 
+        string Refusal(string file, string password) => Assert.Throws<CertificateException>(() =>
+            CertificateFiles.LoadWithKey(dir.File(file), "", password, "the silo certificate")).Message;
         Assert.StartsWith($"the silo certificate {dir.File("missing.crt")} cannot be read:",
-            Assert.Throws<CertificateException>(() =>
-            CertificateFiles.LoadWithKey(dir.File("missing.crt"), "", "", "the silo certificate")).Message);
-        Assert.StartsWith($"the silo certificate {dir.File("m.crt")} cannot be loaded:",
-            Assert.Throws<CertificateException>(() =>
-            CertificateFiles.LoadWithKey(dir.File("m.crt"), "", "", "the silo certificate")).Message);
-        Assert.StartsWith($"the silo certificate {dir.File("m.pfx")} cannot be loaded:",
-            Assert.Throws<CertificateException>(() =>
-            CertificateFiles.LoadWithKey(dir.File("m.pfx"), "", "wrong", "the silo certificate")).Message);
+            Refusal("missing.crt", ""));
+        Assert.StartsWith($"the silo certificate {dir.File("m.crt")} cannot be loaded:", Refusal("m.crt", ""));
+        Assert.StartsWith($"the silo certificate {dir.File("m.pfx")} cannot be loaded:", Refusal("m.pfx", "wrong"));
         Assert.StartsWith($"the silo certificate {dir.File("garbage.crt")} cannot be loaded:",
-            Assert.Throws<CertificateException>(() =>
-            CertificateFiles.LoadWithKey(dir.File("garbage.crt"), "", "", "the silo certificate")).Message);
+            Refusal("garbage.crt", ""));
         Assert.StartsWith($"the CA {dir.File("garbage.crt")} is not a PEM or DER certificate",
             Assert.Throws<CertificateException>(() =>
             CertificateFiles.LoadBundle(dir.File("garbage.crt"), "the CA")).Message);
