@@ -22,13 +22,14 @@ public static class LabelStudio
     /// <summary>Name of the <c>Choices</c> tag in the labeling config (results' <c>from_name</c>).</summary>
     public const string ChoicesTag = "label";
 
-    /// <summary>Writes the tasks file; returns the number of tasks.</summary>
+    /// <summary>Writes the tasks file (with each sample's source key from <paramref name="sources"/>, by position); returns the number of tasks.</summary>
     public static int WriteTasks(string path, IReadOnlyList<SampleScore> selection, string experimentId, int round, string metric,
-        IReadOnlyList<string> classNames, Func<long, string> imageReference)
+        IReadOnlyList<string> classNames, Func<long, string> imageReference, IReadOnlyList<string> sources)
     {
         var tasks = new JsonArray();
-        foreach (var s in selection)
+        for (var i = 0; i < selection.Count; i++)
         {
+            var s = selection[i];
             var data = new JsonObject
             {
                 [ImageTag] = imageReference(s.SampleId),
@@ -39,6 +40,8 @@ public static class LabelStudio
                 ["round"] = round,
                 ["shard"] = s.Shard,
             };
+            // Where the sample is at its source, so labellers can open the original.
+            if (sources[i].Length > 0) data["source"] = sources[i];
             var task = new JsonObject { ["data"] = data };
             if (s.Predicted >= 0 && s.Predicted < classNames.Count)
             {

@@ -3,6 +3,7 @@ using PruneFuse.Grains.Datasets;
 using PruneFuse.Grains.Interfaces;
 using PruneFuse.Grains.Storage;
 using PruneFuse.Learning.Data;
+using PruneFuse.Learning.Data.Import;
 using PruneFuse.Learning.Runtime;
 
 namespace PruneFuse.Grains;
@@ -49,14 +50,18 @@ public sealed class DatasetGrain(IArtifactStore store, Experiments.ExperimentSto
             return (FashionMnist.Load(dir, "train", 0), FashionMnist.Load(dir, "t10k", 1_000_000));
         });
         if (poolLimit > 0 && poolLimit < train.Count) train = train.Take(poolLimit);
-        _progress = new ImportProgress("writing shards", 0, shards + 1);
-        var manifest = await WriteAsync(id, train, test, shards, new DatasetManifest
+        if (shards > train.Count) throw new ArgumentException($"{shards} shards for {train.Count} pool samples: every shard needs at least one sample");
+        _progress = new ImportProgress("writing shards", 0, train.Count + test.Count);
+        var per = (train.Count + shards - 1) / shards;
+        var parts = Enumerable.Range(0, shards).Select(s => s * per).Where(start => start < train.Count)
+            .Select(start => new DecodedShard(train.Subset([.. Enumerable.Range(start, Math.Min(per, train.Count - start))]), []));
+        var manifest = await WriteAsync(id, parts, new DecodedShard(test, []), new DatasetManifest
         {
             DatasetId = id, Channels = train.Channels, Height = train.Height, Width = train.Width, Classes = 10,
-            Normalization = train.ComputeNormalization(), Shards = [], TestShard = ArtifactLayout.TestShard(id), TestCount = test.Count,
+            Normalization = FromPixels, Shards = [], TestShard = ArtifactLayout.TestShard(id), TestCount = test.Count,
             ImportLimit = Math.Max(0, poolLimit), ClassNames = [.. FashionMnist.ClassNames],
         });
-        _progress = new ImportProgress("done", shards + 1, shards + 1);
+        _progress = new ImportProgress("done", train.Count + test.Count, train.Count + test.Count);
         return manifest.ToInfo();
     }
 
@@ -66,12 +71,12 @@ public sealed class DatasetGrain(IArtifactStore store, Experiments.ExperimentSto
     public Task<ImportProgress> GetImportProgress() => Task.FromResult(Volatile.Read(ref _progress));
 
     /// <inheritdoc />
-    public async Task<ImageImportResult> ImportImages(ImageImportRequest request)
+    public async Task<DatasetImportResult> Import(DatasetImportRequest request)
     {
         _importing = true;
         try
         {
-            return await ImportImagesAsync(request);
+            return await ImportAsync(request);
         }
         finally
         {
@@ -100,99 +105,128 @@ public sealed class DatasetGrain(IArtifactStore store, Experiments.ExperimentSto
         return new Deletion(id, artifacts.Count, artifacts.Sum(a => a.Length));
     }
 
-    private async Task<ImageImportResult> ImportImagesAsync(ImageImportRequest request)
+    private async Task<DatasetImportResult> ImportAsync(DatasetImportRequest request)
     {
         ArgumentNullException.ThrowIfNull(request);
         var id = DatasetId;
-        var options = new ImageFolderOptions(request.Channels, request.Height, request.Width);
+        var options = new ImageImportOptions(request.Channels, request.Height, request.Width, request.Resize);
         options.Validate();
-        if (request.Shards is < 1 or > 4096) throw new ArgumentException($"shard count must be in 1..4096, got {request.Shards}");
-        if (string.IsNullOrEmpty(request.TestDirectory) && request.TestFraction is not (> 0 and < 1))
+        var perShard = StreamingImport.ImagesPerShard(request.ShardSize, options);
+        var format = ImageSources.Find(request.Format);
+        if (string.IsNullOrEmpty(request.TestSource) && !format.HasTestSplit && request.TestFraction is not (> 0 and < 1))
         {
-            throw new ArgumentException($"test fraction must be in (0, 1) when no test folder is given, got {request.TestFraction}");
+            throw new ArgumentException($"test fraction must be in (0, 1) when no test source is given, got {request.TestFraction}");
         }
-        var fingerprint = System.Text.Json.JsonSerializer.Serialize(request);
-        if (await store.GetInfoAsync(ArtifactLayout.DatasetManifest(id)) is not null)
+        var fingerprint = System.Text.Json.JsonSerializer.Serialize(request with { DryRun = false });
+        if (!request.DryRun && await store.GetInfoAsync(ArtifactLayout.DatasetManifest(id)) is not null)
         {
             var existing = await DatasetManifest.LoadAsync(store, id);
-            if (existing.ImportRequest == fingerprint) return new ImageImportResult { Dataset = existing.ToInfo(), AlreadyImported = true };
-            throw new InvalidOperationException($"dataset '{id}' already exists ({existing.Source}, {existing.PoolSize} pool samples) and was imported differently; import under another id, or delete it first: prunefuse dataset delete {id}");
+            if (existing.ImportRequest == fingerprint) return new DatasetImportResult { Dataset = existing.ToInfo(), AlreadyImported = true };
+            throw new InvalidOperationException($"dataset '{id}' already exists ({existing.Source}, {existing.PoolSize} pool samples) and was imported differently; " +
+                $"import under another id, or delete it first: prunefuse dataset delete {id}");
         }
-        var bad = new List<BadImage>();
-        var (pool, test, classNames, ignored) = await Task.Run(() => DecodeFolders(request, options, bad));
-        if (bad.Count > 0 && !request.SkipBad)
+        _progress = new ImportProgress("listing the source", 0, 0) { Silo = SiloName };
+        var plan = await Task.Run(() => ImportPlan.Open(format, Location(request, request.Source, request.Labels),
+            string.IsNullOrEmpty(request.TestSource) ? null : Location(request, request.TestSource, request.TestLabels), request.TestFraction, request.Seed));
+        using (plan)
         {
-            _progress = new ImportProgress("refused", 0, 0);
-            throw new DataFormatException(bad[0].Path, $"{bad.Count} unreadable image(s), nothing imported: " +
-                string.Join("; ", bad.Take(5).Select(b => $"{b.Path}: {b.Reason}")) + (bad.Count > 5 ? "; …" : "") + ". Fix or remove them, or pass --skip-bad");
-        }
-        if (pool.Count == 0) throw new ArgumentException("no readable images left in the pool");
-        if (test.Count == 0) throw new ArgumentException("no readable images left in the test set");
-        _progress = new ImportProgress("writing shards", 0, request.Shards + 1);
-        var manifest = await WriteAsync(id, pool, test, request.Shards, new DatasetManifest
-        {
-            DatasetId = id, Channels = pool.Channels, Height = pool.Height, Width = pool.Width, Classes = classNames.Count,
-            Normalization = pool.ComputeNormalization(), Shards = [], TestShard = ArtifactLayout.TestShard(id), TestCount = test.Count,
-            ClassNames = [.. classNames], PoolLabeled = pool.Labels.All(l => l >= 0), Source = "images", ImportRequest = fingerprint,
-        });
-        _progress = new ImportProgress("done", pool.Count + test.Count, pool.Count + test.Count);
-        return new ImageImportResult { Dataset = manifest.ToInfo(), Skipped = [.. bad.Select(b => $"{b.Path}: {b.Reason}")], Ignored = ignored };
-    }
-
-    private (ImageSet Pool, ImageSet Test, IReadOnlyList<string> ClassNames, int Ignored) DecodeFolders(ImageImportRequest request, ImageFolderOptions options, List<BadImage> bad)
-    {
-        var poolScan = ImageFolder.Scan(request.PoolDirectory);
-        var testScan = string.IsNullOrEmpty(request.TestDirectory) ? null : ImageFolder.Scan(request.TestDirectory);
-        if (testScan is { Labeled: false }) throw new DataFormatException(testScan.Root, "the test folder must be labeled: one sub-folder per class");
-        if (testScan is null && !poolScan.Labeled) throw new ArgumentException("an unlabeled pool needs --test DIR (a labeled folder, one sub-folder per class) to measure accuracy");
-        if (testScan is not null && poolScan.Labeled && !poolScan.ClassNames.SequenceEqual(testScan.ClassNames))
-        {
-            throw new DataFormatException(testScan.Root, $"test classes ({string.Join(", ", testScan.ClassNames)}) differ from the pool's ({string.Join(", ", poolScan.ClassNames)})");
-        }
-        var classNames = poolScan.Labeled ? poolScan.ClassNames : testScan!.ClassNames;
-        IReadOnlyList<ImageFolderEntry> poolEntries = poolScan.Entries, testEntries = testScan?.Entries ?? [];
-        if (testScan is null)
-        {
-            // Held-out split from the import seed: a seeded shuffle, then the first fraction is the test set.
-            var rng = SeededRandom.For(request.Seed, "image-import-test-split");
-            var order = Enumerable.Range(0, poolScan.Entries.Count).ToArray();
-            for (var i = order.Length - 1; i > 0; i--)
+            var stored = StoredBytes(plan.PoolEntries.Count, perShard, options) + StoredBytes(plan.TestEntries.Count, int.MaxValue, options);
+            var shardCount = (plan.PoolEntries.Count + perShard - 1) / perShard;
+            var summary = new DatasetInfo
             {
-                var j = rng.NextInt(i + 1);
-                (order[i], order[j]) = (order[j], order[i]);
-            }
-            var testCount = Math.Max(1, (int)Math.Round(order.Length * request.TestFraction));
-            if (testCount >= order.Length) throw new ArgumentException($"{order.Length} images are too few to hold out a test fraction of {request.TestFraction}");
-            testEntries = [.. order.Take(testCount).Order().Select(i => poolScan.Entries[i])];
-            poolEntries = [.. order.Skip(testCount).Order().Select(i => poolScan.Entries[i])];
+                DatasetId = id, PoolSize = plan.PoolEntries.Count, TestSize = plan.TestEntries.Count, Shards = shardCount,
+                Shape = [options.Channels, options.Height, options.Width], Classes = plan.ClassNames.Count, ClassNames = [.. plan.ClassNames],
+                PoolLabeled = plan.Pool.ClassNames.Count > 0, Source = format.Name,
+            };
+            var result = new DatasetImportResult { Dataset = summary, Ignored = plan.Ignored, Notes = [.. plan.Notes], Conversion = options.Describe(), StoredBytes = stored };
+            if (request.DryRun) return result with { DryRun = true };
+            return await DecodeAndWriteAsync(id, request, plan, options, perShard, fingerprint, result);
         }
-        var total = poolEntries.Count + testEntries.Count;
-        _progress = new ImportProgress("decoding images", 0, total);
-        void Report(long done) => _progress = new ImportProgress("decoding images", done, total);
-        // A stopping silo ends a long decode between images.
-        var pool = ImageFolder.Decode(poolScan, poolEntries, options, 0, bad, n => Report(n), compute.Stopping);
-        var testSet = ImageFolder.Decode(testScan ?? poolScan, testEntries, options, 1_000_000_000, bad, n => Report(poolEntries.Count + n), compute.Stopping);
-        return (pool, testSet, classNames, poolScan.Ignored + (testScan?.Ignored ?? 0));
     }
 
-    // Writes the pool shards and the test shard, then the manifest last: a dataset is visible only once complete.
-    // Artifacts of an earlier import of this id that never got its manifest are removed first, and a write that
-    // fails (a full disk, a stopping silo) removes what it wrote, so no orphan shards fill the store.
-    private async Task<DatasetManifest> WriteAsync(string id, ImageSet pool, ImageSet test, int shards, DatasetManifest manifest)
+    private string SiloName => RuntimeIdentity;
+
+    private static SourceLocation Location(DatasetImportRequest request, string path, string labels)
     {
-        if (shards > pool.Count) throw new ArgumentException($"{shards} shards for {pool.Count} pool samples: every shard needs at least one sample");
+        static string? NullIfEmpty(string s) => string.IsNullOrEmpty(s) ? null : s;
+        return new(path, NullIfEmpty(labels), NullIfEmpty(request.ClassNamesFile), NullIfEmpty(request.CifarLabels));
+    }
+
+    private static long StoredBytes(int count, int perShard, ImageImportOptions options) =>
+        (long)count * (8 + 4 + options.ImageBytes) + (long)Math.Max(1, (count + (long)perShard - 1) / perShard) * PoolShardFormat.HeaderLength;
+
+    private async Task<DatasetImportResult> DecodeAndWriteAsync(string id, DatasetImportRequest request, ImportPlan plan, ImageImportOptions options, int perShard,
+        string fingerprint, DatasetImportResult result)
+    {
+        var bad = new List<BadImage>();
+        var total = plan.PoolEntries.Count + plan.TestEntries.Count;
+        var clock = System.Diagnostics.Stopwatch.StartNew();
+        void Report(long done) => _progress = new ImportProgress("decoding images", done, total) { ImagesPerSecond = done / Math.Max(1e-3, clock.Elapsed.TotalSeconds), Silo = SiloName };
+        Report(0);
+        if ((long)plan.TestEntries.Count * options.ImageBytes > StreamingImport.MaxShardBytes)
+        {
+            throw new ArgumentException($"the test set of {plan.TestEntries.Count} images at {options.Height}×{options.Width} is " +
+                $"{(long)plan.TestEntries.Count * options.ImageBytes >> 20} MB; one test shard holds at most {StreamingImport.MaxShardBytes >> 20} MB: use a smaller test set");
+        }
+        // Refused at the first shard with a bad image unless --skip-bad: nothing decoded after it is wasted.
+        IEnumerable<DecodedShard> Checked(IEnumerable<DecodedShard> shards)
+        {
+            foreach (var shard in shards)
+            {
+                if (bad.Count > 0 && !request.SkipBad) throw Refusal(bad);
+                yield return shard;
+            }
+            if (bad.Count > 0 && !request.SkipBad) throw Refusal(bad);
+        }
+        var test = await Task.Run(() => StreamingImport.DecodeShards(plan.Test, plan.TestEntries, options, Math.Max(1, plan.TestEntries.Count), 1_000_000_000, bad,
+            n => Report(plan.PoolEntries.Count + n), compute.Stopping).SingleOrDefault());
+        if (bad.Count > 0 && !request.SkipBad) throw Refusal(bad);
+        if (test is null) throw new ArgumentException("no readable images left in the test set");
+        var pool = Checked(StreamingImport.DecodeShards(plan.Pool, plan.PoolEntries, options, perShard, 0, bad, n => Report(n), compute.Stopping));
+        var manifest = await WriteAsync(id, pool, test, new DatasetManifest
+        {
+            DatasetId = id, Channels = options.Channels, Height = options.Height, Width = options.Width, Classes = plan.ClassNames.Count,
+            Normalization = FromPixels, Shards = [], TestShard = ArtifactLayout.TestShard(id), TestCount = test.Images.Count,
+            ClassNames = [.. plan.ClassNames], PoolLabeled = plan.Pool.ClassNames.Count > 0, Source = request.Format, ImportRequest = fingerprint,
+        });
+        _progress = new ImportProgress("done", total, total) { ImagesPerSecond = total / Math.Max(1e-3, clock.Elapsed.TotalSeconds), Silo = SiloName };
+        var written = manifest.Shards.Length;
+        return result with
+        {
+            Dataset = manifest.ToInfo(), Skipped = [.. bad.Select(b => $"{b.Path}: {b.Reason}")], Seconds = clock.Elapsed.TotalSeconds,
+            StoredBytes = (long)(manifest.PoolSize + manifest.TestCount) * (12 + options.ImageBytes) + (written + 1L) * PoolShardFormat.HeaderLength,
+        };
+    }
+
+    private static DataFormatException Refusal(List<BadImage> bad) =>
+        new(bad[0].Path, $"{bad.Count} unreadable image(s), nothing imported: " +
+            string.Join("; ", bad.Take(5).Select(b => $"{b.Path}: {b.Reason}")) + (bad.Count > 5 ? "; …" : "") + ". Fix or remove them, or pass --skip-bad");
+
+    // Writes the pool shards (with their source keys) and the test shard, then the manifest last: a dataset is
+    // visible only once complete. Artifacts of an earlier import of this id that never got its manifest are removed
+    // first, and a write that fails (a full disk, a stopping silo, a refused image) removes what it wrote.
+    private async Task<DatasetManifest> WriteAsync(string id, IEnumerable<DecodedShard> pool, DecodedShard test, DatasetManifest manifest)
+    {
         await RemoveIncompleteAsync(id);
         try
         {
-            return await WriteShardsAsync(id, pool, test, shards, manifest, compute.Stopping);
+            return await WriteShardsAsync(id, pool, test, manifest, compute.Stopping);
         }
         catch (Exception e)
         {
             logger.LogWarning("import of dataset {Dataset} failed ({Error}); removing its partly written shards", id, e.Message);
             await RemoveIncompleteAsync(id);
-            throw;
+            throw e switch
+            {
+                OutOfMemoryException => new InvalidOperationException($"the silo ran out of memory importing dataset '{id}': lower --shard-size " +
+                    "(one shard is held in memory while it is written) or give the silo more memory; nothing was imported", e),
+                IOException io when IsDiskFull(io) => new IOException($"the artifact store's disk is full while importing dataset '{id}': {io.Message}; nothing was imported", io),
+                _ => e,
+            };
         }
     }
+
+    private static bool IsDiskFull(IOException e) => (e.HResult & 0xFFFF) is 28 or 112; // ENOSPC, ERROR_DISK_FULL
 
     private async Task RemoveIncompleteAsync(string id)
     {
@@ -211,40 +245,73 @@ public sealed class DatasetGrain(IArtifactStore store, Experiments.ExperimentSto
         if (removed > 0) logger.LogInformation("removed {Count} artifacts of an incomplete import of dataset {Dataset}", removed, id);
     }
 
-    private async Task<DatasetManifest> WriteShardsAsync(string id, ImageSet pool, ImageSet test, int shards, DatasetManifest manifest, CancellationToken cancellationToken)
+    // A manifest's normalisation before the pool's pixels are written, from which it is computed.
+    private static readonly ImageNormalization FromPixels = new([], []);
+
+    private async Task<DatasetManifest> WriteShardsAsync(string id, IEnumerable<DecodedShard> pool, DecodedShard test, DatasetManifest manifest,
+        CancellationToken cancellationToken)
     {
         var entries = new List<ShardEntry>();
-        var per = (pool.Count + shards - 1) / shards;
-        for (var s = 0; s < shards; s++)
+        var statistics = new PixelStatistics(manifest.Channels);
+        // The enumeration decodes the next shard only when this one is written: one shard in memory at a time.
+        foreach (var shard in pool)
         {
-            var start = s * per;
-            var count = Math.Min(per, pool.Count - start);
-            if (count <= 0) break;
             cancellationToken.ThrowIfCancellationRequested();
-            var part = pool.Subset(Enumerable.Range(start, count).ToArray());
+            var s = entries.Count;
+            statistics.Add(shard.Images);
+            string? keys = null;
+            if (shard.Keys.Length > 0)
+            {
+                keys = ArtifactLayout.PoolShardKeys(id, s);
+                await store.PutBytesAsync(keys, SourceKeys.ToJson(shard.Keys), cancellationToken: cancellationToken);
+            }
             var name = ArtifactLayout.PoolShard(id, s);
-            using var ms = new MemoryStream();
-            PoolShardFormat.Write(ms, part, manifest.Classes);
-            ms.Position = 0;
-            await store.PutAsync(name, ms, cancellationToken: cancellationToken);
-            entries.Add(new ShardEntry(s, name, part.Ids[0], count));
-            _progress = _progress with { Done = s + 1 };
+            await using (var content = PoolShardFormat.OpenRead(shard.Images, manifest.Classes))
+            {
+                await store.PutAsync(name, content, cancellationToken: cancellationToken);
+            }
+            entries.Add(new ShardEntry(s, name, shard.Images.Ids[0], shard.Images.Count) { Keys = keys });
         }
-        using (var ms = new MemoryStream())
+        if (entries.Count == 0) throw new ArgumentException("no readable images left in the pool");
+        await using (var content = PoolShardFormat.OpenRead(test.Images, manifest.Classes))
         {
-            PoolShardFormat.Write(ms, test, manifest.Classes);
-            ms.Position = 0;
-            await store.PutAsync(ArtifactLayout.TestShard(id), ms, cancellationToken: cancellationToken);
+            await store.PutAsync(ArtifactLayout.TestShard(id), content, cancellationToken: cancellationToken);
         }
-        manifest = manifest with { Shards = [.. entries] };
+        manifest = manifest with { Shards = [.. entries], Normalization = statistics.ToNormalization() };
         cancellationToken.ThrowIfCancellationRequested();
         await store.PutBytesAsync(ArtifactLayout.DatasetManifest(id), manifest.ToJson(), cancellationToken: CancellationToken.None);
-        logger.LogInformation("imported dataset {Dataset} ({Source}): {Pool} pool samples in {Shards} shards, {Test} test samples", id, manifest.Source, pool.Count, entries.Count, test.Count);
+        logger.LogInformation("imported dataset {Dataset} ({Source}): {Pool} pool samples in {Shards} shards, {Test} test samples",
+            id, manifest.Source, manifest.PoolSize, entries.Count, test.Images.Count);
         return manifest;
     }
 
     /// <inheritdoc />
     public async Task<DatasetInfo> Describe() => (await DatasetManifest.LoadAsync(store, DatasetId)).ToInfo();
+
+    /// <inheritdoc />
+    public async Task<string[]> GetSourceKeys(long[] sampleIds)
+    {
+        ArgumentNullException.ThrowIfNull(sampleIds);
+        if (sampleIds.Length > MaxSamplesPerRequest) throw new ArgumentException($"at most {MaxSamplesPerRequest} samples per request, got {sampleIds.Length}");
+        var manifest = await DatasetManifest.LoadAsync(store, DatasetId);
+        var keys = new string[sampleIds.Length];
+        foreach (var group in sampleIds.Select((id, at) => (id, at)).GroupBy(x => ShardOf(manifest, x.id)))
+        {
+            var shard = group.Key;
+            if (shard.Keys is null)
+            {
+                foreach (var (_, at) in group) keys[at] = "";
+                continue;
+            }
+            var all = SourceKeys.Parse(await store.ReadBytesAsync(shard.Keys), shard.Keys, shard.Count);
+            foreach (var (id, at) in group) keys[at] = all[id - shard.FirstId];
+        }
+        return keys;
+    }
+
+    private static ShardEntry ShardOf(DatasetManifest manifest, long sampleId) =>
+        manifest.Shards.FirstOrDefault(s => sampleId >= s.FirstId && sampleId < s.FirstId + s.Count)
+        ?? throw new ArgumentException($"dataset '{manifest.DatasetId}' has no pool sample {sampleId}");
 
     /// <summary>Most samples one <see cref="GetSamples"/> call returns.</summary>
     public const int MaxSamplesPerRequest = 10_000;

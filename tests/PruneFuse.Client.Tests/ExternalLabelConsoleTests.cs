@@ -101,7 +101,7 @@ public sealed class ExternalLabelConsoleTests
             string labelFile;
             if (format == "csv")
             {
-                Assert.Equal("sample_id,shard,score,predicted", lines[0]);
+                Assert.Equal("sample_id,shard,score,predicted,source", lines[0]);
                 // Round 0 is the random initial set: no selector, so no predicted class.
                 Assert.All(lines.Skip(1), l => Assert.Equal("", l.Split(',')[3]));
                 ids = lines.Skip(1).Select(l => long.Parse(l.Split(',')[0])).ToList();

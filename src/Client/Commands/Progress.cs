@@ -8,6 +8,9 @@ namespace PruneFuse.Client.Commands;
 public static class Progress
 {
     /// <summary>Shows the import's progress (a bar on a terminal, lines on stderr otherwise) until it finishes.</summary>
+    private static string Rate(ImportProgress progress) =>
+        progress.ImagesPerSecond > 0 ? $" ({progress.ImagesPerSecond:N0} images/s{(progress.Silo.Length > 0 ? $" on {progress.Silo}" : "")})" : "";
+
     internal static async Task<T> WithImportProgress<T>(IDatasetGrain grain, Task<T> import, bool json, CancellationToken ct)
     {
         if (json || Console.IsOutputRedirected)
@@ -18,7 +21,7 @@ public static class Progress
                 await Task.WhenAny(import, Task.Delay(2000, ct));
                 if (import.IsCompleted) break;
                 var pr = await grain.GetImportProgress();
-                var line = pr.Total > 0 ? $"{pr.Stage}: {pr.Done:N0}/{pr.Total:N0}" : pr.Stage;
+                var line = pr.Total > 0 ? $"{pr.Stage}: {pr.Done:N0}/{pr.Total:N0}{Rate(pr)}" : pr.Stage;
                 if (line != last) Console.Error.WriteLine(line);
                 last = line;
             }
@@ -31,7 +34,7 @@ public static class Progress
             {
                 await Task.WhenAny(import, Task.Delay(300, ct));
                 var pr = await grain.GetImportProgress();
-                task.Description = Markup.Escape(pr.Stage);
+                task.Description = Markup.Escape(pr.Stage + Rate(pr));
                 if (pr.Total > 0)
                 {
                     task.MaxValue = pr.Total;

@@ -14,6 +14,9 @@ public static class ArtifactLayout
     /// <summary>Pool shard <paramref name="index"/> of a dataset.</summary>
     public static string PoolShard(string datasetId, int index) => $"datasets/{datasetId}/shards/shard-{index.ToString("D4", CultureInfo.InvariantCulture)}.pfs";
 
+    /// <summary>Source keys of pool shard <paramref name="index"/> (where each sample came from).</summary>
+    public static string PoolShardKeys(string datasetId, int index) => $"datasets/{datasetId}/shards/shard-{index.ToString("D4", CultureInfo.InvariantCulture)}.keys.json";
+
     /// <summary>The dataset's test shard.</summary>
     public static string TestShard(string datasetId) => $"datasets/{datasetId}/test.pfs";
 

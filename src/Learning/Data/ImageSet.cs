@@ -74,29 +74,9 @@ public sealed class ImageSet
     /// <summary>Per-channel mean and standard deviation of pixel/255, for normalisation.</summary>
     public ImageNormalization ComputeNormalization()
     {
-        var mean = new double[Channels];
-        var sq = new double[Channels];
-        var plane = Height * Width;
-        for (var i = 0; i < Count; i++)
-        {
-            for (var c = 0; c < Channels; c++)
-            {
-                var offset = (long)i * ImageBytes + c * plane;
-                double s = 0, s2 = 0;
-                for (var k = 0; k < plane; k++)
-                {
-                    double v = Pixels[offset + k];
-                    s += v;
-                    s2 += v * v;
-                }
-                mean[c] += s;
-                sq[c] += s2;
-            }
-        }
-        var n = (double)Count * plane;
-        var m = mean.Select(s => s / n / 255.0).ToArray();
-        var sd = sq.Select((s, c) => Math.Sqrt(Math.Max(1e-12, s / n / (255.0 * 255.0) - m[c] * m[c]))).ToArray();
-        return new ImageNormalization([.. m.Select(x => (float)x)], [.. sd.Select(x => (float)x)]);
+        var statistics = new Import.PixelStatistics(Channels);
+        statistics.Add(this);
+        return statistics.ToNormalization();
     }
 }
 

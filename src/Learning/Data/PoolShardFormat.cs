@@ -54,6 +54,16 @@ public static class PoolShardFormat
     /// <summary>Writes <paramref name="set"/> as one shard to <paramref name="output"/>.</summary>
     public static void Write(Stream output, ImageSet set, int numClasses)
     {
+        using var shard = OpenRead(set, numClasses);
+        shard.CopyTo(output);
+    }
+
+    /// <summary>
+    /// <paramref name="set"/> as a readable, seekable shard stream over its arrays: the pixels are not copied, so
+    /// uploading a shard costs no second copy of it in memory.
+    /// </summary>
+    public static Stream OpenRead(ImageSet set, int numClasses)
+    {
         if (set.Count > MaxSamples) throw new ArgumentException($"a shard holds at most {MaxSamples} samples, got {set.Count}");
         // The writer enforces what the reader checks, so every written shard can be read back.
         if (set.Channels > 4 || set.Height > 4096 || set.Width > 4096) throw new ArgumentException($"shard images must be at most 4×4096×4096, got {set.Channels}×{set.Height}×{set.Width}");
@@ -79,10 +89,7 @@ public static class PoolShardFormat
         BinaryPrimitives.WriteInt32LittleEndian(header.AsSpan(32), numClasses);
         BinaryPrimitives.WriteUInt32LittleEndian(header.AsSpan(40), crc.GetCurrentHashAsUInt32());
         BinaryPrimitives.WriteUInt32LittleEndian(header.AsSpan(44), Crc32.HashToUInt32(header.AsSpan(0, 44)));
-        output.Write(header);
-        output.Write(idBytes);
-        output.Write(labelBytes);
-        output.Write(set.Pixels);
+        return new ConcatenatedStream([header, idBytes, labelBytes, set.Pixels]);
     }
 
     /// <summary>Writes a shard file at <paramref name="path"/> atomically (temp file + rename).</summary>
