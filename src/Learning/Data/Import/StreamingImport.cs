@@ -54,7 +54,7 @@ public static class StreamingImport
             cancellationToken.ThrowIfCancellationRequested();
             var count = Math.Min(perShard, entries.Count - start);
             var pixels = new byte[(long)count * size];
-            var reasons = new string?[count];
+            var failures = new BadImage?[count];
             Parallel.For(0, count, new ParallelOptions { CancellationToken = cancellationToken, MaxDegreeOfParallelism = Environment.ProcessorCount }, i =>
             {
                 try
@@ -63,19 +63,15 @@ public static class StreamingImport
                 }
                 catch (Exception e) when (e is DataFormatException or IOException or UnauthorizedAccessException or ArgumentException)
                 {
-                    reasons[i] = e is DataFormatException d ? d.Message : $"{source.Entries[entries[start + i]].Key}: {e.Message}";
+                    // A format error names the file (or member) itself; any other error is named by the source key.
+                    failures[i] = e is DataFormatException d ? new BadImage(d.SourceName, d.Problem) : new BadImage(source.Entries[entries[start + i]].Key, e.Message);
                 }
                 var n = Interlocked.Increment(ref decoded);
                 if (progress is not null && n % 64 == 0) progress(n);
             });
             progress?.Invoke(decoded);
-            var kept = Enumerable.Range(0, count).Where(i => reasons[i] is null).ToArray();
-            foreach (var i in Enumerable.Range(0, count).Where(i => reasons[i] is not null))
-            {
-                var reason = reasons[i]!;
-                var key = source.Entries[entries[start + i]].Key;
-                bad.Add(new BadImage(key, reason.StartsWith(key, StringComparison.Ordinal) ? reason[key.Length..].TrimStart(':', ' ') : reason));
-            }
+            var kept = Enumerable.Range(0, count).Where(i => failures[i] is null).ToArray();
+            bad.AddRange(failures.OfType<BadImage>());
             if (kept.Length == 0) continue;
             if (kept.Length < count)
             {
