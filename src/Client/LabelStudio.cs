@@ -75,28 +75,23 @@ public static class LabelStudio
     /// Reads a Label Studio JSON export (or JSON-MIN export). Each task needs <c>data.sample_id</c>; its label is
     /// the single choice of its last annotation that was not cancelled, matched to <paramref name="classNames"/>
     /// (or a class index). Tasks nobody annotated are left out, so the coordinator names them as missing.
-    /// Errors name the file and the task.
+    /// Errors name the file and the task. The file is streamed task by task and refused as soon as it holds more
+    /// than <paramref name="maxLabels"/> annotated tasks (the round's selection size), as CSV and JSONL files are.
     /// </summary>
-    public static SampleLabel[] ReadExport(string path, IReadOnlyList<string> classNames)
+    public static SampleLabel[] ReadExport(string path, IReadOnlyList<string> classNames, int maxLabels = int.MaxValue)
     {
         if (!File.Exists(path)) throw new ClientException($"Label Studio export not found: {path}");
-        JsonNode? root;
-        try
-        {
-            root = JsonNode.Parse(File.ReadAllText(path));
-        }
-        catch (JsonException e)
-        {
-            throw new ClientException($"{path}: not a Label Studio JSON export: {e.Message}");
-        }
-        if (root is not JsonArray tasks) throw new ClientException($"{path}: a Label Studio JSON export is an array of tasks");
+        if (!LabelFiles.LooksLikeLabelStudio(path)) throw new ClientException($"{path}: a Label Studio JSON export is an array of tasks");
         var labels = new List<SampleLabel>();
-        for (var i = 0; i < tasks.Count; i++)
+        using var stream = File.OpenRead(path);
+        var i = 0;
+        foreach (var node in Tasks(stream, path))
         {
-            var where = $"{path}: task {i + 1}";
+            i++;
+            var where = $"{path}: task {i}";
             try
             {
-                if (tasks[i] is not JsonObject task) throw new FormatException("is not an object");
+                if (node is not JsonObject task) throw new FormatException("is not an object");
                 if (task["id"] is JsonValue tid) where += $" (id {tid})";
                 var data = task["data"] as JsonObject ?? task; // JSON-MIN puts the data fields at the top level
                 var sampleId = data["sample_id"] is JsonNode sid ? ReadLong(sid) : throw new FormatException("has no data.sample_id (was it exported by prunefuse selections export?)");
@@ -110,6 +105,10 @@ public static class LabelStudio
                     choice = task[ChoicesTag] is JsonNode min ? min.GetValueKind() == JsonValueKind.Array ? Single(min.AsArray()) : min.ToString() : null;
                 }
                 if (choice is null) continue;
+                if (labels.Count == maxLabels)
+                {
+                    throw new ClientException($"{where}: more than {maxLabels} annotated tasks, but the round selected {maxLabels} samples; is this the right file?");
+                }
                 labels.Add(new SampleLabel(sampleId, ClassIndex(choice, classNames)));
             }
             catch (Exception e) when (e is FormatException or InvalidOperationException or OverflowException or JsonException)
@@ -119,6 +118,24 @@ public static class LabelStudio
         }
         if (labels.Count == 0) throw new ClientException($"{path} contains no annotated tasks");
         return [.. labels];
+    }
+
+    // One task at a time: a million-task export never sits in memory whole.
+    private static IEnumerable<JsonNode?> Tasks(Stream stream, string path)
+    {
+        using var tasks = JsonSerializer.DeserializeAsyncEnumerable<JsonNode?>(stream).ToBlockingEnumerable().GetEnumerator();
+        while (true)
+        {
+            try
+            {
+                if (!tasks.MoveNext()) yield break;
+            }
+            catch (JsonException e)
+            {
+                throw new ClientException($"{path}: not a Label Studio JSON export: {e.Message}");
+            }
+            yield return tasks.Current;
+        }
     }
 
     private static string? LastChoice(JsonArray? annotations)

@@ -187,6 +187,18 @@ public sealed class ExternalLabelConsoleTests
         Assert.Equal(1, refused.ExitCode);
         Assert.Contains($"{bad}: task 1 (id 7)", refused.Stderr);
 
+        // An export far larger than the round is streamed and refused at the first task past the selection.
+        var huge = Path.Combine(root, "ls", "huge.json");
+        using (var w = new StreamWriter(huge))
+        {
+            w.Write('[');
+            for (var i = 0; i < 100_000; i++) w.Write($"{(i > 0 ? "," : "")}{{\"data\": {{\"sample_id\": {i}}}, \"annotations\": [{{\"result\": [{{\"type\": \"choices\", \"value\": {{\"choices\": [\"Bag\"]}}}}]}}]}}");
+            w.Write(']');
+        }
+        var tooMany = await Processes.ClientAsync(port, "labels", "import", "--id", "ext", "--round", "2", "--file", huge);
+        Assert.Equal(1, tooMany.ExitCode);
+        Assert.Contains($"{huge}: task 51: more than 50 annotated tasks", tooMany.Stderr);
+
         var labels = Path.Combine(root, "ls", "export.json");
         File.WriteAllText(labels, LabelStudioExport(tasksFile, truth, FashionClasses));
         // The default format recognises a Label Studio export (a JSON array) by its content.

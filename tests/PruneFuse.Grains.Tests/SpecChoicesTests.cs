@@ -70,4 +70,12 @@ public sealed class SpecChoicesTests
         Assert.Equal($"| `--label-source` | {ContractNames.List<LabelSource>()} |", Row("--label-source"));
         Assert.Equal($"| `--fusion-source` | {ContractNames.List<FusionSource>()} |", Row("--fusion-source"));
     }
+
+    [Fact]
+    public void Import_format_and_resize_names_of_the_console_are_the_silos_registry()
+    {
+        Assert.Equal(PruneFuse.Learning.Data.Import.ImageSources.Formats.Select(f => f.Name), ImportFormats.Names);
+        Assert.Equal(PruneFuse.Learning.Data.Import.ImageImportOptions.ResizePolicies, ImportFormats.ResizePolicies);
+        Assert.Equal(PruneFuse.Learning.Data.Import.StreamingImport.DefaultShardBytes, ImportFormats.DefaultShardSize);
+    }
 }

@@ -20,15 +20,15 @@ public static class LabelCommands
         {
             var coordinator = c.GetGrain<ICoordinatorGrain>(p.GetValue(id)!);
             SampleLabel[] labels;
+            // Bounded by the round's selection: a huge or wrong file is refused while it is read, before anything is sent.
+            var selected = (await coordinator.GetSelection(p.GetValue(round))).Length;
             if (p.GetValue(format) == "label-studio" || (p.GetValue(format) == "auto" && LabelFiles.LooksLikeLabelStudio(p.GetValue(file)!)))
             {
                 var spec = (await coordinator.GetStatus()).Spec ?? throw new ClientException($"unknown experiment '{p.GetValue(id)}'");
-                labels = LabelStudio.ReadExport(p.GetValue(file)!, ClassNames(await c.GetGrain<IDatasetGrain>(spec.DatasetId).Describe()));
+                labels = LabelStudio.ReadExport(p.GetValue(file)!, ClassNames(await c.GetGrain<IDatasetGrain>(spec.DatasetId).Describe()), selected);
             }
             else
             {
-                // Bounded by the round's selection: a huge or wrong file is refused here, before anything is sent.
-                var selected = (await coordinator.GetSelection(p.GetValue(round))).Length;
                 labels = LabelFiles.ReadLabels(p.GetValue(file)!, p.GetValue(format)!, selected);
             }
             var st = await coordinator.ImportLabels(p.GetValue(round), labels);
