@@ -13,6 +13,7 @@ var root = new RootCommand("prunefuse-bench: PruneFuse's benchmarks and studies.
     ScaleOutBenchmark.Command(),
     StudyBenchmark.Command(),
     ChaosBenchmark.Command(),
+    ImportBenchmark.Command(),
     SweepPlot.Command(),
 };
 if (args.Length == 0 || args is ["help"])

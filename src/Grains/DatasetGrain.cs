@@ -179,10 +179,11 @@ public sealed class DatasetGrain(IArtifactStore store, Experiments.ExperimentSto
             if (bad.Count > 0 && !request.SkipBad) throw Refusal(bad);
         }
         var test = await Task.Run(() => StreamingImport.DecodeShards(plan.Test, plan.TestEntries, options, Math.Max(1, plan.TestEntries.Count), 1_000_000_000, bad,
-            n => Report(plan.PoolEntries.Count + n), compute.Stopping).SingleOrDefault());
+            progress: n => Report(plan.PoolEntries.Count + n), cancellationToken: compute.Stopping).SingleOrDefault());
         if (bad.Count > 0 && !request.SkipBad) throw Refusal(bad);
         if (test is null) throw new ArgumentException("no readable images left in the test set");
-        var pool = Checked(StreamingImport.DecodeShards(plan.Pool, plan.PoolEntries, options, perShard, 0, bad, n => Report(n), compute.Stopping));
+        var pool = Checked(StreamingImport.DecodeShards(plan.Pool, plan.PoolEntries, options, perShard, 0, bad, reuseBuffer: true,
+            n => Report(n), compute.Stopping));
         var manifest = await WriteAsync(id, pool, test, new DatasetManifest
         {
             DatasetId = id, Channels = options.Channels, Height = options.Height, Width = options.Width, Classes = plan.ClassNames.Count,

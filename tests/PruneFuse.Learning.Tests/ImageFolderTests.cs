@@ -181,6 +181,15 @@ public class ImageFolderTests
         Assert.Equal(forward.ToNormalization().Mean, backward.ToNormalization().Mean);
         Assert.Equal(forward.ToNormalization().Std, backward.ToNormalization().Std);
         Assert.Equal(512, StreamingImport.ImagesPerShard(400_000, options));
+
+        // Reusing one buffer for every full shard: each shard, consumed before the next, still holds its own images.
+        var index = 0;
+        foreach (var shard in StreamingImport.DecodeShards(source, [.. Enumerable.Range(0, source.Entries.Count)], options, 2, 10, [], reuseBuffer: true))
+        {
+            Assert.Equal(shards[index].Keys, shard.Keys);
+            Assert.Equal(shards[index++].Images.Pixels, shard.Images.Pixels);
+        }
+        Assert.Equal(shards.Count, index);
     }
 
     [Fact]
