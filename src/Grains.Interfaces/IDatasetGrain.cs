@@ -181,6 +181,12 @@ public sealed record DatasetImportResult
 
     /// <summary>Seconds spent decoding and writing.</summary>
     [Id(8)] public double Seconds { get; init; }
+
+    /// <summary>Each silo's share of the decoding.</summary>
+    [Id(9)] public SiloImport[] Silos { get; init; } = [];
+
+    /// <summary>Pool shards an earlier, interrupted run of the same import had written, kept rather than decoded again.</summary>
+    [Id(10)] public int ResumedShards { get; init; }
 }
 
 /// <summary>Progress of a running import: the stage, samples done of the total, and the decode rate.</summary>
@@ -190,9 +196,19 @@ public sealed record ImportProgress([property: Id(0)] string Stage, [property: I
     /// <summary>Images decoded per second so far (0 before decoding starts).</summary>
     [Id(3)] public double ImagesPerSecond { get; init; }
 
-    /// <summary>The silo doing the work.</summary>
+    /// <summary>The silo running the import (its dataset grain).</summary>
     [Id(4)] public string Silo { get; init; } = "";
+
+    /// <summary>Each silo's share of the decoding so far.</summary>
+    [Id(5)] public SiloImport[] Silos { get; init; } = [];
+
+    /// <summary>Pool shards already written by an earlier run of this import, resumed rather than decoded again.</summary>
+    [Id(6)] public int ResumedShards { get; init; }
 }
+
+/// <summary>One silo's share of an import: shards written, images decoded, and its rate while it worked.</summary>
+[GenerateSerializer, Immutable, Alias("prunefuse.SiloImport")]
+public sealed record SiloImport([property: Id(0)] string Silo, [property: Id(1)] int Shards, [property: Id(2)] long Images, [property: Id(3)] double ImagesPerSecond);
 
 /// <summary>Raw pixels of some pool samples, for previews and labeling tools.</summary>
 [GenerateSerializer, Immutable, Alias("prunefuse.SampleImages")]

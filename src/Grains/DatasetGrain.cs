@@ -9,7 +9,8 @@ using PruneFuse.Learning.Runtime;
 namespace PruneFuse.Grains;
 
 /// <summary>Imports a dataset into the artifact store as pool shards plus a test shard, and describes it.</summary>
-public sealed class DatasetGrain(IArtifactStore store, Experiments.ExperimentStore images, Compute.TorchWorker compute, ILogger<DatasetGrain> logger) : Grain, IDatasetGrain
+public sealed class DatasetGrain(IArtifactStore store, Experiments.ExperimentStore images, Compute.TorchWorker compute, Compute.ComputeSilos silos,
+    ImportSourceCache sources, ILogger<DatasetGrain> logger) : Grain, IDatasetGrain
 {
     private string DatasetId => ArtifactName.ValidateId(this.GetPrimaryKeyString(), "dataset id");
 
@@ -117,7 +118,7 @@ public sealed class DatasetGrain(IArtifactStore store, Experiments.ExperimentSto
         {
             throw new ArgumentException($"test fraction must be in (0, 1) when no test source is given, got {request.TestFraction}");
         }
-        var fingerprint = System.Text.Json.JsonSerializer.Serialize(request with { DryRun = false });
+        var fingerprint = ImportSourceCache.Fingerprint(request);
         if (!request.DryRun && await store.GetInfoAsync(ArtifactLayout.DatasetManifest(id)) is not null)
         {
             var existing = await DatasetManifest.LoadAsync(store, id);
@@ -126,9 +127,8 @@ public sealed class DatasetGrain(IArtifactStore store, Experiments.ExperimentSto
                 $"import under another id, or delete it first: prunefuse dataset delete {id}");
         }
         _progress = new ImportProgress("listing the source", 0, 0) { Silo = SiloName };
-        var plan = await Task.Run(() => ImportPlan.Open(format, Location(request, request.Source, request.Labels),
-            string.IsNullOrEmpty(request.TestSource) ? null : Location(request, request.TestSource, request.TestLabels), request.TestFraction, request.Seed));
-        using (plan)
+        var plan = await Task.Run(() => sources.Get(request));
+        try
         {
             var stored = StoredBytes(plan.PoolEntries.Count, perShard, options) + StoredBytes(plan.TestEntries.Count, int.MaxValue, options);
             var shardCount = (plan.PoolEntries.Count + perShard - 1) / perShard;
@@ -142,15 +142,18 @@ public sealed class DatasetGrain(IArtifactStore store, Experiments.ExperimentSto
             if (request.DryRun) return result with { DryRun = true };
             return await DecodeAndWriteAsync(id, request, plan, options, perShard, fingerprint, result);
         }
+        finally
+        {
+            // A dry run leaves the listing for the import that usually follows it.
+            if (!request.DryRun) sources.Forget(request);
+        }
     }
 
     private string SiloName => RuntimeIdentity;
 
-    private static SourceLocation Location(DatasetImportRequest request, string path, string labels)
-    {
-        static string? NullIfEmpty(string s) => string.IsNullOrEmpty(s) ? null : s;
-        return new(path, NullIfEmpty(labels), NullIfEmpty(request.ClassNamesFile), NullIfEmpty(request.CifarLabels));
-    }
+    private Compute.ComputeSilos ComputeSilos => silos;
+
+    private ILogger Logger => logger;
 
     private static long StoredBytes(int count, int perShard, ImageImportOptions options) =>
         (long)count * (8 + 4 + options.ImageBytes) + (long)Math.Max(1, (count + (long)perShard - 1) / perShard) * PoolShardFormat.HeaderLength;
@@ -158,50 +161,206 @@ public sealed class DatasetGrain(IArtifactStore store, Experiments.ExperimentSto
     private async Task<DatasetImportResult> DecodeAndWriteAsync(string id, DatasetImportRequest request, ImportPlan plan, ImageImportOptions options, int perShard,
         string fingerprint, DatasetImportResult result)
     {
-        var bad = new List<BadImage>();
         var total = plan.PoolEntries.Count + plan.TestEntries.Count;
         var clock = System.Diagnostics.Stopwatch.StartNew();
-        void Report(long done) => _progress = new ImportProgress("decoding images", done, total) { ImagesPerSecond = done / Math.Max(1e-3, clock.Elapsed.TotalSeconds), Silo = SiloName };
-        Report(0);
         if ((long)plan.TestEntries.Count * options.ImageBytes > StreamingImport.MaxShardBytes)
         {
             throw new ArgumentException($"the test set of {plan.TestEntries.Count} images at {options.Height}×{options.Width} is " +
                 $"{(long)plan.TestEntries.Count * options.ImageBytes >> 20} MB; one test shard holds at most {StreamingImport.MaxShardBytes >> 20} MB: use a smaller test set");
         }
-        // Refused at the first shard with a bad image unless --skip-bad: nothing decoded after it is wasted.
-        IEnumerable<DecodedShard> Checked(IEnumerable<DecodedShard> shards)
-        {
-            foreach (var shard in shards)
-            {
-                if (bad.Count > 0 && !request.SkipBad) throw Refusal(bad);
-                yield return shard;
-            }
-            if (bad.Count > 0 && !request.SkipBad) throw Refusal(bad);
-        }
-        var test = await Task.Run(() => StreamingImport.DecodeShards(plan.Test, plan.TestEntries, options, Math.Max(1, plan.TestEntries.Count), 1_000_000_000, bad,
-            progress: n => Report(plan.PoolEntries.Count + n), cancellationToken: compute.Stopping).SingleOrDefault());
-        if (bad.Count > 0 && !request.SkipBad) throw Refusal(bad);
+        // The test set is decoded here, first: a refused test image costs no pool decoding.
+        var bad = new List<BadImage>();
+        _progress = new ImportProgress("decoding the test set", 0, total) { Silo = SiloName };
+        var test = await Task.Run(() => StreamingImport.DecodeShard(plan.Test, plan.TestEntries, 0, plan.TestEntries.Count, options, 1_000_000_000, bad,
+            cancellationToken: compute.Stopping));
+        if (bad.Count > 0 && !request.SkipBad) throw ImportErrors.Refusal(bad);
         if (test is null) throw new ArgumentException("no readable images left in the test set");
-        var pool = Checked(StreamingImport.DecodeShards(plan.Pool, plan.PoolEntries, options, perShard, 0, bad, reuseBuffer: true,
-            n => Report(n), compute.Stopping));
-        var manifest = await WriteAsync(id, pool, test, new DatasetManifest
+
+        // A rerun of an interrupted import keeps its completed shards; any other leftovers go first.
+        var marker = ArtifactLayout.ImportInProgress(id);
+        var resuming = await store.GetInfoAsync(marker) is not null && System.Text.Encoding.UTF8.GetString(await store.ReadBytesAsync(marker)) == fingerprint;
+        if (!resuming)
+        {
+            await RemoveIncompleteAsync(id);
+            await store.PutBytesAsync(marker, System.Text.Encoding.UTF8.GetBytes(fingerprint));
+        }
+        var shards = Enumerable.Range(0, (plan.PoolEntries.Count + perShard - 1) / perShard).Select(s => new ImportShardRequest
+        {
+            DatasetId = id, Import = request with { DryRun = false }, Shard = s, Start = s * perShard,
+            Count = Math.Min(perShard, plan.PoolEntries.Count - s * perShard), FirstId = (long)s * perShard, Classes = plan.ClassNames.Count,
+            PoolEntries = plan.PoolEntries.Count,
+        }).ToArray();
+        var dispatch = new ShardDispatch(this, shards, total, plan.TestEntries.Count, clock);
+        if (resuming)
+        {
+            foreach (var r in shards) dispatch.Resumed(await ImportArtifacts.CompletedAsync(store, r, compute.Stopping));
+        }
+        ImportedShard[] written;
+        try
+        {
+            written = await dispatch.RunAsync(compute.Stopping);
+        }
+        catch (DataFormatException)
+        {
+            // Refused images: nothing of this import is kept (the same import would be refused again).
+            await RemoveIncompleteAsync(id);
+            throw;
+        }
+        catch (Exception e) when (e is not ArgumentException)
+        {
+            logger.LogWarning("import of dataset {Dataset} interrupted after {Done} of {Shards} shards ({Error}); the same import again resumes",
+                id, dispatch.Done, shards.Length, e.Message);
+            throw new InvalidOperationException($"the import of dataset '{id}' stopped after {dispatch.Done} of {shards.Length} pool shards: " +
+                $"{ImportErrors.InWords(e, id).Message}. Run the same import again to resume from the written shards", e);
+        }
+        var statistics = new PixelStatistics(options.Channels);
+        foreach (var w in written.Where(w => w.Count > 0)) statistics.Add(PixelStatistics.FromSums(w.Sums, w.Squares, w.Pixels));
+        var entries = written.Where(w => w.Count > 0).Select(w =>
+            new ShardEntry(w.Shard, ArtifactLayout.PoolShard(id, w.Shard), w.FirstId, w.Count) { Keys = ArtifactLayout.PoolShardKeys(id, w.Shard) }).ToArray();
+        if (entries.Length == 0) throw new ArgumentException("no readable images left in the pool");
+        var skipped = bad.Select(b => $"{b.Path}: {b.Reason}").Concat(written.SelectMany(w => w.Skipped)).ToArray();
+        var manifest = new DatasetManifest
         {
             DatasetId = id, Channels = options.Channels, Height = options.Height, Width = options.Width, Classes = plan.ClassNames.Count,
-            Normalization = FromPixels, Shards = [], TestShard = ArtifactLayout.TestShard(id), TestCount = test.Images.Count,
+            Normalization = statistics.ToNormalization(), Shards = entries, TestShard = ArtifactLayout.TestShard(id), TestCount = test.Images.Count,
             ClassNames = [.. plan.ClassNames], PoolLabeled = plan.Pool.ClassNames.Count > 0, Source = request.Format, ImportRequest = fingerprint,
-        });
-        _progress = new ImportProgress("done", total, total) { ImagesPerSecond = total / Math.Max(1e-3, clock.Elapsed.TotalSeconds), Silo = SiloName };
-        var written = manifest.Shards.Length;
+        };
+        await using (var content = PoolShardFormat.OpenRead(test.Images, manifest.Classes))
+        {
+            await store.PutAsync(ArtifactLayout.TestShard(id), content, cancellationToken: compute.Stopping);
+        }
+        await store.PutBytesAsync(ArtifactLayout.DatasetManifest(id), manifest.ToJson(), cancellationToken: CancellationToken.None);
+        // Committed: the import's bookkeeping goes (a failure here leaves only small files a delete removes).
+        foreach (var r in shards) await store.DeleteAsync(ArtifactLayout.PoolShardDone(id, r.Shard));
+        await store.DeleteAsync(marker);
+        logger.LogInformation("imported dataset {Dataset} ({Source}): {Pool} pool samples in {Shards} shards over {Silos} silo(s), {Test} test samples, " +
+            "{Resumed} shards resumed", id, manifest.Source, manifest.PoolSize, entries.Length, dispatch.Silos.Length, test.Images.Count, dispatch.ResumedCount);
+        _progress = new ImportProgress("done", total, total)
+        {
+            ImagesPerSecond = total / Math.Max(1e-3, clock.Elapsed.TotalSeconds), Silo = SiloName, Silos = dispatch.Silos,
+        };
         return result with
         {
-            Dataset = manifest.ToInfo(), Skipped = [.. bad.Select(b => $"{b.Path}: {b.Reason}")], Seconds = clock.Elapsed.TotalSeconds,
-            StoredBytes = (long)(manifest.PoolSize + manifest.TestCount) * (12 + options.ImageBytes) + (written + 1L) * PoolShardFormat.HeaderLength,
+            Dataset = manifest.ToInfo(), Skipped = skipped, Seconds = clock.Elapsed.TotalSeconds, Silos = dispatch.Silos, ResumedShards = dispatch.ResumedCount,
+            StoredBytes = (long)(manifest.PoolSize + manifest.TestCount) * (12 + options.ImageBytes) + (entries.Length + 1L) * PoolShardFormat.HeaderLength,
         };
     }
 
-    private static DataFormatException Refusal(List<BadImage> bad) =>
-        new(bad[0].Path, $"{bad.Count} unreadable image(s), nothing imported: " +
-            string.Join("; ", bad.Take(5).Select(b => $"{b.Path}: {b.Reason}")) + (bad.Count > 5 ? "; …" : "") + ". Fix or remove them, or pass --skip-bad");
+    /// <summary>
+    /// Hands an import's pool shards to the import workers of every compute silo, one shard per silo at a time, so
+    /// faster silos take more; a silo that leaves loses only its shard in flight, which goes to another. Runs on the
+    /// grain's scheduler, so its fields need no locks.
+    /// </summary>
+    private sealed class ShardDispatch(DatasetGrain grain, ImportShardRequest[] shards, long total, long testImages, System.Diagnostics.Stopwatch clock)
+    {
+        private readonly ImportedShard?[] _written = new ImportedShard?[shards.Length];
+        private readonly Queue<ImportShardRequest> _queue = new();
+        private readonly Dictionary<string, (int Shards, long Images, double Busy)> _bySilo = new(StringComparer.Ordinal);
+        private readonly HashSet<string> _lost = new(StringComparer.Ordinal);
+
+        public int Done => _written.Count(w => w is not null);
+
+        public int ResumedCount { get; private set; }
+
+        public SiloImport[] Silos => [.. _bySilo.OrderBy(x => x.Key, StringComparer.Ordinal)
+            .Select(x => new SiloImport(x.Key, x.Value.Shards, x.Value.Images, x.Value.Images / Math.Max(1e-3, x.Value.Busy)))];
+
+        public void Resumed(ImportedShard? shard)
+        {
+            if (shard is null) return;
+            _written[shard.Shard] = shard;
+            ResumedCount++;
+        }
+
+        public async Task<ImportedShard[]> RunAsync(CancellationToken cancellationToken)
+        {
+            foreach (var s in shards.Where(s => _written[s.Shard] is null)) _queue.Enqueue(s);
+            using var stop = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+            var loops = new Dictionary<string, Task>(StringComparer.Ordinal);
+            Report();
+            try
+            {
+                while (_queue.Count > 0 || loops.Count > 0)
+                {
+                    cancellationToken.ThrowIfCancellationRequested();
+                    foreach (var (silo, _) in grain.ComputeSilos.Eligible())
+                    {
+                        if (_queue.Count > 0 && !_lost.Contains(silo) && !loops.ContainsKey(silo)) loops[silo] = LoopAsync(silo, stop.Token);
+                    }
+                    if (loops.Count == 0)
+                    {
+                        throw new InvalidOperationException($"no silo is left to decode the remaining {_queue.Count} pool shards " +
+                            $"({_lost.Count} left during the import)");
+                    }
+                    await Task.WhenAny(loops.Values.Append(Task.Delay(500, CancellationToken.None)));
+                    foreach (var (silo, loop) in loops.Where(l => l.Value.IsCompleted).ToList())
+                    {
+                        loops.Remove(silo);
+                        await loop; // a real error (a refused image, a full disk) fails the import here
+                    }
+                }
+            }
+            finally
+            {
+                await stop.CancelAsync();
+                foreach (var loop in loops.Values)
+                {
+                    try
+                    {
+                        await loop;
+                    }
+                    catch (Exception)
+                    {
+                        // The import already failed or was stopped; the first error is the one reported.
+                    }
+                }
+            }
+            return [.. _written.Select(w => w!)];
+        }
+
+        private async Task LoopAsync(string silo, CancellationToken cancellationToken)
+        {
+            var worker = grain.GrainFactory.GetGrain<IImportWorkerGrain>(silo);
+            while (!cancellationToken.IsCancellationRequested && _queue.TryDequeue(out var shard))
+            {
+                try
+                {
+                    var done = await worker.DecodeShard(shard, cancellationToken);
+                    if (done.RefusedPaths.Length > 0)
+                    {
+                        throw ImportErrors.Refusal([.. done.RefusedPaths.Zip(done.RefusedReasons, (path, reason) => new BadImage(path, reason))]);
+                    }
+                    _written[shard.Shard] = done;
+                    var (n, images, busy) = _bySilo.GetValueOrDefault(silo);
+                    _bySilo[silo] = (n + 1, images + done.Entries, busy + done.Seconds);
+                    Report();
+                }
+                catch (Exception e) when (!cancellationToken.IsCancellationRequested && e is not DataFormatException && grain.ComputeSilos.Lost(e, silo))
+                {
+                    // The silo left (or is leaving): its shard goes back for the others, and it takes no more.
+                    _queue.Enqueue(shard);
+                    _lost.Add(silo);
+                    grain.Logger.LogWarning("silo {Silo} left during the import of {Dataset}; its shard {Shard} goes to another silo",
+                        silo, shard.DatasetId, shard.Shard);
+                    return;
+                }
+                catch (Exception) when (cancellationToken.IsCancellationRequested)
+                {
+                    _queue.Enqueue(shard);
+                    return;
+                }
+            }
+        }
+
+        private void Report()
+        {
+            var done = testImages + _written.Where(w => w is not null).Sum(w => (long)w!.Entries);
+            grain._progress = new ImportProgress("decoding images", done, total)
+            {
+                ImagesPerSecond = done / Math.Max(1e-3, clock.Elapsed.TotalSeconds), Silo = grain.SiloName, Silos = Silos, ResumedShards = ResumedCount,
+            };
+        }
+    }
 
     // Writes the pool shards (with their source keys) and the test shard, then the manifest last: a dataset is
     // visible only once complete. Artifacts of an earlier import of this id that never got its manifest are removed
@@ -217,17 +376,10 @@ public sealed class DatasetGrain(IArtifactStore store, Experiments.ExperimentSto
         {
             logger.LogWarning("import of dataset {Dataset} failed ({Error}); removing its partly written shards", id, e.Message);
             await RemoveIncompleteAsync(id);
-            throw e switch
-            {
-                OutOfMemoryException => new InvalidOperationException($"the silo ran out of memory importing dataset '{id}': lower --shard-size " +
-                    "(one shard is held in memory while it is written) or give the silo more memory; nothing was imported", e),
-                IOException io when IsDiskFull(io) => new IOException($"the artifact store's disk is full while importing dataset '{id}': {io.Message}; nothing was imported", io),
-                _ => e,
-            };
+            throw ImportErrors.InWords(e, id);
         }
     }
 
-    private static bool IsDiskFull(IOException e) => (e.HResult & 0xFFFF) is 28 or 112; // ENOSPC, ERROR_DISK_FULL
 
     private async Task RemoveIncompleteAsync(string id)
     {

@@ -160,8 +160,10 @@ public class ImageFolderTests
         // Two images per shard by bytes: (8 + 4 + 768) × 2 = 1,560 bytes, below the minimum cap, so asked directly.
         var shards = StreamingImport.DecodeShards(source, [.. Enumerable.Range(0, source.Entries.Count)], options, 2, 10, bad).ToList();
         Assert.Equal(dir.File("odd/bad.png"), Assert.Single(bad).Path);
+        // odd/bad.png is the last of 8 entries (even/0,2,4,6 then odd/1,3,5,bad): the last shard keeps one image. Shard s
+        // starts at id 10 + 2s whatever the shards before it kept.
         Assert.Equal([2, 2, 2, 1], shards.Select(s => s.Images.Count));
-        Assert.Equal(Enumerable.Range(10, 7).Select(i => (long)i), shards.SelectMany(s => s.Images.Ids));
+        Assert.Equal([10L, 11, 12, 13, 14, 15, 16], shards.SelectMany(s => s.Images.Ids));
         var keys = shards.SelectMany(s => s.Keys).ToArray();
         Assert.DoesNotContain("odd/bad.png", keys);
         var expected = new byte[options.ImageBytes];

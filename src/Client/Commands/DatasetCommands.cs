@@ -125,6 +125,8 @@ public static class DatasetCommands
             $"{d.TestSize:N0} test samples, {d.Classes} classes ({names}), shape {string.Join("×", d.Shape)}" +
             (result.AlreadyImported ? " (nothing written)" : $", {result.StoredBytes / 1e6:N1} MB stored as {result.Conversion}") +
             (result.Seconds > 0 ? $", {(d.PoolSize + d.TestSize) / result.Seconds:N0} images/s" : "") +
+            (result.Silos.Length > 1 ? $" over {result.Silos.Length} silos ({string.Join(", ", result.Silos.Select(s => $"{s.Shards} shards at {s.ImagesPerSecond:N0}/s"))})" : "") +
+            (result.ResumedShards > 0 ? $", {result.ResumedShards} shards resumed from an interrupted run" : "") +
             (result.Skipped.Length > 0 ? $", {result.Skipped.Length} unreadable images skipped" : "") +
             (result.Ignored > 0 ? $", {result.Ignored} other files ignored" : "");
     }

@@ -8,8 +8,14 @@ namespace PruneFuse.Client.Commands;
 public static class Progress
 {
     /// <summary>Shows the import's progress (a bar on a terminal, lines on stderr otherwise) until it finishes.</summary>
-    private static string Rate(ImportProgress progress) =>
-        progress.ImagesPerSecond > 0 ? $" ({progress.ImagesPerSecond:N0} images/s{(progress.Silo.Length > 0 ? $" on {progress.Silo}" : "")})" : "";
+    private static string Rate(ImportProgress progress)
+    {
+        if (progress.ImagesPerSecond <= 0) return "";
+        var silos = progress.Silos.Length == 0 ? progress.Silo.Length > 0 ? $" on {progress.Silo}" : ""
+            : "; " + string.Join(", ", progress.Silos.Select(s => $"{s.Silo}: {s.Shards} shards at {s.ImagesPerSecond:N0}/s"));
+        var resumed = progress.ResumedShards > 0 ? $"; {progress.ResumedShards} shards resumed" : "";
+        return $" ({progress.ImagesPerSecond:N0} images/s{silos}{resumed})";
+    }
 
     internal static async Task<T> WithImportProgress<T>(IDatasetGrain grain, Task<T> import, bool json, CancellationToken ct)
     {

@@ -26,6 +26,15 @@ public sealed class ComputeSilos(IClusterMembershipService membership, ISiloMeta
     public bool IsActive(string silo) =>
         membership.CurrentSnapshot.Members.Values.Any(m => m.Status == SiloStatus.Active && m.SiloAddress.ToParsableString() == silo);
 
+    /// <summary>
+    /// Whether a failed call to a silo-bound worker on <paramref name="silo"/> means the silo went away (or is
+    /// going), so its work goes to others, rather than a real error (a corrupted shard, a bad image) that fails it.
+    /// </summary>
+    public bool Lost(Exception e, string silo) =>
+        e is Placement.SiloNotActiveException or SiloUnavailableException or OrleansMessageRejectionException or TimeoutException
+            or OperationCanceledException // the worker's silo began to stop, which cancels its compute
+        || !IsActive(silo);
+
     private string? Meta(SiloAddress silo, string key) =>
         metadata.GetSiloMetadata(silo).Metadata.TryGetValue(key, out var value) ? value : null;
 }

@@ -41,6 +41,7 @@ public static class PruneFuseSiloExtensions
         builder.Services.AddSingleton<ComputeSilos>();
         builder.Services.AddSingleton<ShardCache>();
         builder.Services.AddSingleton<ReplicaCache>();
+        builder.Services.AddSingleton<Datasets.ImportSourceCache>();
         builder.Services.AddSingleton<ExperimentStore>();
         builder.Services.AddSingleton<SiloWebAddress>();
         return builder;

@@ -224,14 +224,8 @@ public sealed class ScoreStep : IRoundStep
             }
         }
 
-        /// <summary>
-        /// Whether a failed unit call means its silo went away rather than a real error (a corrupted shard, a bad
-        /// checkpoint): those fail the round as before.
-        /// </summary>
-        private bool SiloLost(Exception e, string silo) =>
-            e is SiloNotActiveException or SiloUnavailableException or OrleansMessageRejectionException or TimeoutException
-                or OperationCanceledException // the worker's silo began to stop, which cancels its compute
-            || !c.Silos.IsActive(silo);
+        // A silo that went away loses its unit to the others; a real error (a corrupted shard) fails the round.
+        private bool SiloLost(Exception e, string silo) => c.Silos.Lost(e, silo);
 
         private void Report()
         {

@@ -137,6 +137,20 @@ public sealed class FileSystemArtifactStore : IArtifactStore
         var path = PathOf(name);
         if (!File.Exists(path)) return Task.FromResult(false);
         File.Delete(path);
+        // Folders exist only to hold artifacts: one left empty goes too, up to the store's root, as in blob storage.
+        for (var dir = Path.GetDirectoryName(path); dir is not null && dir.Length > _root.Length && dir.StartsWith(_root, StringComparison.Ordinal);
+             dir = Path.GetDirectoryName(dir))
+        {
+            try
+            {
+                if (Directory.EnumerateFileSystemEntries(dir).Any()) break;
+                Directory.Delete(dir);
+            }
+            catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+            {
+                break; // another writer put something there meanwhile, or it went already
+            }
+        }
         return Task.FromResult(true);
     }
 

@@ -37,58 +37,75 @@ public static class StreamingImport
 
     /// <summary>
     /// Decodes <paramref name="entries"/> (positions in <paramref name="source"/>'s listing) into shards of at most
-    /// <paramref name="perShard"/> samples, ids consecutive from <paramref name="firstId"/> over the samples kept.
-    /// Undecodable samples go to <paramref name="bad"/> and are left out. <paramref name="progress"/> gets the count of
-    /// samples decoded so far. With <paramref name="reuseBuffer"/>, every full shard is decoded into the same pixel
-    /// array, so a consumer must be done with a shard (write it) before it asks for the next: memory then stays at one
-    /// shard, where fresh arrays would pile up until the GC gets round to them (+1.9 GB for a 2.6 GB pool, measured).
+    /// <paramref name="perShard"/> samples; shard <c>s</c> holds entries <c>s·perShard…</c> with ids from
+    /// <c><paramref name="firstId"/> + s·perShard</c>, consecutive over the samples it keeps, so a sample's id depends
+    /// only on the listing and the shard size, not on which silo decoded which shard (a bad image leaves a gap at its
+    /// shard's end). Undecodable samples go to <paramref name="bad"/> and are left out. With
+    /// <paramref name="reuseBuffer"/>, every full shard is decoded into the same pixel array, so a consumer must be done
+    /// with a shard (write it) before it asks for the next: memory then stays at one shard, where fresh arrays would
+    /// pile up until the GC gets round to them (+1.9 GB for a 2.6 GB pool, measured).
     /// </summary>
     public static IEnumerable<DecodedShard> DecodeShards(IImageSource source, IReadOnlyList<int> entries, ImageImportOptions options, int perShard,
         long firstId, List<BadImage> bad, bool reuseBuffer = false, Action<long>? progress = null, CancellationToken cancellationToken = default)
     {
-        options.Validate();
         ArgumentOutOfRangeException.ThrowIfLessThan(perShard, 1);
-        var size = options.ImageBytes;
-        var nextId = firstId;
-        long decoded = 0;
         byte[]? full = null;
+        long decoded = 0;
         for (var start = 0; start < entries.Count; start += perShard)
         {
-            cancellationToken.ThrowIfCancellationRequested();
             var count = Math.Min(perShard, entries.Count - start);
-            var pixels = reuseBuffer && count == perShard ? full ??= new byte[(long)count * size] : new byte[(long)count * size];
-            var failures = new BadImage?[count];
-            Parallel.For(0, count, new ParallelOptions { CancellationToken = cancellationToken, MaxDegreeOfParallelism = Environment.ProcessorCount }, i =>
-            {
-                try
-                {
-                    source.DecodeInto(entries[start + i], options, pixels.AsSpan().Slice((int)((long)i * size), size));
-                }
-                catch (Exception e) when (e is DataFormatException or IOException or UnauthorizedAccessException or ArgumentException)
-                {
-                    // A format error names the file (or member) itself; any other error is named by the source key.
-                    failures[i] = e is DataFormatException d ? new BadImage(d.SourceName, d.Problem) : new BadImage(source.Entries[entries[start + i]].Key, e.Message);
-                }
-                var n = Interlocked.Increment(ref decoded);
-                if (progress is not null && n % 64 == 0) progress(n);
-            });
+            var buffer = reuseBuffer && count == perShard ? full ??= new byte[(long)count * options.ImageBytes] : null;
+            var before = decoded;
+            var shard = DecodeShard(source, entries, start, count, options, firstId + start, bad, buffer, n => progress?.Invoke(before + n), cancellationToken);
+            decoded += count;
             progress?.Invoke(decoded);
-            var kept = Enumerable.Range(0, count).Where(i => failures[i] is null).ToArray();
-            bad.AddRange(failures.OfType<BadImage>());
-            if (kept.Length == 0) continue;
-            if (kept.Length < count)
-            {
-                // Bad samples leave the shard: move the good ones down into an exact-size array.
-                var compact = new byte[(long)kept.Length * size];
-                for (var j = 0; j < kept.Length; j++) Array.Copy(pixels, (long)kept[j] * size, compact, (long)j * size, size);
-                pixels = compact;
-            }
-            var ids = kept.Select((_, j) => nextId + j).ToArray();
-            nextId += kept.Length;
-            var labels = kept.Select(i => Math.Max(-1, source.Entries[entries[start + i]].Label)).ToArray();
-            var keys = kept.Select(i => source.Entries[entries[start + i]].Key).ToArray();
-            yield return new DecodedShard(new ImageSet(ids, labels, pixels, options.Channels, options.Height, options.Width), keys);
+            if (shard is not null) yield return shard;
         }
+    }
+
+    /// <summary>
+    /// Decodes <paramref name="count"/> entries from position <paramref name="start"/> of <paramref name="entries"/>
+    /// as one shard with ids from <paramref name="firstId"/> over the samples kept (null when none is readable), into
+    /// <paramref name="buffer"/> when given (exactly <paramref name="count"/> images long) or a new array.
+    /// </summary>
+    public static DecodedShard? DecodeShard(IImageSource source, IReadOnlyList<int> entries, int start, int count, ImageImportOptions options, long firstId,
+        List<BadImage> bad, byte[]? buffer = null, Action<long>? progress = null, CancellationToken cancellationToken = default)
+    {
+        options.Validate();
+        cancellationToken.ThrowIfCancellationRequested();
+        var size = options.ImageBytes;
+        var pixels = buffer ?? new byte[(long)count * size];
+        if (pixels.LongLength != (long)count * size) throw new ArgumentException($"a buffer for {count} images needs {(long)count * size} bytes, got {pixels.LongLength}");
+        var failures = new BadImage?[count];
+        long decoded = 0;
+        Parallel.For(0, count, new ParallelOptions { CancellationToken = cancellationToken, MaxDegreeOfParallelism = Environment.ProcessorCount }, i =>
+        {
+            try
+            {
+                source.DecodeInto(entries[start + i], options, pixels.AsSpan().Slice((int)((long)i * size), size));
+            }
+            catch (Exception e) when (e is DataFormatException or IOException or UnauthorizedAccessException or ArgumentException)
+            {
+                // A format error names the file (or member) itself; any other error is named by the source key.
+                failures[i] = e is DataFormatException d ? new BadImage(d.SourceName, d.Problem) : new BadImage(source.Entries[entries[start + i]].Key, e.Message);
+            }
+            var n = Interlocked.Increment(ref decoded);
+            if (progress is not null && n % 64 == 0) progress(n);
+        });
+        var kept = Enumerable.Range(0, count).Where(i => failures[i] is null).ToArray();
+        lock (bad) bad.AddRange(failures.OfType<BadImage>());
+        if (kept.Length == 0) return null;
+        if (kept.Length < count)
+        {
+            // Bad samples leave the shard: move the good ones down into an exact-size array.
+            var compact = new byte[(long)kept.Length * size];
+            for (var j = 0; j < kept.Length; j++) Array.Copy(pixels, (long)kept[j] * size, compact, (long)j * size, size);
+            pixels = compact;
+        }
+        var ids = kept.Select((_, j) => firstId + j).ToArray();
+        var labels = kept.Select(i => Math.Max(-1, source.Entries[entries[start + i]].Label)).ToArray();
+        var keys = kept.Select(i => source.Entries[entries[start + i]].Key).ToArray();
+        return new DecodedShard(new ImageSet(ids, labels, pixels, options.Channels, options.Height, options.Width), keys);
     }
 }
 
@@ -101,6 +118,26 @@ public sealed class PixelStatistics(int channels)
     private readonly long[] _sum = new long[channels];
     private readonly long[] _squares = new long[channels];
     private long _pixelsPerChannel;
+
+    /// <summary>Statistics from stored sums (another silo's, or a written shard's).</summary>
+    public static PixelStatistics FromSums(long[] sums, long[] squares, long pixelsPerChannel)
+    {
+        if (sums.Length != squares.Length || sums.Length == 0) throw new ArgumentException($"{sums.Length} channel sums but {squares.Length} sums of squares");
+        var s = new PixelStatistics(sums.Length);
+        sums.CopyTo(s._sum, 0);
+        squares.CopyTo(s._squares, 0);
+        s._pixelsPerChannel = pixelsPerChannel;
+        return s;
+    }
+
+    /// <summary>Per-channel sums of pixel values.</summary>
+    public long[] Sums => [.. _sum];
+
+    /// <summary>Per-channel sums of squared pixel values.</summary>
+    public long[] Squares => [.. _squares];
+
+    /// <summary>Pixels added per channel.</summary>
+    public long PixelsPerChannel => _pixelsPerChannel;
 
     /// <summary>Adds every image of <paramref name="set"/>.</summary>
     public void Add(ImageSet set)
