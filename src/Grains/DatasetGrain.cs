@@ -69,7 +69,11 @@ public sealed class DatasetGrain(IArtifactStore store, Experiments.ExperimentSto
     private ImportProgress _progress = new("idle", 0, 0);
 
     /// <inheritdoc />
-    public Task<ImportProgress> GetImportProgress() => Task.FromResult(Volatile.Read(ref _progress));
+    public Task<ImportProgress> GetImportProgress()
+    {
+        var progress = Volatile.Read(ref _progress);
+        return Task.FromResult(progress.Silo.Length > 0 ? progress : progress with { Silo = SiloName });
+    }
 
     /// <inheritdoc />
     public async Task<DatasetImportResult> Import(DatasetImportRequest request)

@@ -50,7 +50,10 @@ public static class PruneFuseSiloExtensions
     /// <summary>Embedded default: artifacts and grain state under one local folder.</summary>
     public static ISiloBuilder AddPruneFuseEmbedded(this ISiloBuilder builder, string dataRoot, string accelerator = "auto", ComputeOptions? compute = null)
     {
-        builder.AddPruneFuse(_ => new FileSystemArtifactStore(Path.Combine(dataRoot, "artifacts")), accelerator, compute);
+        // Made now, while the silo is configured: its clean-up of dead writers' temporary files then runs before this
+        // silo takes any work, never under another silo's write into a shared folder.
+        var artifacts = new FileSystemArtifactStore(Path.Combine(dataRoot, "artifacts"));
+        builder.AddPruneFuse(_ => artifacts, accelerator, compute);
         builder.Services.AddGrainStorage(GrainStorage.Name, (_, _) => new FileGrainStorage(Path.Combine(dataRoot, "grain-state")));
         return builder;
     }
