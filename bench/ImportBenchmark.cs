@@ -2,6 +2,7 @@ using System.CommandLine;
 using System.Diagnostics;
 using System.Globalization;
 using System.Text.Json;
+using PruneFuse.Grains.Storage;
 using PruneFuse.Tests.Shared;
 using SkiaSharp;
 
@@ -19,7 +20,14 @@ internal static class ImportBenchmark
     private static readonly Option<int> Large = BenchOptions.Int("--large-images", 17_000, 0, 10_000_000, "Images in the large pool (0 = skip it)");
     private static readonly Option<int> LargeSize = BenchOptions.Int("--large-size", 224, 8, 1024, "Side of the large pool's images (stored at this size)");
     private static readonly Option<string> ShardSize = BenchOptions.Text("--shard-size", "256MB", "--shard-size of the imports");
+    private static readonly Option<string> ClusterShardSize = BenchOptions.Text("--cluster-shard-size", "32MB",
+        "--shard-size of the cluster imports: enough shards that two silos share them evenly");
     private static readonly Option<string> Cpus = BenchOptions.Text("--cpus", "0", "CPU list the silo is pinned to (taskset -c)");
+    private static readonly Option<bool> ScaleOut = new("--scale-out")
+    {
+        Description = "Also import the small pool on a cluster (Azurite) of one silo and of two, each pinned to its own core: speed-up and identical shards",
+        DefaultValueFactory = _ => true,
+    };
     private static readonly Option<bool> Json = BenchOptions.Json();
     private static readonly JsonSerializerOptions Camel = new() { PropertyNamingPolicy = JsonNamingPolicy.CamelCase };
 
@@ -27,7 +35,7 @@ internal static class ImportBenchmark
     public static Command Command()
     {
         var c = new Command("import", "Generated JPEG pools (200,000 small images; one above 2.5 GB of decoded pixels) imported by a pinned silo: " +
-            "images/s and peak RSS per pool") { Small, SmallSize, Large, LargeSize, ShardSize, Cpus, Json };
+            "images/s and peak RSS per pool") { Small, SmallSize, Large, LargeSize, ShardSize, ClusterShardSize, Cpus, ScaleOut, Json };
         c.SetAction(p => BenchOptions.Guard(() => RunAsync(p)));
         return c;
     }
@@ -63,8 +71,9 @@ internal static class ImportBenchmark
             Log($"{name}: {run.DecodedBytes / 1e9:F2} GB decoded in {run.Shards} shards, {run.ImagesPerSecond:N0} images/s, " +
                 $"RSS idle {idle >> 20} MB, peak {peak >> 20} MB (+{run.GrowthBytes >> 20} MB)");
             runs.Add(run);
-            Directory.Delete(folder, recursive: true);
+            if (name != "small" || !a.GetValue(ScaleOut)) Directory.Delete(folder, recursive: true);
         }
+        var scaleOut = a.GetValue(ScaleOut) ? await ScaleOutAsync(root.Path, Path.Combine(root.Path, "small"), a.GetValue(SmallSize), a.GetValue(ClusterShardSize)!) : null;
         var growth = runs.Select(r => (double)r.GrowthBytes).ToArray();
         var spread = growth.Length > 1 ? growth.Max() / growth.Min() : 1;
         Console.WriteLine($"{"pool",-6} {"images",10} {"decoded",10} {"shards",6} {"images/s",9} {"peak RSS",9} {"growth",8}");
@@ -73,8 +82,69 @@ internal static class ImportBenchmark
             Console.WriteLine($"{r.Pool,-6} {r.Images,10:N0} {r.DecodedBytes / 1e9,8:F2}GB {r.Shards,6} {r.ImagesPerSecond,9:N0} {r.PeakRssBytes >> 20,7}MB {r.GrowthBytes >> 20,6}MB");
         }
         Console.WriteLine($"peak RSS growth, largest ÷ smallest pool: {spread:F2} (target ≤ 1.20)");
-        if (a.GetValue(Json)) Console.WriteLine(JsonSerializer.Serialize(new { runs, growthRatio = spread, cpus = a.GetValue(Cpus) }, Camel));
-        return 0;
+        if (scaleOut is not null)
+        {
+            foreach (var c in scaleOut.Configs)
+            {
+                Console.WriteLine($"cluster {c.Config}: {c.Seconds:F1} s, {c.ImagesPerSecond:N0} images/s; " +
+                    string.Join(", ", c.Silos.Select(x => $"{x.Silo} {x.Shards} shards at {x.ImagesPerSecond:N0}/s, peak RSS {x.PeakRssBytes >> 20} MB")));
+            }
+            Console.WriteLine($"two pinned silos ÷ one: {scaleOut.TwoOverOne:F2}× (target ≥ 1.70); shards identical: {scaleOut.ShardsIdentical}");
+        }
+        if (a.GetValue(Json)) Console.WriteLine(JsonSerializer.Serialize(new { runs, growthRatio = spread, cpus = a.GetValue(Cpus), scaleOut }, Camel));
+        return scaleOut is { ShardsIdentical: false } ? 1 : 0;
+    }
+
+    private sealed record ClusterSilo(string Silo, string Cpu, int Shards, double ImagesPerSecond, long PeakRssBytes);
+
+    private sealed record ClusterRun(string Config, double Seconds, double ImagesPerSecond, ClusterSilo[] Silos, string[] ShardHashes);
+
+    private sealed record ScaleOutResult(ClusterRun[] Configs, double TwoOverOne, bool ShardsIdentical);
+
+    // The same pool imported by a cluster of one pinned silo and of two (each on its own core), artifacts on Azurite.
+    private static async Task<ScaleOutResult> ScaleOutAsync(string root, string folder, int side, string shardSize)
+    {
+        if (Environment.ProcessorCount < 2) throw new InvalidOperationException($"--scale-out pins two silos to two cores; this process sees {Environment.ProcessorCount}");
+        var runs = new List<ClusterRun>();
+        foreach (var (config, cpus) in new[] { ("one", new[] { "0" }), ("two", new[] { "0", "1" }) })
+        {
+            // A fresh Azurite per cluster: the console joins the cluster id every silo uses, so no stale members meet.
+            await using var azurite = new AzuriteProcess();
+            await azurite.InitializeAsync();
+            var container = $"import-{config}";
+            string[] args = ["--PruneFuse:Mode=Cluster", $"--PruneFuse:Storage:Container={container}", "--PruneFuse:Accelerator=cpu"];
+            var env = new Dictionary<string, string> { ["PruneFuse__Storage__ConnectionString"] = azurite.ConnectionString, ["PruneFuse__Http__AllowAnonymous"] = "true" };
+            var silos = cpus.Select(c => new SiloProcess(Path.Combine(root, $"cluster-{config}"), args, env, $"silo-cpu{c}", c)).ToList();
+            try
+            {
+                foreach (var s in silos) await s.StartAsync();
+                await Task.Delay(3000); // membership settles: every silo takes shards from the start
+                var result = await ImportAsync(silos[0], "scale", folder, side, shardSize, SiloProcess.ClientArgumentsFor(silos[0].GatewayPort));
+                var store = new PruneFuse.Grains.Storage.AzureBlobArtifactStore(azurite.BlobService, container);
+                var manifest = await PruneFuse.Grains.Datasets.DatasetManifest.LoadAsync(store, "scale");
+                var hashes = new List<string>();
+                foreach (var shard in manifest.Shards)
+                {
+                    hashes.Add(Convert.ToHexString(System.Security.Cryptography.SHA256.HashData(await store.ReadBytesAsync(shard.Artifact))));
+                }
+                var perSilo = result.GetProperty("silos").EnumerateArray().Select(x =>
+                {
+                    var name = x.GetProperty("silo").GetString()!;
+                    var process = silos.FirstOrDefault(p => name.Split('@')[0].EndsWith($":{p.SiloPort}", StringComparison.Ordinal));
+                    return new ClusterSilo(name, process?.Cpus ?? "?", x.GetProperty("shards").GetInt32(), x.GetProperty("imagesPerSecond").GetDouble(),
+                        process?.StatusBytes("VmHWM") ?? 0);
+                }).ToArray();
+                var seconds = result.GetProperty("seconds").GetDouble();
+                var images = result.GetProperty("dataset").GetProperty("poolSize").GetInt32() + result.GetProperty("dataset").GetProperty("testSize").GetInt32();
+                runs.Add(new ClusterRun(config, seconds, images / seconds, perSilo, [.. hashes]));
+                Log($"cluster {config}: {images:N0} images in {seconds:F1} s ({images / seconds:N0}/s)");
+            }
+            finally
+            {
+                foreach (var s in silos) await s.DisposeAsync();
+            }
+        }
+        return new ScaleOutResult([.. runs], runs[1].ImagesPerSecond / runs[0].ImagesPerSecond, runs[0].ShardHashes.SequenceEqual(runs[1].ShardHashes));
     }
 
     // Class-coloured JPEGs with a seeded pattern, written by every core (this is setup, not measured).
@@ -96,10 +166,10 @@ internal static class ImportBenchmark
         });
     }
 
-    private static async Task<JsonElement> ImportAsync(SiloProcess silo, string id, string folder, int side, string shardSize)
+    private static async Task<JsonElement> ImportAsync(SiloProcess silo, string id, string folder, int side, string shardSize, string[]? clientArgs = null)
     {
         var psi = new ProcessStartInfo("dotnet", [BuildOutput.ClientDll, "dataset", "import", "--id", id, "--from", "images", folder, "--size", $"{side}x{side}",
-            "--shard-size", shardSize, "--test-fraction", "0.02", "--json", "--gateway-port", silo.GatewayPort.ToString(CultureInfo.InvariantCulture)])
+            "--shard-size", shardSize, "--test-fraction", "0.02", "--json", "--gateway-port", silo.GatewayPort.ToString(CultureInfo.InvariantCulture), .. clientArgs ?? []])
         {
             RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false,
         };
@@ -111,7 +181,7 @@ internal static class ImportBenchmark
         var stdout = await p.StandardOutput.ReadToEndAsync();
         await p.WaitForExitAsync();
         await stderr;
-        if (p.ExitCode != 0) throw new InvalidOperationException($"import of {id} failed (exit {p.ExitCode}); silo log:\n{string.Join('\n', silo.Log.Split('\n').TakeLast(30))}");
+        if (p.ExitCode != 0) throw new InvalidOperationException($"import of {id} failed (exit {p.ExitCode}): {stdout}; silo log:\n{string.Join('\n', silo.Log.Split('\n').TakeLast(30))}");
         return JsonDocument.Parse(stdout.TrimEnd().Split('\n')[^1]).RootElement.Clone();
     }
 

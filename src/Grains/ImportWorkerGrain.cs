@@ -18,6 +18,10 @@ public sealed class ImportWorkerGrain(IArtifactStore store, ImportSourceCache so
     // One shard at a time per silo: decoding already uses every core, and memory stays at one shard.
     private readonly SemaphoreSlim _one = new(1);
 
+    // Every full shard decodes into this array, once the previous shard is written: fresh 256 MB arrays would pile up on
+    // the large-object heap until memory pressure (+1.9 GB for a 2.6 GB pool, measured).
+    private byte[]? _buffer;
+
     /// <inheritdoc />
     public async Task<ImportedShard> DecodeShard(ImportShardRequest request, CancellationToken cancellationToken = default)
     {
@@ -49,7 +53,9 @@ public sealed class ImportWorkerGrain(IArtifactStore store, ImportSourceCache so
         }
         var options = new ImageImportOptions(request.Import.Channels, request.Import.Height, request.Import.Width, request.Import.Resize);
         var bad = new List<BadImage>();
-        var shard = StreamingImport.DecodeShard(plan.Pool, plan.PoolEntries, request.Start, request.Count, options, request.FirstId, bad,
+        var bytes = (long)request.Count * options.ImageBytes;
+        var buffer = _buffer is { } b && b.LongLength == bytes ? b : bytes >= (_buffer?.LongLength ?? 0) ? _buffer = new byte[bytes] : null;
+        var shard = StreamingImport.DecodeShard(plan.Pool, plan.PoolEntries, request.Start, request.Count, options, request.FirstId, bad, buffer,
             cancellationToken: cancellationToken);
         if (bad.Count > 0 && !request.Import.SkipBad)
         {
@@ -60,8 +66,8 @@ public sealed class ImportWorkerGrain(IArtifactStore store, ImportSourceCache so
                 RefusedPaths = [.. bad.Select(b => b.Path)], RefusedReasons = [.. bad.Select(b => b.Reason)],
             };
         }
-        return await ImportArtifacts.WriteAsync(store, request, shard, [.. bad.Select(b => $"{b.Path}: {b.Reason}")], compute.SiloName,
-            clock.Elapsed.TotalSeconds, cancellationToken);
+        return await ImportArtifacts.WriteAsync(store, request, shard, [.. bad.Select(b => $"{b.Path}: {b.Reason}")], compute.SiloName, clock,
+            cancellationToken);
     }
 
     /// <inheritdoc />

@@ -53,7 +53,9 @@ public sealed class DatasetImportConsoleTests
         var root = Path.Combine(dir.Path, "silo");
         await using var silo = new SiloProcess(root, environment: new() { ["DOTNET_GCHeapHardLimit"] = "0x8000000" });
         await silo.StartAsync();
-        string[] args = ["dataset", "import", "--id", "big", "--from", "images", pool, "--size", "160x160", "--shard-size", "16MB", "--test-fraction", "0.05", "--json"];
+        string[] Import(string shardSize) =>
+            ["dataset", "import", "--id", "big", "--from", "images", pool, "--size", "160x160", "--shard-size", shardSize, "--test-fraction", "0.05", "--json"];
+        var args = Import("16MB");
 
         // A dry run lists and sizes, and writes nothing. 16 MB ÷ (12 + 76,800) bytes = 218 images a shard.
         var dry = await Processes.ClientAsync(silo.GatewayPort, [.. args, "--dry-run"]);
@@ -65,6 +67,13 @@ public sealed class DatasetImportConsoleTests
         Assert.InRange(plan.GetProperty("storedBytes").GetInt64(), 3000L * 76_812, 3000L * 76_812 + 16 * 48);
         Assert.Contains("1 symbolic link(s)", dry.Stderr);
         Assert.False(Directory.Exists(Path.Combine(root, "artifacts", "datasets", "big")));
+
+        // A shard larger than the heap is said in words, with what to change.
+        var tooBig = await Processes.ClientAsync(silo.GatewayPort, Import("512MB"));
+        Assert.Equal(1, tooBig.ExitCode);
+        Assert.Contains("ran out of memory", tooBig.Stdout + tooBig.Stderr);
+        Assert.Contains("lower --shard-size", tooBig.Stdout + tooBig.Stderr);
+        Assert.True(silo.Running, silo.Log);
 
         var before = silo.StatusBytes("VmRSS");
         var imported = await Processes.ClientAsync(silo.GatewayPort, args);

@@ -18,9 +18,12 @@ public static class ImportArtifacts
     /// <summary>The stored marker: which import, and what the worker reported.</summary>
     private sealed record Marker(string Import, ImportedShard Shard);
 
-    /// <summary>Writes <paramref name="shard"/> (null: every image skipped, only the marker) and returns its report.</summary>
+    /// <summary>
+    /// Writes <paramref name="shard"/> (null: every image skipped, only the marker) and returns its report, whose
+    /// seconds are <paramref name="clock"/>'s once the shard is stored (decoding and writing both count).
+    /// </summary>
     public static async Task<ImportedShard> WriteAsync(IArtifactStore store, ImportShardRequest request, DecodedShard? shard, string[] skipped,
-        string silo, double seconds, CancellationToken cancellationToken)
+        string silo, System.Diagnostics.Stopwatch clock, CancellationToken cancellationToken)
     {
         var id = request.DatasetId;
         var statistics = new PixelStatistics(request.Import.Channels);
@@ -34,7 +37,7 @@ public static class ImportArtifacts
         var report = new ImportedShard
         {
             Shard = request.Shard, Count = shard?.Images.Count ?? 0, FirstId = request.FirstId, Skipped = skipped, Sums = statistics.Sums,
-            Squares = statistics.Squares, Pixels = statistics.PixelsPerChannel, Silo = silo, Seconds = seconds, Entries = request.Count,
+            Squares = statistics.Squares, Pixels = statistics.PixelsPerChannel, Silo = silo, Seconds = clock.Elapsed.TotalSeconds, Entries = request.Count,
         };
         var marker = JsonSerializer.SerializeToUtf8Bytes(new Marker(ImportSourceCache.Fingerprint(request.Import), report), Json);
         await store.PutBytesAsync(ArtifactLayout.PoolShardDone(id, request.Shard), marker, cancellationToken: cancellationToken);
