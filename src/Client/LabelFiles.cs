@@ -14,7 +14,8 @@ public static class LabelFiles
     /// sample, empty (CSV) or null (JSONL) when there is none (random, k-center, the initial set); <c>source</c> is
     /// where the sample came from (<paramref name="sources"/>, by position), empty or null when the import kept none.
     /// </summary>
-    public static void WriteSelection(string path, IReadOnlyList<SampleScore> selection, string format, IReadOnlyList<string> sources)
+    public static void WriteSelection(string path, IReadOnlyList<SampleScore> selection, string format,
+        IReadOnlyList<string> sources)
     {
         var sb = new StringBuilder();
         if (format == "csv") sb.Append("sample_id,shard,score,predicted,source\n");
@@ -24,15 +25,18 @@ public static class LabelFiles
             int? predicted = s.Predicted >= 0 ? s.Predicted : null;
             var source = sources[i];
             sb.Append(format == "csv"
-                ? string.Create(CultureInfo.InvariantCulture, $"{s.SampleId},{s.Shard},{s.Score:R},{predicted},{CsvField(source)}\n")
-                : JsonSerializer.Serialize(new { sampleId = s.SampleId, shard = s.Shard, score = s.Score, predicted, source = source.Length > 0 ? source : null }) + "\n");
+                ? string.Create(CultureInfo.InvariantCulture,
+                    $"{s.SampleId},{s.Shard},{s.Score:R},{predicted},{CsvField(source)}\n")
+                : JsonSerializer.Serialize(new { sampleId = s.SampleId, shard = s.Shard, score = s.Score, predicted,
+                    source = source.Length > 0 ? source : null }) + "\n");
         }
         File.WriteAllText(path, sb.ToString());
     }
 
     // A source key may hold commas or quotes (file names do): quoted as spreadsheets expect.
     private static string CsvField(string value) =>
-        value.IndexOfAny([',', '"', '\n', '\r']) >= 0 ? $"\"{value.Replace("\"", "\"\"", StringComparison.Ordinal)}\"" : value;
+        value.IndexOfAny([',', '"', '\n', '\r']) >= 0 ? $"\"{value.Replace("\"", "\"\"", StringComparison.Ordinal)}\""
+            : value;
 
     /// <summary>True when <paramref name="path"/> holds a JSON array (how Label Studio exports), judged by its first non-blank character.</summary>
     public static bool LooksLikeLabelStudio(string path)

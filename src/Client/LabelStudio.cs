@@ -22,7 +22,8 @@ public static class LabelStudio
     /// <summary>Name of the <c>Choices</c> tag in the labeling config (results' <c>from_name</c>).</summary>
     public const string ChoicesTag = "label";
 
-    /// <summary>Writes the tasks file (with each sample's source key from <paramref name="sources"/>, by position); returns the number of tasks.</summary>
+    /// <summary>Writes the tasks file (with each sample's source key from <paramref name="sources"/>, by position);
+    /// returns the number of tasks.</summary>
     public static int WriteTasks(string path, IReadOnlyList<SampleScore> selection, string experimentId, int round, string metric,
         IReadOnlyList<string> classNames, Func<long, string> imageReference, IReadOnlyList<string> sources)
     {
@@ -81,7 +82,8 @@ public static class LabelStudio
     public static SampleLabel[] ReadExport(string path, IReadOnlyList<string> classNames, int maxLabels = int.MaxValue)
     {
         if (!File.Exists(path)) throw new ClientException($"Label Studio export not found: {path}");
-        if (!LabelFiles.LooksLikeLabelStudio(path)) throw new ClientException($"{path}: a Label Studio JSON export is an array of tasks");
+        if (!LabelFiles.LooksLikeLabelStudio(path)) throw new ClientException($"{path}: a Label Studio JSON export "
+            + $"is an array of tasks");
         var labels = new List<SampleLabel>();
         using var stream = File.OpenRead(path);
         var i = 0;
@@ -107,7 +109,8 @@ public static class LabelStudio
                 if (choice is null) continue;
                 if (labels.Count == maxLabels)
                 {
-                    throw new ClientException($"{where}: more than {maxLabels} annotated tasks, but the round selected {maxLabels} samples; is this the right file?");
+                    throw new ClientException($"{where}: more than {maxLabels} annotated tasks, but the round "
+                        + $"selected {maxLabels} samples; is this the right file?");
                 }
                 labels.Add(new SampleLabel(sampleId, ClassIndex(choice, classNames)));
             }
@@ -123,7 +126,8 @@ public static class LabelStudio
     // One task at a time: a million-task export never sits in memory whole.
     private static IEnumerable<JsonNode?> Tasks(Stream stream, string path)
     {
-        using var tasks = JsonSerializer.DeserializeAsyncEnumerable<JsonNode?>(stream).ToBlockingEnumerable().GetEnumerator();
+        using var tasks = JsonSerializer.DeserializeAsyncEnumerable<JsonNode?>(stream).ToBlockingEnumerable()
+            .GetEnumerator();
         while (true)
         {
             try

@@ -97,7 +97,8 @@ public static class ImportFormats
     public const long DefaultShardSize = 256L << 20;
 }
 
-/// <summary>An import: the source on the silo's file system, its format, the stored image size and the test split.</summary>
+/// <summary>An import: the source on the silo's file system, its format, the stored image size and the test
+/// split.</summary>
 [GenerateSerializer, Immutable, Alias("prunefuse.DatasetImportRequest")]
 public sealed record DatasetImportRequest
 {
@@ -185,13 +186,15 @@ public sealed record DatasetImportResult
     /// <summary>Each silo's share of the decoding.</summary>
     [Id(9)] public SiloImport[] Silos { get; init; } = [];
 
-    /// <summary>Pool shards an earlier, interrupted run of the same import had written, kept rather than decoded again.</summary>
+    /// <summary>Pool shards an earlier, interrupted run of the same import had written, kept rather than decoded
+    /// again.</summary>
     [Id(10)] public int ResumedShards { get; init; }
 }
 
 /// <summary>Progress of a running import: the stage, samples done of the total, and the decode rate.</summary>
 [GenerateSerializer, Immutable, Alias("prunefuse.ImportProgress")]
-public sealed record ImportProgress([property: Id(0)] string Stage, [property: Id(1)] long Done, [property: Id(2)] long Total)
+public sealed record ImportProgress([property: Id(0)] string Stage, [property: Id(1)] long Done,
+    [property: Id(2)] long Total)
 {
     /// <summary>Images decoded per second so far (0 before decoding starts).</summary>
     [Id(3)] public double ImagesPerSecond { get; init; }
@@ -202,13 +205,15 @@ public sealed record ImportProgress([property: Id(0)] string Stage, [property: I
     /// <summary>Each silo's share of the decoding so far.</summary>
     [Id(5)] public SiloImport[] Silos { get; init; } = [];
 
-    /// <summary>Pool shards already written by an earlier run of this import, resumed rather than decoded again.</summary>
+    /// <summary>Pool shards already written by an earlier run of this import, resumed rather than decoded
+    /// again.</summary>
     [Id(6)] public int ResumedShards { get; init; }
 }
 
 /// <summary>One silo's share of an import: shards written, images decoded, and its rate while it worked.</summary>
 [GenerateSerializer, Immutable, Alias("prunefuse.SiloImport")]
-public sealed record SiloImport([property: Id(0)] string Silo, [property: Id(1)] int Shards, [property: Id(2)] long Images, [property: Id(3)] double ImagesPerSecond);
+public sealed record SiloImport([property: Id(0)] string Silo, [property: Id(1)] int Shards,
+    [property: Id(2)] long Images, [property: Id(3)] double ImagesPerSecond);
 
 /// <summary>Raw pixels of some pool samples, for previews and labeling tools.</summary>
 [GenerateSerializer, Immutable, Alias("prunefuse.SampleImages")]

@@ -42,7 +42,8 @@ public sealed record ImportShardRequest
     /// <summary>Classes of the dataset (the shard header carries it).</summary>
     [Id(6)] public int Classes { get; init; }
 
-    /// <summary>Pool entries the plan has in all, so a worker whose listing differs refuses instead of writing wrong shards.</summary>
+    /// <summary>Pool entries the plan has in all, so a worker whose listing differs refuses instead of writing wrong
+    /// shards.</summary>
     [Id(7)] public int PoolEntries { get; init; }
 }
 
@@ -53,7 +54,8 @@ public sealed record ImportedShard
     /// <summary>Shard index.</summary>
     [Id(0)] public int Shard { get; init; }
 
-    /// <summary>Samples kept (0 when every image of the shard was unreadable and skipped: no shard is written).</summary>
+    /// <summary>Samples kept (0 when every image of the shard was unreadable and skipped: no shard is
+    /// written).</summary>
     [Id(1)] public int Count { get; init; }
 
     /// <summary>Sample id of the first sample.</summary>
@@ -80,7 +82,8 @@ public sealed record ImportedShard
     /// <summary>Entries the shard held (kept and skipped).</summary>
     [Id(9)] public int Entries { get; init; }
 
-    /// <summary>Unreadable images that refuse the import (without --skip-bad): their files or members; nothing was written.</summary>
+    /// <summary>Unreadable images that refuse the import (without --skip-bad): their files or members; nothing was
+    /// written.</summary>
     [Id(10)] public string[] RefusedPaths { get; init; } = [];
 
     /// <summary>Why each of <see cref="RefusedPaths"/> is unreadable.</summary>

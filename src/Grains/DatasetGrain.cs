@@ -9,7 +9,8 @@ using PruneFuse.Learning.Runtime;
 namespace PruneFuse.Grains;
 
 /// <summary>Imports a dataset into the artifact store as pool shards plus a test shard, and describes it.</summary>
-public sealed class DatasetGrain(IArtifactStore store, Experiments.ExperimentStore images, Compute.TorchWorker compute, Compute.ComputeSilos silos,
+public sealed class DatasetGrain(IArtifactStore store, Experiments.ExperimentStore images, Compute.TorchWorker compute,
+    Compute.ComputeSilos silos,
     ImportSourceCache sources, ILogger<DatasetGrain> logger) : Grain, IDatasetGrain
 {
     private string DatasetId => ArtifactName.ValidateId(this.GetPrimaryKeyString(), "dataset id");
@@ -51,11 +52,13 @@ public sealed class DatasetGrain(IArtifactStore store, Experiments.ExperimentSto
             return (FashionMnist.Load(dir, "train", 0), FashionMnist.Load(dir, "t10k", 1_000_000));
         });
         if (poolLimit > 0 && poolLimit < train.Count) train = train.Take(poolLimit);
-        if (shards > train.Count) throw new ArgumentException($"{shards} shards for {train.Count} pool samples: every shard needs at least one sample");
+        if (shards > train.Count) throw new ArgumentException($"{shards} shards for {train.Count} pool samples: "
+            + $"every shard needs at least one sample");
         _progress = new ImportProgress("writing shards", 0, train.Count + test.Count);
         var per = (train.Count + shards - 1) / shards;
         var parts = Enumerable.Range(0, shards).Select(s => s * per).Where(start => start < train.Count)
-            .Select(start => new DecodedShard(train.Subset([.. Enumerable.Range(start, Math.Min(per, train.Count - start))]), []));
+            .Select(start => new DecodedShard(train.Subset([.. Enumerable.Range(start, Math.Min(per,
+                train.Count - start))]), []));
         var manifest = await WriteAsync(id, parts, new DecodedShard(test, []), new DatasetManifest
         {
             DatasetId = id, Channels = train.Channels, Height = train.Height, Width = train.Width, Classes = 10,
@@ -118,31 +121,39 @@ public sealed class DatasetGrain(IArtifactStore store, Experiments.ExperimentSto
         options.Validate();
         var perShard = StreamingImport.ImagesPerShard(request.ShardSize, options);
         var format = ImageSources.Find(request.Format);
-        if (string.IsNullOrEmpty(request.TestSource) && !format.HasTestSplit && request.TestFraction is not (> 0 and < 1))
+        if (string.IsNullOrEmpty(request.TestSource) && !format.HasTestSplit
+            && request.TestFraction is not (> 0 and < 1))
         {
-            throw new ArgumentException($"test fraction must be in (0, 1) when no test source is given, got {request.TestFraction}");
+            throw new ArgumentException($"test fraction must be in (0, 1) when no test source is given, got "
+                + $"{request.TestFraction}");
         }
         var fingerprint = ImportSourceCache.Fingerprint(request);
         if (!request.DryRun && await store.GetInfoAsync(ArtifactLayout.DatasetManifest(id)) is not null)
         {
             var existing = await DatasetManifest.LoadAsync(store, id);
-            if (existing.ImportRequest == fingerprint) return new DatasetImportResult { Dataset = existing.ToInfo(), AlreadyImported = true };
-            throw new InvalidOperationException($"dataset '{id}' already exists ({existing.Source}, {existing.PoolSize} pool samples) and was imported differently; " +
+            if (existing.ImportRequest == fingerprint) return new DatasetImportResult { Dataset = existing.ToInfo(),
+                AlreadyImported = true };
+            throw new InvalidOperationException($"dataset '{id}' already exists ({existing.Source}, "
+                + $"{existing.PoolSize} pool samples) and was imported differently; " +
                 $"import under another id, or delete it first: prunefuse dataset delete {id}");
         }
         _progress = new ImportProgress("listing the source", 0, 0) { Silo = SiloName };
         var plan = await Task.Run(() => sources.Get(request));
         try
         {
-            var stored = StoredBytes(plan.PoolEntries.Count, perShard, options) + StoredBytes(plan.TestEntries.Count, int.MaxValue, options);
+            var stored = StoredBytes(plan.PoolEntries.Count, perShard, options) + StoredBytes(plan.TestEntries.Count,
+                int.MaxValue, options);
             var shardCount = (plan.PoolEntries.Count + perShard - 1) / perShard;
             var summary = new DatasetInfo
             {
-                DatasetId = id, PoolSize = plan.PoolEntries.Count, TestSize = plan.TestEntries.Count, Shards = shardCount,
-                Shape = [options.Channels, options.Height, options.Width], Classes = plan.ClassNames.Count, ClassNames = [.. plan.ClassNames],
+                DatasetId = id, PoolSize = plan.PoolEntries.Count, TestSize = plan.TestEntries.Count,
+                    Shards = shardCount,
+                Shape = [options.Channels, options.Height, options.Width], Classes = plan.ClassNames.Count,
+                    ClassNames = [.. plan.ClassNames],
                 PoolLabeled = plan.Pool.ClassNames.Count > 0, Source = format.Name,
             };
-            var result = new DatasetImportResult { Dataset = summary, Ignored = plan.Ignored, Notes = [.. plan.Notes], Conversion = options.Describe(), StoredBytes = stored };
+            var result = new DatasetImportResult { Dataset = summary, Ignored = plan.Ignored, Notes = [.. plan.Notes],
+                Conversion = options.Describe(), StoredBytes = stored };
             if (request.DryRun) return result with { DryRun = true };
             return await DecodeAndWriteAsync(id, request, plan, options, perShard, fingerprint, result);
         }
@@ -160,44 +171,53 @@ public sealed class DatasetGrain(IArtifactStore store, Experiments.ExperimentSto
     private ILogger Logger => logger;
 
     private static long StoredBytes(int count, int perShard, ImageImportOptions options) =>
-        (long)count * (8 + 4 + options.ImageBytes) + (long)Math.Max(1, (count + (long)perShard - 1) / perShard) * PoolShardFormat.HeaderLength;
+        (long)count * (8 + 4 + options.ImageBytes) + (long)Math.Max(1, (count
+            + (long)perShard - 1) / perShard) * PoolShardFormat.HeaderLength;
 
-    private async Task<DatasetImportResult> DecodeAndWriteAsync(string id, DatasetImportRequest request, ImportPlan plan, ImageImportOptions options, int perShard,
+    private async Task<DatasetImportResult> DecodeAndWriteAsync(string id, DatasetImportRequest request,
+        ImportPlan plan, ImageImportOptions options, int perShard,
         string fingerprint, DatasetImportResult result)
     {
         var total = plan.PoolEntries.Count + plan.TestEntries.Count;
         var clock = System.Diagnostics.Stopwatch.StartNew();
         if ((long)plan.TestEntries.Count * options.ImageBytes > StreamingImport.MaxShardBytes)
         {
-            throw new ArgumentException($"the test set of {plan.TestEntries.Count} images at {options.Height}×{options.Width} is " +
-                $"{(long)plan.TestEntries.Count * options.ImageBytes >> 20} MB; one test shard holds at most {StreamingImport.MaxShardBytes >> 20} MB: use a smaller test set");
+            throw new ArgumentException($"the test set of {plan.TestEntries.Count} images at "
+                + $"{options.Height}×{options.Width} is " +
+                $"{(long)plan.TestEntries.Count * options.ImageBytes >> 20} MB; one test shard holds at most "
+                    + $"{StreamingImport.MaxShardBytes >> 20} MB: use a smaller test set");
         }
         // The test set is decoded here, first: a refused test image costs no pool decoding.
         var bad = new List<BadImage>();
         _progress = new ImportProgress("decoding the test set", 0, total) { Silo = SiloName };
-        var test = await Task.Run(() => StreamingImport.DecodeShard(plan.Test, plan.TestEntries, 0, plan.TestEntries.Count, options, 1_000_000_000, bad,
+        var test = await Task.Run(() => StreamingImport.DecodeShard(plan.Test, plan.TestEntries, 0,
+            plan.TestEntries.Count, options, 1_000_000_000, bad,
             cancellationToken: compute.Stopping));
         if (bad.Count > 0 && !request.SkipBad) throw ImportErrors.Refusal(bad);
         if (test is null) throw new ArgumentException("no readable images left in the test set");
 
         // A rerun of an interrupted import keeps its completed shards; any other leftovers go first.
         var marker = ArtifactLayout.ImportInProgress(id);
-        var resuming = await store.GetInfoAsync(marker) is not null && System.Text.Encoding.UTF8.GetString(await store.ReadBytesAsync(marker)) == fingerprint;
+        var resuming = await store.GetInfoAsync(marker) is not null
+            && System.Text.Encoding.UTF8.GetString(await store.ReadBytesAsync(marker)) == fingerprint;
         if (!resuming)
         {
             await RemoveIncompleteAsync(id);
             await store.PutBytesAsync(marker, System.Text.Encoding.UTF8.GetBytes(fingerprint));
         }
-        var shards = Enumerable.Range(0, (plan.PoolEntries.Count + perShard - 1) / perShard).Select(s => new ImportShardRequest
+        var shards = Enumerable.Range(0, (plan.PoolEntries.Count + perShard - 1) / perShard).Select(s
+            => new ImportShardRequest
         {
             DatasetId = id, Import = request with { DryRun = false }, Shard = s, Start = s * perShard,
-            Count = Math.Min(perShard, plan.PoolEntries.Count - s * perShard), FirstId = (long)s * perShard, Classes = plan.ClassNames.Count,
+            Count = Math.Min(perShard, plan.PoolEntries.Count - s * perShard), FirstId = (long)s * perShard,
+                Classes = plan.ClassNames.Count,
             PoolEntries = plan.PoolEntries.Count,
         }).ToArray();
         var dispatch = new ShardDispatch(this, shards, total, plan.TestEntries.Count, clock);
         if (resuming)
         {
-            foreach (var r in shards) dispatch.Resumed(await ImportArtifacts.CompletedAsync(store, r, compute.Stopping));
+            foreach (var r in shards) dispatch.Resumed(await ImportArtifacts.CompletedAsync(store, r,
+                compute.Stopping));
         }
         ImportedShard[] written;
         try
@@ -212,41 +232,55 @@ public sealed class DatasetGrain(IArtifactStore store, Experiments.ExperimentSto
         }
         catch (Exception e) when (e is not ArgumentException)
         {
-            logger.LogWarning("import of dataset {Dataset} interrupted after {Done} of {Shards} shards ({Error}); the same import again resumes",
+            logger.LogWarning("import of dataset {Dataset} interrupted after {Done} of {Shards} shards ({Error}); "
+                + "the same import again resumes",
                 id, dispatch.Done, shards.Length, e.Message);
-            throw new InvalidOperationException($"the import of dataset '{id}' stopped after {dispatch.Done} of {shards.Length} pool shards: " +
-                $"{ImportErrors.InWords(e, id).Message}. Run the same import again to resume from the written shards", e);
+            throw new InvalidOperationException($"the import of dataset '{id}' stopped after {dispatch.Done} of "
+                + $"{shards.Length} pool shards: " +
+                $"{ImportErrors.InWords(e, id).Message}. Run the same import again to resume from the written shards",
+                    e);
         }
         var statistics = new PixelStatistics(options.Channels);
-        foreach (var w in written.Where(w => w.Count > 0)) statistics.Add(PixelStatistics.FromSums(w.Sums, w.Squares, w.Pixels));
+        foreach (var w in written.Where(w => w.Count > 0)) statistics.Add(PixelStatistics.FromSums(w.Sums, w.Squares,
+            w.Pixels));
         var entries = written.Where(w => w.Count > 0).Select(w =>
-            new ShardEntry(w.Shard, ArtifactLayout.PoolShard(id, w.Shard), w.FirstId, w.Count) { Keys = ArtifactLayout.PoolShardKeys(id, w.Shard) }).ToArray();
+            new ShardEntry(w.Shard, ArtifactLayout.PoolShard(id, w.Shard), w.FirstId,
+                w.Count) { Keys = ArtifactLayout.PoolShardKeys(id, w.Shard) }).ToArray();
         if (entries.Length == 0) throw new ArgumentException("no readable images left in the pool");
         var skipped = bad.Select(b => $"{b.Path}: {b.Reason}").Concat(written.SelectMany(w => w.Skipped)).ToArray();
         var manifest = new DatasetManifest
         {
-            DatasetId = id, Channels = options.Channels, Height = options.Height, Width = options.Width, Classes = plan.ClassNames.Count,
-            Normalization = statistics.ToNormalization(), Shards = entries, TestShard = ArtifactLayout.TestShard(id), TestCount = test.Images.Count,
-            ClassNames = [.. plan.ClassNames], PoolLabeled = plan.Pool.ClassNames.Count > 0, Source = request.Format, ImportRequest = fingerprint,
+            DatasetId = id, Channels = options.Channels, Height = options.Height, Width = options.Width,
+                Classes = plan.ClassNames.Count,
+            Normalization = statistics.ToNormalization(), Shards = entries, TestShard = ArtifactLayout.TestShard(id),
+                TestCount = test.Images.Count,
+            ClassNames = [.. plan.ClassNames], PoolLabeled = plan.Pool.ClassNames.Count > 0, Source = request.Format,
+                ImportRequest = fingerprint,
         };
         await using (var content = PoolShardFormat.OpenRead(test.Images, manifest.Classes))
         {
             await store.PutAsync(ArtifactLayout.TestShard(id), content, cancellationToken: compute.Stopping);
         }
-        await store.PutBytesAsync(ArtifactLayout.DatasetManifest(id), manifest.ToJson(), cancellationToken: CancellationToken.None);
+        await store.PutBytesAsync(ArtifactLayout.DatasetManifest(id), manifest.ToJson(),
+            cancellationToken: CancellationToken.None);
         // Committed: the import's bookkeeping goes (a failure here leaves only small files a delete removes).
         foreach (var r in shards) await store.DeleteAsync(ArtifactLayout.PoolShardDone(id, r.Shard));
         await store.DeleteAsync(marker);
-        logger.LogInformation("imported dataset {Dataset} ({Source}): {Pool} pool samples in {Shards} shards over {Silos} silo(s), {Test} test samples, " +
-            "{Resumed} shards resumed", id, manifest.Source, manifest.PoolSize, entries.Length, dispatch.Silos.Length, test.Images.Count, dispatch.ResumedCount);
+        logger.LogInformation("imported dataset {Dataset} ({Source}): {Pool} pool samples in {Shards} shards over "
+            + "{Silos} silo(s), {Test} test samples, " +
+            "{Resumed} shards resumed", id, manifest.Source, manifest.PoolSize, entries.Length, dispatch.Silos.Length,
+                test.Images.Count, dispatch.ResumedCount);
         _progress = new ImportProgress("done", total, total)
         {
-            ImagesPerSecond = total / Math.Max(1e-3, clock.Elapsed.TotalSeconds), Silo = SiloName, Silos = dispatch.Silos,
+            ImagesPerSecond = total / Math.Max(1e-3, clock.Elapsed.TotalSeconds), Silo = SiloName,
+                Silos = dispatch.Silos,
         };
         return result with
         {
-            Dataset = manifest.ToInfo(), Skipped = skipped, Seconds = clock.Elapsed.TotalSeconds, Silos = dispatch.Silos, ResumedShards = dispatch.ResumedCount,
-            StoredBytes = (long)(manifest.PoolSize + manifest.TestCount) * (12 + options.ImageBytes) + (entries.Length + 1L) * PoolShardFormat.HeaderLength,
+            Dataset = manifest.ToInfo(), Skipped = skipped, Seconds = clock.Elapsed.TotalSeconds,
+                Silos = dispatch.Silos, ResumedShards = dispatch.ResumedCount,
+            StoredBytes = (long)(manifest.PoolSize + manifest.TestCount) * (12 + options.ImageBytes) + (entries.Length
+                + 1L) * PoolShardFormat.HeaderLength,
         };
     }
 
@@ -255,11 +289,13 @@ public sealed class DatasetGrain(IArtifactStore store, Experiments.ExperimentSto
     /// faster silos take more; a silo that leaves loses only its shard in flight, which goes to another. Runs on the
     /// grain's scheduler, so its fields need no locks.
     /// </summary>
-    private sealed class ShardDispatch(DatasetGrain grain, ImportShardRequest[] shards, long total, long testImages, System.Diagnostics.Stopwatch clock)
+    private sealed class ShardDispatch(DatasetGrain grain, ImportShardRequest[] shards, long total, long testImages,
+        System.Diagnostics.Stopwatch clock)
     {
         private readonly ImportedShard?[] _written = new ImportedShard?[shards.Length];
         private readonly Queue<ImportShardRequest> _queue = new();
-        private readonly Dictionary<string, (int Shards, long Images, double Busy)> _bySilo = new(StringComparer.Ordinal);
+        private readonly Dictionary<string, (int Shards, long Images,
+            double Busy)> _bySilo = new(StringComparer.Ordinal);
         private readonly HashSet<string> _lost = new(StringComparer.Ordinal);
 
         public int Done => _written.Count(w => w is not null);
@@ -267,7 +303,8 @@ public sealed class DatasetGrain(IArtifactStore store, Experiments.ExperimentSto
         public int ResumedCount { get; private set; }
 
         public SiloImport[] Silos => [.. _bySilo.OrderBy(x => x.Key, StringComparer.Ordinal)
-            .Select(x => new SiloImport(x.Key, x.Value.Shards, x.Value.Images, x.Value.Images / Math.Max(1e-3, x.Value.Busy)))];
+            .Select(x => new SiloImport(x.Key, x.Value.Shards, x.Value.Images, x.Value.Images / Math.Max(1e-3,
+                x.Value.Busy)))];
 
         public void Resumed(ImportedShard? shard)
         {
@@ -289,11 +326,13 @@ public sealed class DatasetGrain(IArtifactStore store, Experiments.ExperimentSto
                     cancellationToken.ThrowIfCancellationRequested();
                     foreach (var (silo, _) in grain.ComputeSilos.Eligible())
                     {
-                        if (_queue.Count > 0 && !_lost.Contains(silo) && !loops.ContainsKey(silo)) loops[silo] = LoopAsync(silo, stop.Token);
+                        if (_queue.Count > 0 && !_lost.Contains(silo)
+                            && !loops.ContainsKey(silo)) loops[silo] = LoopAsync(silo, stop.Token);
                     }
                     if (loops.Count == 0)
                     {
-                        throw new InvalidOperationException($"no silo is left to decode the remaining {_queue.Count} pool shards " +
+                        throw new InvalidOperationException($"no silo is left to decode the remaining {_queue.Count} "
+                            + $"pool shards " +
                             $"({_lost.Count} left during the import)");
                     }
                     await Task.WhenAny(loops.Values.Append(Task.Delay(500, CancellationToken.None)));
@@ -332,19 +371,22 @@ public sealed class DatasetGrain(IArtifactStore store, Experiments.ExperimentSto
                     var done = await worker.DecodeShard(shard, cancellationToken);
                     if (done.RefusedPaths.Length > 0)
                     {
-                        throw ImportErrors.Refusal([.. done.RefusedPaths.Zip(done.RefusedReasons, (path, reason) => new BadImage(path, reason))]);
+                        throw ImportErrors.Refusal([.. done.RefusedPaths.Zip(done.RefusedReasons, (path, reason)
+                            => new BadImage(path, reason))]);
                     }
                     _written[shard.Shard] = done;
                     var (n, images, busy) = _bySilo.GetValueOrDefault(silo);
                     _bySilo[silo] = (n + 1, images + done.Entries, busy + done.Seconds);
                     Report();
                 }
-                catch (Exception e) when (!cancellationToken.IsCancellationRequested && e is not DataFormatException && grain.ComputeSilos.Lost(e, silo))
+                catch (Exception e) when (!cancellationToken.IsCancellationRequested && e is not DataFormatException
+                    && grain.ComputeSilos.Lost(e, silo))
                 {
                     // The silo left (or is leaving): its shard goes back for the others, and it takes no more.
                     _queue.Enqueue(shard);
                     _lost.Add(silo);
-                    grain.Logger.LogWarning("silo {Silo} left during the import of {Dataset}; its shard {Shard} goes to another silo",
+                    grain.Logger.LogWarning("silo {Silo} left during the import of {Dataset}; its shard {Shard} goes "
+                        + "to another silo",
                         silo, shard.DatasetId, shard.Shard);
                     return;
                 }
@@ -361,7 +403,8 @@ public sealed class DatasetGrain(IArtifactStore store, Experiments.ExperimentSto
             var done = testImages + _written.Where(w => w is not null).Sum(w => (long)w!.Entries);
             grain._progress = new ImportProgress("decoding images", done, total)
             {
-                ImagesPerSecond = done / Math.Max(1e-3, clock.Elapsed.TotalSeconds), Silo = grain.SiloName, Silos = Silos, ResumedShards = ResumedCount,
+                ImagesPerSecond = done / Math.Max(1e-3, clock.Elapsed.TotalSeconds), Silo = grain.SiloName,
+                    Silos = Silos, ResumedShards = ResumedCount,
             };
         }
     }
@@ -369,7 +412,8 @@ public sealed class DatasetGrain(IArtifactStore store, Experiments.ExperimentSto
     // Writes the pool shards (with their source keys) and the test shard, then the manifest last: a dataset is
     // visible only once complete. Artifacts of an earlier import of this id that never got its manifest are removed
     // first, and a write that fails (a full disk, a stopping silo, a refused image) removes what it wrote.
-    private async Task<DatasetManifest> WriteAsync(string id, IEnumerable<DecodedShard> pool, DecodedShard test, DatasetManifest manifest)
+    private async Task<DatasetManifest> WriteAsync(string id, IEnumerable<DecodedShard> pool, DecodedShard test,
+        DatasetManifest manifest)
     {
         await RemoveIncompleteAsync(id);
         try
@@ -405,7 +449,8 @@ public sealed class DatasetGrain(IArtifactStore store, Experiments.ExperimentSto
     // A manifest's normalisation before the pool's pixels are written, from which it is computed.
     private static readonly ImageNormalization FromPixels = new([], []);
 
-    private async Task<DatasetManifest> WriteShardsAsync(string id, IEnumerable<DecodedShard> pool, DecodedShard test, DatasetManifest manifest,
+    private async Task<DatasetManifest> WriteShardsAsync(string id, IEnumerable<DecodedShard> pool, DecodedShard test,
+        DatasetManifest manifest,
         CancellationToken cancellationToken)
     {
         var entries = new List<ShardEntry>();
@@ -437,7 +482,8 @@ public sealed class DatasetGrain(IArtifactStore store, Experiments.ExperimentSto
         manifest = manifest with { Shards = [.. entries], Normalization = statistics.ToNormalization() };
         cancellationToken.ThrowIfCancellationRequested();
         await store.PutBytesAsync(ArtifactLayout.DatasetManifest(id), manifest.ToJson(), cancellationToken: CancellationToken.None);
-        logger.LogInformation("imported dataset {Dataset} ({Source}): {Pool} pool samples in {Shards} shards, {Test} test samples",
+        logger.LogInformation("imported dataset {Dataset} ({Source}): {Pool} pool samples in {Shards} shards, {Test} "
+            + "test samples",
             id, manifest.Source, manifest.PoolSize, entries.Count, test.Images.Count);
         return manifest;
     }
@@ -449,7 +495,8 @@ public sealed class DatasetGrain(IArtifactStore store, Experiments.ExperimentSto
     public async Task<string[]> GetSourceKeys(long[] sampleIds)
     {
         ArgumentNullException.ThrowIfNull(sampleIds);
-        if (sampleIds.Length > MaxSamplesPerRequest) throw new ArgumentException($"at most {MaxSamplesPerRequest} samples per request, got {sampleIds.Length}");
+        if (sampleIds.Length > MaxSamplesPerRequest) throw new ArgumentException($"at most {MaxSamplesPerRequest} "
+            + $"samples per request, got {sampleIds.Length}");
         var manifest = await DatasetManifest.LoadAsync(store, DatasetId);
         var keys = new string[sampleIds.Length];
         foreach (var group in sampleIds.Select((id, at) => (id, at)).GroupBy(x => ShardOf(manifest, x.id)))

@@ -9,7 +9,8 @@ namespace PruneFuse.Client.Tests;
 /// <summary>Streaming import and the import formats through the console and a real silo.</summary>
 public sealed class DatasetImportConsoleTests
 {
-    /// <summary>A pool shard as stored: ids, labels and pixels, read with the format's layout (48-byte header).</summary>
+    /// <summary>A pool shard as stored: ids, labels and pixels, read with the format's layout (48-byte
+    /// header).</summary>
     private sealed record Shard(long[] Ids, int[] Labels, byte[] Pixels, int ImageBytes);
 
     private static Shard ReadShard(string path)
@@ -17,21 +18,27 @@ public sealed class DatasetImportConsoleTests
         var bytes = File.ReadAllBytes(path);
         Assert.Equal("PFSHARD\n", Encoding.ASCII.GetString(bytes, 0, 8));
         var count = BinaryPrimitives.ReadInt32LittleEndian(bytes.AsSpan(12));
-        var imageBytes = BinaryPrimitives.ReadInt32LittleEndian(bytes.AsSpan(16)) * BinaryPrimitives.ReadInt32LittleEndian(bytes.AsSpan(20))
-            * BinaryPrimitives.ReadInt32LittleEndian(bytes.AsSpan(24));
-        var ids = Enumerable.Range(0, count).Select(i => BinaryPrimitives.ReadInt64LittleEndian(bytes.AsSpan(48 + 8 * i))).ToArray();
-        var labels = Enumerable.Range(0, count).Select(i => BinaryPrimitives.ReadInt32LittleEndian(bytes.AsSpan(48 + 8 * count + 4 * i))).ToArray();
+        int At(int offset) => BinaryPrimitives.ReadInt32LittleEndian(bytes.AsSpan(offset));
+        var imageBytes = At(16) * At(20)
+            * At(24);
+        var ids = Enumerable.Range(0, count).Select(i => BinaryPrimitives.ReadInt64LittleEndian(bytes.AsSpan(48
+            + 8 * i))).ToArray();
+        var labels = Enumerable.Range(0, count).Select(i => BinaryPrimitives.ReadInt32LittleEndian(bytes.AsSpan(48
+            + 8 * count + 4 * i))).ToArray();
         var pixels = bytes.AsSpan(48 + 12 * count).ToArray();
         Assert.Equal((long)count * imageBytes, pixels.LongLength);
         return new Shard(ids, labels, pixels, imageBytes);
     }
 
     private static string[] Shards(string dataRoot, string dataset) =>
-        [.. Directory.GetFiles(Path.Combine(dataRoot, "artifacts", "datasets", dataset, "shards"), "*.pfs").Order(StringComparer.Ordinal)];
+        [.. Directory.GetFiles(Path.Combine(dataRoot, "artifacts", "datasets", dataset, "shards"),
+            "*.pfs").Order(StringComparer.Ordinal)];
 
-    private static string[] Keys(string shard) => JsonSerializer.Deserialize<string[]>(File.ReadAllBytes(Path.ChangeExtension(shard, ".keys.json")))!;
+    private static string[] Keys(string shard)
+        => JsonSerializer.Deserialize<string[]>(File.ReadAllBytes(Path.ChangeExtension(shard, ".keys.json")))!;
 
-    private static (byte R, byte G, byte B) Colour(int i) => ((byte)(i % 251), (byte)(i / 251 * 23 % 256), (byte)(i * 7 % 256));
+    private static (byte R, byte G, byte B) Colour(int i) => ((byte)(i % 251), (byte)(i / 251 * 23 % 256),
+        (byte)(i * 7 % 256));
 
     [Fact]
     public async Task A_pool_larger_than_the_silos_heap_streams_in_with_bounded_memory_and_shards_hold_each_image()
@@ -54,7 +61,8 @@ public sealed class DatasetImportConsoleTests
         await using var silo = new SiloProcess(root, environment: new() { ["DOTNET_GCHeapHardLimit"] = "0x8000000" });
         await silo.StartAsync();
         string[] Import(string shardSize) =>
-            ["dataset", "import", "--id", "big", "--from", "images", pool, "--size", "160x160", "--shard-size", shardSize, "--test-fraction", "0.05", "--json"];
+            ["dataset", "import", "--id", "big", "--from", "images", pool, "--size", "160x160", "--shard-size",
+                shardSize, "--test-fraction", "0.05", "--json"];
         var args = Import("16MB");
 
         // A dry run lists and sizes, and writes nothing. 16 MB ÷ (12 + 76,800) bytes = 218 images a shard.
@@ -62,7 +70,8 @@ public sealed class DatasetImportConsoleTests
         Assert.True(dry.ExitCode == 0, dry.Stderr);
         var plan = JsonDocument.Parse(dry.LastLine).RootElement;
         Assert.True(plan.GetProperty("dryRun").GetBoolean());
-        Assert.Equal((2850, 150, 14), (plan.GetProperty("dataset").GetProperty("poolSize").GetInt32(), plan.GetProperty("dataset").GetProperty("testSize").GetInt32(),
+        Assert.Equal((2850, 150, 14), (plan.GetProperty("dataset").GetProperty("poolSize").GetInt32(),
+            plan.GetProperty("dataset").GetProperty("testSize").GetInt32(),
             plan.GetProperty("dataset").GetProperty("shards").GetInt32()));
         Assert.InRange(plan.GetProperty("storedBytes").GetInt64(), 3000L * 76_812, 3000L * 76_812 + 16 * 48);
         Assert.Contains("1 symbolic link(s)", dry.Stderr);
@@ -81,9 +90,11 @@ public sealed class DatasetImportConsoleTests
         var peak = silo.StatusBytes("VmHWM");
         var info = JsonDocument.Parse(imported.LastLine).RootElement.GetProperty("dataset");
         Assert.Equal((2850, 14), (info.GetProperty("poolSize").GetInt32(), info.GetProperty("shards").GetInt32()));
-        TestContext.Current.TestOutputHelper?.WriteLine($"silo RSS before import {before >> 20} MB, peak {peak >> 20} MB");
+        TestContext.Current.TestOutputHelper?.WriteLine($"silo RSS before import {before >> 20} MB, peak "
+            + $"{peak >> 20} MB");
         // Decoding the pool into one array (and copying it) would grow the silo by twice the pool, 460 MB.
-        Assert.True(peak - before < 200L << 20, $"the silo grew from {before >> 20} MB to a peak of {peak >> 20} MB importing 230 MB of pixels");
+        Assert.True(peak - before < 200L << 20,
+            $"the silo grew from {before >> 20} MB to a peak of {peak >> 20} MB importing 230 MB of pixels");
 
         // Every stored sample is its source image: the colour of the file its source key names, in every pixel.
         var ids = new List<long>();
@@ -101,7 +112,8 @@ public sealed class DatasetImportConsoleTests
                 foreach (var (channel, value) in new[] { (0, r), (1, g), (2, b) })
                 {
                     var span = shard.Pixels.AsSpan(s * shard.ImageBytes + channel * plane, plane);
-                    Assert.True(span.IndexOfAnyExceptInRange((byte)Math.Max(0, value - 1), (byte)Math.Min(255, value + 1)) < 0, $"{keys[s]} channel {channel}");
+                    Assert.True(span.IndexOfAnyExceptInRange((byte)Math.Max(0, value - 1), (byte)Math.Min(255, value
+                        + 1)) < 0, $"{keys[s]} channel {channel}");
                 }
             }
             ids.AddRange(shard.Ids);
@@ -111,7 +123,8 @@ public sealed class DatasetImportConsoleTests
 
     private static void WriteNpy(string path, string descr, long[] shape, byte[] data)
     {
-        var dict = $"{{'descr': '{descr}', 'fortran_order': False, 'shape': ({string.Join(", ", shape)}{(shape.Length == 1 ? "," : "")}), }}";
+        var dict = $"{{'descr': '{descr}', 'fortran_order': False, 'shape': ({string.Join(", "
+            + "", shape)}{(shape.Length == 1 ? "," : "")}), }}";
         var headerLength = (dict.Length + 11 + 63) / 64 * 64 - 10;
         using var f = File.Create(path);
         f.Write([0x93, .. "NUMPY"u8, 1, 0, (byte)(headerLength & 0xFF), (byte)(headerLength >> 8)]);
@@ -122,7 +135,7 @@ public sealed class DatasetImportConsoleTests
     private static byte[] Int32s(IEnumerable<int> values) => [.. values.SelectMany(BitConverter.GetBytes)];
 
     [Fact]
-    public async Task Cifar_webdataset_and_manifest_import_and_a_thousand_class_npy_pool_runs_a_round_exporting_source_keys()
+    public async Task Cifar_tar_and_manifest_import_and_a_1000_class_npy_pool_runs_a_round_exporting_source_keys()
     {
         using var dir = new TempDir("prunefuse-formats-");
         var root = Path.Combine(dir.Path, "silo");
@@ -138,10 +151,12 @@ public sealed class DatasetImportConsoleTests
         for (var r = 0; r < 400; r++) batch[r * 3073] = (byte)(r % 10);
         File.WriteAllBytes(Path.Combine(cifar, "data_batch_1.bin"), batch);
         File.WriteAllBytes(Path.Combine(cifar, "test_batch.bin"), batch[..(100 * 3073)]);
-        var c = await Processes.ClientAsync(port, "dataset", "import", "--id", "cifar", "--from", "cifar", cifar, "--shard-size", "1MB", "--json");
+        var c = await Processes.ClientAsync(port, "dataset", "import", "--id", "cifar", "--from", "cifar", cifar,
+            "--shard-size", "1MB", "--json");
         Assert.True(c.ExitCode == 0, c.Stderr);
         var ci = JsonDocument.Parse(c.LastLine).RootElement.GetProperty("dataset");
-        Assert.Equal((400, 100, 2, 10), (ci.GetProperty("poolSize").GetInt32(), ci.GetProperty("testSize").GetInt32(), ci.GetProperty("shards").GetInt32(), ci.GetProperty("classes").GetInt32()));
+        Assert.Equal((400, 100, 2, 10), (ci.GetProperty("poolSize").GetInt32(), ci.GetProperty("testSize").GetInt32(),
+            ci.GetProperty("shards").GetInt32(), ci.GetProperty("classes").GetInt32()));
         var first = Shards(root, "cifar")[0];
         Assert.Equal(batch.AsSpan(1, 3072).ToArray(), ReadShard(first).Pixels.AsSpan(0, 3072).ToArray());
         Assert.Equal("data_batch_1.bin#0", Keys(first)[0]);
@@ -154,28 +169,36 @@ public sealed class DatasetImportConsoleTests
             {
                 using var bitmap = new SKBitmap(16, 16);
                 bitmap.Erase(new SKColor((byte)(i * 5), 0, 0));
-                writer.WriteEntry(new PaxTarEntry(TarEntryType.RegularFile, $"img{i:D2}.png") { DataStream = new MemoryStream(bitmap.Encode(SKEncodedImageFormat.Png, 100).ToArray()) });
-                if (i != 7) writer.WriteEntry(new PaxTarEntry(TarEntryType.RegularFile, $"img{i:D2}.cls") { DataStream = new MemoryStream(Encoding.ASCII.GetBytes($"{i % 2}")) });
+                writer.WriteEntry(new PaxTarEntry(TarEntryType.RegularFile,
+                    $"img{i:D2}.png") { DataStream = new MemoryStream(bitmap.Encode(SKEncodedImageFormat.Png,
+                    100).ToArray()) });
+                if (i != 7) writer.WriteEntry(new PaxTarEntry(TarEntryType.RegularFile,
+                    $"img{i:D2}.cls") { DataStream = new MemoryStream(Encoding.ASCII.GetBytes($"{i % 2}")) });
             }
         }
-        var refused = await Processes.ClientAsync(port, "dataset", "import", "--id", "tar", "--from", "webdataset", tar, "--size", "16x16");
+        var refused = await Processes.ClientAsync(port, "dataset", "import", "--id", "tar", "--from", "webdataset", tar,
+            "--size", "16x16");
         Assert.Equal(1, refused.ExitCode);
         Assert.Contains("part-000.tar:img07: has no .cls", refused.Stderr);
         Assert.Contains("no .cls", refused.Stderr);
         var leftovers = Path.Combine(root, "artifacts", "datasets", "tar");
-        Assert.False(Directory.Exists(leftovers), string.Join(", ", Directory.Exists(leftovers) ? Directory.GetFileSystemEntries(leftovers, "*", SearchOption.AllDirectories) : []) + refused.Stderr);
-        var skipped = await Processes.ClientAsync(port, "dataset", "import", "--id", "tar", "--from", "webdataset", tar, "--size", "16x16", "--skip-bad", "--json");
+        Assert.False(Directory.Exists(leftovers), string.Join(", ", Directory.Exists(leftovers)
+            ? Directory.GetFileSystemEntries(leftovers, "*", SearchOption.AllDirectories) : []) + refused.Stderr);
+        var skipped = await Processes.ClientAsync(port, "dataset", "import", "--id", "tar", "--from", "webdataset", tar,
+            "--size", "16x16", "--skip-bad", "--json");
         Assert.True(skipped.ExitCode == 0, skipped.Stderr);
         var ti = JsonDocument.Parse(skipped.LastLine).RootElement.GetProperty("dataset");
         Assert.Equal(39, ti.GetProperty("poolSize").GetInt32() + ti.GetProperty("testSize").GetInt32());
 
         // A manifest row that points nowhere is named.
         File.WriteAllLines(Path.Combine(dir.Path, "rows.csv"), ["path,label", "pool/x.png,cat", "pool/y.png,dog"]);
-        var nowhere = await Processes.ClientAsync(port, "dataset", "import", "--id", "rows", "--from", "manifest", Path.Combine(dir.Path, "rows.csv"));
+        var nowhere = await Processes.ClientAsync(port, "dataset", "import", "--id", "rows", "--from", "manifest",
+            Path.Combine(dir.Path, "rows.csv"));
         Assert.Equal(1, nowhere.ExitCode);
         Assert.Matches("pool/[xy].png", nowhere.Stderr);
         Assert.Contains("not found", nowhere.Stderr);
-        var badShard = await Processes.ClientAsync(port, "dataset", "import", "--id", "rows", "--from", "manifest", Path.Combine(dir.Path, "rows.csv"), "--shard-size", "12 parsecs");
+        var badShard = await Processes.ClientAsync(port, "dataset", "import", "--id", "rows", "--from", "manifest",
+            Path.Combine(dir.Path, "rows.csv"), "--shard-size", "12 parsecs");
         Assert.Equal(1, badShard.ExitCode);
         Assert.Contains("--shard-size", badShard.Stderr);
 
@@ -187,19 +210,26 @@ public sealed class DatasetImportConsoleTests
         WriteNpy(Path.Combine(npy, "y.npy"), "<i4", [3000], Int32s(Enumerable.Range(0, 3000).Select(i => i % 1000)));
         WriteNpy(Path.Combine(npy, "tx.npy"), "|u1", [1000, 8, 8], pixels[..64000]);
         WriteNpy(Path.Combine(npy, "ty.npy"), "<i4", [1000], Int32s(Enumerable.Range(0, 1000)));
-        var n = await Processes.ClientAsync(port, "dataset", "import", "--id", "wide", "--from", "npy", Path.Combine(npy, "x.npy"), "--labels", Path.Combine(npy, "y.npy"),
-            "--test", Path.Combine(npy, "tx.npy"), "--test-labels", Path.Combine(npy, "ty.npy"), "--channels", "1", "--size", "8x8", "--json");
+        var n = await Processes.ClientAsync(port, "dataset", "import", "--id", "wide", "--from", "npy",
+            Path.Combine(npy, "x.npy"), "--labels", Path.Combine(npy, "y.npy"),
+            "--test", Path.Combine(npy, "tx.npy"), "--test-labels", Path.Combine(npy, "ty.npy"), "--channels", "1",
+                "--size", "8x8", "--json");
         Assert.True(n.ExitCode == 0, n.Stderr);
-        Assert.Equal(1000, JsonDocument.Parse(n.LastLine).RootElement.GetProperty("dataset").GetProperty("classes").GetInt32());
-        var start = await Processes.ClientAsync(port, "experiment", "start", "--id", "wide-run", "--dataset", "wide", "--arch", "resnet8", "--initial", "1000",
-            "--round-size", "100", "--rounds", "1", "--selector-epochs", "1", "--final-epochs", "1", "--batch-size", "128");
+        Assert.Equal(1000,
+            JsonDocument.Parse(n.LastLine).RootElement.GetProperty("dataset").GetProperty("classes").GetInt32());
+        var start = await Processes.ClientAsync(port, "experiment", "start", "--id", "wide-run", "--dataset", "wide",
+            "--arch", "resnet8", "--initial", "1000",
+            "--round-size", "100", "--rounds", "1", "--selector-epochs", "1", "--final-epochs", "1", "--batch-size",
+                "128");
         Assert.True(start.ExitCode == 0, start.Stderr);
         var done = await Processes.ClientAsync(port, "experiment", "status", "--id", "wide-run", "--watch", "--json");
         Assert.Equal("completed", JsonDocument.Parse(done.LastLine).RootElement.GetProperty("state").GetString());
-        var report = await Processes.ClientAsync(port, "experiment", "report", "--id", "wide-run", "--out", Path.Combine(dir.Path, "report"), "--html");
+        var report = await Processes.ClientAsync(port, "experiment", "report", "--id", "wide-run", "--out",
+            Path.Combine(dir.Path, "report"), "--html");
         Assert.True(report.ExitCode == 0, report.Stderr);
         var exported = Path.Combine(dir.Path, "round-1.csv");
-        var export = await Processes.ClientAsync(port, "selections", "export", "--id", "wide-run", "--round", "1", "--out", exported);
+        var export = await Processes.ClientAsync(port, "selections", "export", "--id", "wide-run", "--round", "1",
+            "--out", exported);
         Assert.True(export.ExitCode == 0, export.Stderr);
         var rows = File.ReadAllLines(exported);
         Assert.Equal("sample_id,shard,score,predicted,source", rows[0]);

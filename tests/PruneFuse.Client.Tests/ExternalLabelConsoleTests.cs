@@ -192,10 +192,13 @@ public sealed class ExternalLabelConsoleTests
         using (var w = new StreamWriter(huge))
         {
             w.Write('[');
-            for (var i = 0; i < 100_000; i++) w.Write($"{(i > 0 ? "," : "")}{{\"data\": {{\"sample_id\": {i}}}, \"annotations\": [{{\"result\": [{{\"type\": \"choices\", \"value\": {{\"choices\": [\"Bag\"]}}}}]}}]}}");
+            for (var i = 0; i < 100_000; i++) w.Write($"{(i > 0 ? "," : "")}{{\"data\": {{\"sample_id\": {i}}}, "
+                + "\"annotations\": [{{\"result\": [{{\"type\": \"choices\", \"value\": {{\"choices\": "
+                + "[\"Bag\"]}}}}]}}]}}");
             w.Write(']');
         }
-        var tooMany = await Processes.ClientAsync(port, "labels", "import", "--id", "ext", "--round", "2", "--file", huge);
+        var tooMany = await Processes.ClientAsync(port, "labels", "import", "--id", "ext", "--round", "2", "--file",
+            huge);
         Assert.Equal(1, tooMany.ExitCode);
         Assert.Contains($"{huge}: task 51: more than 50 annotated tasks", tooMany.Stderr);
 

@@ -53,7 +53,8 @@ public sealed class ImageImportConsoleTests
         var port = silo.GatewayPort;
 
         // Without --skip-bad the import is refused, naming the file, and no dataset appears.
-        var refused = await Processes.ClientAsync(port, "dataset", "import", "--id", "shop", "--from", "images", pool, "--channels", "1", "--size", "28x28", "--shard-size", "200KB");
+        var refused = await Processes.ClientAsync(port, "dataset", "import", "--id", "shop", "--from", "images", pool,
+            "--channels", "1", "--size", "28x28", "--shard-size", "200KB");
         Assert.Equal(1, refused.ExitCode);
         Assert.Contains(corrupt, refused.Stderr);
         Assert.Contains("--skip-bad", refused.Stderr);
@@ -61,7 +62,8 @@ public sealed class ImageImportConsoleTests
         Assert.Equal(1, none.ExitCode);
         Assert.Contains("unknown dataset 'shop'", none.Stderr);
 
-        var imported = await Processes.ClientAsync(port, "dataset", "import", "--id", "shop", "--from", "images", pool, "--channels", "1", "--size", "28x28", "--shard-size", "200KB", "--skip-bad", "--json");
+        var imported = await Processes.ClientAsync(port, "dataset", "import", "--id", "shop", "--from", "images", pool,
+            "--channels", "1", "--size", "28x28", "--shard-size", "200KB", "--skip-bad", "--json");
         Assert.True(imported.ExitCode == 0, imported.Stderr);
         Assert.Contains($"skipped unreadable image {corrupt}", imported.Stderr);
         var result = JsonDocument.Parse(imported.LastLine).RootElement;
@@ -73,7 +75,8 @@ public sealed class ImageImportConsoleTests
         Assert.Equal(1, result.GetProperty("ignored").GetInt32());
 
         // The same import again is a no-op; a different one under the same id is refused.
-        var again = await Processes.ClientAsync(port, "dataset", "import", "--id", "shop", "--from", "images", pool, "--channels", "1", "--size", "28x28", "--shard-size", "200KB", "--skip-bad", "--json");
+        var again = await Processes.ClientAsync(port, "dataset", "import", "--id", "shop", "--from", "images", pool,
+            "--channels", "1", "--size", "28x28", "--shard-size", "200KB", "--skip-bad", "--json");
         Assert.True(JsonDocument.Parse(again.LastLine).RootElement.GetProperty("alreadyImported").GetBoolean(), again.Stdout + again.Stderr);
         var different = await Processes.ClientAsync(port, "dataset", "import", "--id", "shop", "--from", "images", pool, "--channels", "3", "--skip-bad");
         Assert.Equal(1, different.ExitCode);
@@ -93,7 +96,8 @@ public sealed class ImageImportConsoleTests
         for (var i = 0; i < 100; i++) Write(Path.Combine(unlabeled, $"u{i:D3}.png"), images[i], false);
         var test = Path.Combine(root, "test");
         for (var i = 100; i < 200; i++) Write(Path.Combine(test, Classes[labels[i]], $"t{i:D3}.png"), images[i], false);
-        var raw = await Processes.ClientAsync(port, "dataset", "import", "--id", "raw", "--from", "images", unlabeled, "--test", test, "--channels", "1", "--size", "28x28", "--json");
+        var raw = await Processes.ClientAsync(port, "dataset", "import", "--id", "raw", "--from", "images", unlabeled,
+            "--test", test, "--channels", "1", "--size", "28x28", "--json");
         Assert.True(raw.ExitCode == 0, raw.Stderr);
         Assert.False(JsonDocument.Parse(raw.LastLine).RootElement.GetProperty("dataset").GetProperty("poolLabeled").GetBoolean());
         var simulated = await Processes.ClientAsync(port, "experiment", "start", "--id", "raw-run", "--dataset", "raw", "--arch", "resnet8", "--initial", "20", "--round-size", "10", "--rounds", "1");

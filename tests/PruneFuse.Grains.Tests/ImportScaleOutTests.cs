@@ -23,7 +23,8 @@ public sealed class ImportScaleOutTests : IAsyncLifetime
     // 64×64 RGB: 12,300 bytes a sample, so 64 KB shards hold 5 and the pool of 1,200 makes 192 shards.
     private DatasetImportRequest Request => new()
     {
-        Format = "images", Source = Pool, Channels = 3, Height = 64, Width = 64, ShardSize = 64 << 10, TestFraction = 0.2, Seed = 3,
+        Format = "images", Source = Pool, Channels = 3, Height = 64, Width = 64, ShardSize = 64 << 10,
+            TestFraction = 0.2, Seed = 3,
     };
 
     public async ValueTask InitializeAsync()
@@ -42,7 +43,8 @@ public sealed class ImportScaleOutTests : IAsyncLifetime
                 }
             }
             var folder = Directory.CreateDirectory(Path.Combine(Pool, $"c{i % 4}")).FullName;
-            File.WriteAllBytes(Path.Combine(folder, $"{i:D4}.png"), bitmap.Encode(SKEncodedImageFormat.Png, 100).ToArray());
+            File.WriteAllBytes(Path.Combine(folder, $"{i:D4}.png"), bitmap.Encode(SKEncodedImageFormat.Png,
+                100).ToArray());
         }
         var builder = new InProcessTestClusterBuilder(3);
         var data = Path.Combine(_root, "data");
@@ -59,14 +61,17 @@ public sealed class ImportScaleOutTests : IAsyncLifetime
 
     private static string Silo(InProcessSiloHandle h) => h.SiloAddress.ToParsableString();
 
-    /// <summary>The pool shards a single process writes for the same import: the reference every run must equal.</summary>
+    /// <summary>The pool shards a single process writes for the same import: the reference every run must
+    /// equal.</summary>
     private byte[][] ReferenceShards()
     {
         var r = Request;
         var options = new ImageImportOptions(r.Channels, r.Height, r.Width);
-        using var plan = ImportPlan.Open(ImageSources.Find("images"), new SourceLocation(Pool), null, r.TestFraction, r.Seed);
+        using var plan = ImportPlan.Open(ImageSources.Find("images"), new SourceLocation(Pool), null, r.TestFraction,
+            r.Seed);
         var shards = new List<byte[]>();
-        foreach (var shard in StreamingImport.DecodeShards(plan.Pool, plan.PoolEntries, options, StreamingImport.ImagesPerShard(r.ShardSize, options), 0, []))
+        foreach (var shard in StreamingImport.DecodeShards(plan.Pool, plan.PoolEntries, options,
+            StreamingImport.ImagesPerShard(r.ShardSize, options), 0, []))
         {
             using var ms = new MemoryStream();
             PoolShardFormat.Write(ms, shard.Images, plan.ClassNames.Count);
@@ -89,14 +94,16 @@ public sealed class ImportScaleOutTests : IAsyncLifetime
         Assert.Null(await Store.GetInfoAsync(ArtifactLayout.ImportInProgress(dataset)));
     }
 
-    private async Task<ImportProgress> WhileImportingAsync(string dataset, Task<DatasetImportResult> import, Func<ImportProgress, bool> until)
+    private async Task<ImportProgress> WhileImportingAsync(string dataset, Task<DatasetImportResult> import,
+        Func<ImportProgress, bool> until)
     {
         var deadline = DateTime.UtcNow + TimeSpan.FromMinutes(5);
         while (DateTime.UtcNow < deadline)
         {
             if (import.IsCompleted) await import; // an import that failed says why
             var p = await Client.GetGrain<IDatasetGrain>(dataset).GetImportProgress();
-            if (p.Stage == "done") throw new InvalidOperationException($"the import of {dataset} finished before the awaited state; it needs more shards");
+            if (p.Stage == "done") throw new InvalidOperationException($"the import of {dataset} finished before the "
+                + $"awaited state; it needs more shards");
             if (until(p)) return p;
             await Task.Delay(10);
         }
@@ -104,7 +111,7 @@ public sealed class ImportScaleOutTests : IAsyncLifetime
     }
 
     [Fact]
-    public async Task Shards_spread_over_silos_survive_a_killed_worker_and_a_killed_host_and_equal_a_single_process_import()
+    public async Task Spread_shards_survive_a_killed_worker_and_a_killed_host_and_equal_a_single_process_import()
     {
         var reference = ReferenceShards();
 

@@ -110,17 +110,22 @@ public class ImageFolderTests
     [Fact]
     public void Options_out_of_range_are_refused()
     {
-        Assert.Contains("channels", Assert.Throws<ArgumentException>(() => new ImageImportOptions(2, 32, 32).Validate()).Message);
-        Assert.Contains("size", Assert.Throws<ArgumentException>(() => new ImageImportOptions(3, 4, 32).Validate()).Message);
-        Assert.Contains("resize policy", Assert.Throws<ArgumentException>(() => new ImageImportOptions(3, 32, 32, "squash").Validate()).Message);
-        Assert.Contains("shard size", Assert.Throws<ArgumentException>(() => StreamingImport.ImagesPerShard(1000, new ImageImportOptions(3, 32, 32))).Message);
+        Assert.Contains("channels", Assert.Throws<ArgumentException>(() => new ImageImportOptions(2, 32,
+            32).Validate()).Message);
+        Assert.Contains("size", Assert.Throws<ArgumentException>(() => new ImageImportOptions(3, 4,
+            32).Validate()).Message);
+        Assert.Contains("resize policy", Assert.Throws<ArgumentException>(() => new ImageImportOptions(3, 32, 32,
+            "squash").Validate()).Message);
+        Assert.Contains("shard size", Assert.Throws<ArgumentException>(() => StreamingImport.ImagesPerShard(1000,
+            new ImageImportOptions(3, 32, 32))).Message);
     }
 
     /// <summary>Every image of a folder decoded as one set (one shard), ids from <paramref name="firstId"/>.</summary>
     internal static ImageSet DecodeAll(string folder, ImageImportOptions options, long firstId, List<BadImage> bad)
     {
         using var source = ImageFolderSource.Open(new SourceLocation(folder));
-        var shards = StreamingImport.DecodeShards(source, [.. Enumerable.Range(0, source.Entries.Count)], options, int.MaxValue, firstId, bad).ToList();
+        var shards = StreamingImport.DecodeShards(source, [.. Enumerable.Range(0, source.Entries.Count)], options,
+            int.MaxValue, firstId, bad).ToList();
         return Assert.Single(shards).Images;
     }
 
@@ -135,7 +140,8 @@ public class ImageFolderTests
         Directory.CreateSymbolicLink(dir.File("dogs/more-cats"), dir.File("cats"));   // a second name of a folder
         File.CreateSymbolicLink(dir.File("dogs/c-again.png"), dir.File("dogs/c.png")); // a second name of a file
         var scan = ImageFolder.Scan(dir.Path);
-        Assert.Equal([("cats/a.png", 0), ("cats/deep/b.png", 0), ("dogs/c.png", 1)], scan.Entries.Select(e => (e.RelativePath, e.Label)));
+        Assert.Equal([("cats/a.png", 0), ("cats/deep/b.png", 0), ("dogs/c.png", 1)], scan.Entries.Select(e
+            => (e.RelativePath, e.Label)));
         Assert.Equal(3, scan.SkippedLinks);
         using var source = ImageFolderSource.Open(new SourceLocation(dir.Path));
         Assert.Contains("3 symbolic link(s)", Assert.Single(source.Notes));
@@ -149,18 +155,22 @@ public class ImageFolderTests
         for (var i = 0; i < 7; i++)
         {
             using var noisy = new SKBitmap(20, 14);
-            for (var y = 0; y < 14; y++) for (var x = 0; x < 20; x++) noisy.SetPixel(x, y, new SKColor((byte)rng.Next(256), (byte)rng.Next(256), (byte)rng.Next(256)));
+            for (var y = 0; y < 14; y++) for (var x = 0; x < 20; x++) noisy.SetPixel(x, y,
+                new SKColor((byte)rng.Next(256), (byte)rng.Next(256), (byte)rng.Next(256)));
             Directory.CreateDirectory(dir.File(i % 2 == 0 ? "even" : "odd"));
-            File.WriteAllBytes(dir.File($"{(i % 2 == 0 ? "even" : "odd")}/{i}.png"), noisy.Encode(SKEncodedImageFormat.Png, 100).ToArray());
+            File.WriteAllBytes(dir.File($"{(i % 2 == 0 ? "even" : "odd")}/{i}.png"),
+                noisy.Encode(SKEncodedImageFormat.Png, 100).ToArray());
         }
         File.WriteAllText(dir.File("odd/bad.png"), "not a PNG");
         var options = new ImageImportOptions(3, 16, 16);
         using var source = ImageFolderSource.Open(new SourceLocation(dir.Path));
         var bad = new List<BadImage>();
         // Two images per shard by bytes: (8 + 4 + 768) × 2 = 1,560 bytes, below the minimum cap, so asked directly.
-        var shards = StreamingImport.DecodeShards(source, [.. Enumerable.Range(0, source.Entries.Count)], options, 2, 10, bad).ToList();
+        var shards = StreamingImport.DecodeShards(source, [.. Enumerable.Range(0, source.Entries.Count)], options, 2,
+            10, bad).ToList();
         Assert.Equal(dir.File("odd/bad.png"), Assert.Single(bad).Path);
-        // odd/bad.png is the last of 8 entries (even/0,2,4,6 then odd/1,3,5,bad): the last shard keeps one image. Shard s
+        // odd/bad.png is the last of 8 entries (even/0,2,4,6 then odd/1,3,5,bad): the last shard keeps one image. Shard
+        // s
         // starts at id 10 + 2s whatever the shards before it kept.
         Assert.Equal([2, 2, 2, 1], shards.Select(s => s.Images.Count));
         Assert.Equal([10L, 11, 12, 13, 14, 15, 16], shards.SelectMany(s => s.Images.Ids));
@@ -172,7 +182,8 @@ public class ImageFolderTests
             for (var i = 0; i < shard.Images.Count; i++)
             {
                 ImageDecoder.DecodeFile(dir.File(shard.Keys[i]), options, expected);
-                Assert.Equal(expected, shard.Images.Pixels.AsSpan(i * options.ImageBytes, options.ImageBytes).ToArray());
+                Assert.Equal(expected, shard.Images.Pixels.AsSpan(i * options.ImageBytes,
+                    options.ImageBytes).ToArray());
             }
         }
         // Integer statistics: the same normalisation whatever the order the shards are added in.
@@ -186,7 +197,8 @@ public class ImageFolderTests
 
         // Reusing one buffer for every full shard: each shard, consumed before the next, still holds its own images.
         var index = 0;
-        foreach (var shard in StreamingImport.DecodeShards(source, [.. Enumerable.Range(0, source.Entries.Count)], options, 2, 10, [], reuseBuffer: true))
+        foreach (var shard in StreamingImport.DecodeShards(source, [.. Enumerable.Range(0, source.Entries.Count)],
+            options, 2, 10, [], reuseBuffer: true))
         {
             Assert.Equal(shards[index].Keys, shard.Keys);
             Assert.Equal(shards[index++].Images.Pixels, shard.Images.Pixels);
@@ -201,12 +213,14 @@ public class ImageFolderTests
         // 48×16: red, green, blue thirds. A centre crop to a square sees only green.
         using (var bitmap = new SKBitmap(48, 16))
         {
-            for (var y = 0; y < 16; y++) for (var x = 0; x < 48; x++) bitmap.SetPixel(x, y, x < 16 ? SKColors.Red : x < 32 ? SKColors.Lime : SKColors.Blue);
+            for (var y = 0; y < 16; y++) for (var x = 0; x < 48; x++) bitmap.SetPixel(x, y, x < 16 ? SKColors.Red
+                : x < 32 ? SKColors.Lime : SKColors.Blue);
             Directory.CreateDirectory(dir.Path);
             File.WriteAllBytes(dir.File("wide.png"), bitmap.Encode(SKEncodedImageFormat.Png, 100).ToArray());
         }
         var cropped = new byte[3 * 8 * 8];
-        ImageDecoder.DecodeFile(dir.File("wide.png"), new ImageImportOptions(3, 8, 8, ImageImportOptions.ShorterSideCrop), cropped);
+        ImageDecoder.DecodeFile(dir.File("wide.png"), new ImageImportOptions(3, 8, 8,
+            ImageImportOptions.ShorterSideCrop), cropped);
         Assert.All(cropped.AsSpan(0, 64).ToArray(), r => Assert.InRange(r, 0, 2));
         Assert.All(cropped.AsSpan(64, 64).ToArray(), g => Assert.InRange(g, 253, 255));
         var stretched = new byte[3 * 8 * 8];

@@ -89,11 +89,14 @@ public sealed class SiloProcess : IAsyncDisposable
     public bool Running => _process is { HasExited: false };
 
     /// <summary>The running silo's process id.</summary>
-    public int Pid => _process is { HasExited: false } p ? p.Id : throw new InvalidOperationException($"{Name} is not running");
+    public int Pid => _process is { HasExited: false } p ? p.Id
+        : throw new InvalidOperationException($"{Name} is not running");
 
-    /// <summary>A line of the running silo's <c>/proc/PID/status</c> in bytes (e.g. <c>VmRSS</c>, <c>VmHWM</c>).</summary>
+    /// <summary>A line of the running silo's <c>/proc/PID/status</c> in bytes (e.g. <c>VmRSS</c>,
+    /// <c>VmHWM</c>).</summary>
     public long StatusBytes(string field) =>
-        long.Parse(File.ReadAllLines($"/proc/{Pid}/status").Single(l => l.StartsWith(field + ":", StringComparison.Ordinal))
+        long.Parse(File.ReadAllLines($"/proc/{Pid}/status").Single(l => l.StartsWith(field + ":",
+            StringComparison.Ordinal))
             .Split(' ', StringSplitOptions.RemoveEmptyEntries)[1]) * 1024;
 
     /// <summary>Starts the silo (again) and waits until /health/ready answers.</summary>

@@ -20,12 +20,14 @@ public static class LabelCommands
         {
             var coordinator = c.GetGrain<ICoordinatorGrain>(p.GetValue(id)!);
             SampleLabel[] labels;
-            // Bounded by the round's selection: a huge or wrong file is refused while it is read, before anything is sent.
+            // Bounded by the round's selection: a huge or wrong file is refused while it is read, before anything is
+            // sent.
             var selected = (await coordinator.GetSelection(p.GetValue(round))).Length;
             if (p.GetValue(format) == "label-studio" || (p.GetValue(format) == "auto" && LabelFiles.LooksLikeLabelStudio(p.GetValue(file)!)))
             {
                 var spec = (await coordinator.GetStatus()).Spec ?? throw new ClientException($"unknown experiment '{p.GetValue(id)}'");
-                labels = LabelStudio.ReadExport(p.GetValue(file)!, ClassNames(await c.GetGrain<IDatasetGrain>(spec.DatasetId).Describe()), selected);
+                labels = LabelStudio.ReadExport(p.GetValue(file)!,
+                    ClassNames(await c.GetGrain<IDatasetGrain>(spec.DatasetId).Describe()), selected);
             }
             else
             {

@@ -12,7 +12,8 @@ public static class Progress
     {
         if (progress.ImagesPerSecond <= 0) return "";
         var silos = progress.Silos.Length == 0 ? progress.Silo.Length > 0 ? $" on {progress.Silo}" : ""
-            : "; " + string.Join(", ", progress.Silos.Select(s => $"{s.Silo}: {s.Shards} shards at {s.ImagesPerSecond:N0}/s"));
+            : "; " + string.Join(", ", progress.Silos.Select(s
+                => $"{s.Silo}: {s.Shards} shards at {s.ImagesPerSecond:N0}/s"));
         var resumed = progress.ResumedShards > 0 ? $"; {progress.ResumedShards} shards resumed" : "";
         return $" ({progress.ImagesPerSecond:N0} images/s{silos}{resumed})";
     }

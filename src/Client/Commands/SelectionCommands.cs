@@ -17,7 +17,9 @@ public static class SelectionCommands
         var output = new Option<string>("--out") { Description = "File to write", Required = true };
         var images = new Option<string?>("--images") { Description = "label-studio: also write each selected image as <sample_id>.png into this folder" };
         var imageRoot = new Option<string?>("--image-root") { Description = "label-studio: URL prefix of the images (default /data/local-files/?d=<--images folder>/, Label Studio's local-files URL)" };
-        var export = new Command("export", "Write a round's selection (sample id, shard, score, predicted class, source key) for your labeling tool") { id, round, format, output, images, imageRoot };
+        var export = new Command("export",
+            "Write a round's selection (sample id, shard, score, predicted class, source key) for your labeling "
+            + "tool") { id, round, format, output, images, imageRoot };
         export.SetAction((p, ct) => Run(p, async (c, json) =>
         {
             var experiment = p.GetValue(id)!;
@@ -32,7 +34,8 @@ public static class SelectionCommands
             var sources = new List<string>(selection.Length);
             foreach (var chunk in selection.Chunk(10_000))
             {
-                sources.AddRange(await c.GetGrain<IDatasetGrain>(st.Spec!.DatasetId).GetSourceKeys([.. chunk.Select(s => s.SampleId)]));
+                sources.AddRange(await c.GetGrain<IDatasetGrain>(st.Spec!.DatasetId).GetSourceKeys([.. chunk.Select(s
+                    => s.SampleId)]));
             }
             if (p.GetValue(format) == "label-studio")
             {
@@ -49,7 +52,8 @@ public static class SelectionCommands
                 // Label Studio resolves local-files paths from its LOCAL_FILES_DOCUMENT_ROOT (README: "/"), never from this
                 // console's folder: the default URL carries the folder's absolute path.
                 var prefix = p.GetValue(imageRoot) ?? $"/data/local-files/?d={Path.GetFullPath(folder ?? "images").Trim('/')}/";
-                LabelStudio.WriteTasks(file, selection, experiment, r, st.Spec.Metric.Name(), names, sampleId => $"{prefix}{sampleId}.png", sources);
+                LabelStudio.WriteTasks(file, selection, experiment, r, st.Spec.Metric.Name(), names, sampleId
+                    => $"{prefix}{sampleId}.png", sources);
                 config = Path.ChangeExtension(file, ".label-config.xml");
                 File.WriteAllText(config, LabelStudio.LabelConfig(names));
             }

@@ -31,7 +31,8 @@ public sealed class ComputeSilos(IClusterMembershipService membership, ISiloMeta
     /// going), so its work goes to others, rather than a real error (a corrupted shard, a bad image) that fails it.
     /// </summary>
     public bool Lost(Exception e, string silo) =>
-        e is Placement.SiloNotActiveException or SiloUnavailableException or OrleansMessageRejectionException or TimeoutException
+        e is Placement.SiloNotActiveException or SiloUnavailableException or OrleansMessageRejectionException
+            or TimeoutException
             or OperationCanceledException // the worker's silo began to stop, which cancels its compute
         || !IsActive(silo);
 

@@ -8,7 +8,8 @@ namespace PruneFuse.Grains.Datasets;
 /// <summary>One pool shard in a manifest: ids FirstId..FirstId+Count-1.</summary>
 public sealed record ShardEntry(int Index, string Artifact, long FirstId, int Count)
 {
-    /// <summary>The artifact with the shard's source keys (<see cref="SourceKeys"/>); null when the import kept none.</summary>
+    /// <summary>The artifact with the shard's source keys (<see cref="SourceKeys"/>); null when the import kept
+    /// none.</summary>
     public string? Keys { get; init; }
 }
 
@@ -18,7 +19,8 @@ public static class SourceKeys
     /// <summary>Serialises <paramref name="keys"/>.</summary>
     public static byte[] ToJson(string[] keys) => JsonSerializer.SerializeToUtf8Bytes(keys);
 
-    /// <summary>Parses a keys artifact of a shard of <paramref name="count"/> samples; errors name <paramref name="source"/>.</summary>
+    /// <summary>Parses a keys artifact of a shard of <paramref name="count"/> samples; errors name <paramref
+    /// name="source"/>.</summary>
     public static string[] Parse(byte[] json, string source, int count)
     {
         string[]? keys;
@@ -30,7 +32,8 @@ public static class SourceKeys
         {
             throw new DataFormatException(source, $"not a valid source-key list: {e.Message}", e);
         }
-        if (keys is null || keys.Length != count) throw new DataFormatException(source, $"lists {keys?.Length ?? 0} source keys for a shard of {count} samples");
+        if (keys is null || keys.Length != count) throw new DataFormatException(source,
+            $"lists {keys?.Length ?? 0} source keys for a shard of {count} samples");
         return keys;
     }
 }

@@ -22,7 +22,8 @@ public static class ImportArtifacts
     /// Writes <paramref name="shard"/> (null: every image skipped, only the marker) and returns its report, whose
     /// seconds are <paramref name="clock"/>'s once the shard is stored (decoding and writing both count).
     /// </summary>
-    public static async Task<ImportedShard> WriteAsync(IArtifactStore store, ImportShardRequest request, DecodedShard? shard, string[] skipped,
+    public static async Task<ImportedShard> WriteAsync(IArtifactStore store, ImportShardRequest request,
+        DecodedShard? shard, string[] skipped,
         string silo, System.Diagnostics.Stopwatch clock, CancellationToken cancellationToken)
     {
         var id = request.DatasetId;
@@ -30,17 +31,23 @@ public static class ImportArtifacts
         if (shard is not null)
         {
             statistics.Add(shard.Images);
-            await store.PutBytesAsync(ArtifactLayout.PoolShardKeys(id, request.Shard), SourceKeys.ToJson(shard.Keys), cancellationToken: cancellationToken);
+            await store.PutBytesAsync(ArtifactLayout.PoolShardKeys(id, request.Shard), SourceKeys.ToJson(shard.Keys),
+                cancellationToken: cancellationToken);
             await using var content = PoolShardFormat.OpenRead(shard.Images, request.Classes);
-            await store.PutAsync(ArtifactLayout.PoolShard(id, request.Shard), content, cancellationToken: cancellationToken);
+            await store.PutAsync(ArtifactLayout.PoolShard(id, request.Shard), content,
+                cancellationToken: cancellationToken);
         }
         var report = new ImportedShard
         {
-            Shard = request.Shard, Count = shard?.Images.Count ?? 0, FirstId = request.FirstId, Skipped = skipped, Sums = statistics.Sums,
-            Squares = statistics.Squares, Pixels = statistics.PixelsPerChannel, Silo = silo, Seconds = clock.Elapsed.TotalSeconds, Entries = request.Count,
+            Shard = request.Shard, Count = shard?.Images.Count ?? 0, FirstId = request.FirstId, Skipped = skipped,
+                Sums = statistics.Sums,
+            Squares = statistics.Squares, Pixels = statistics.PixelsPerChannel, Silo = silo,
+                Seconds = clock.Elapsed.TotalSeconds, Entries = request.Count,
         };
-        var marker = JsonSerializer.SerializeToUtf8Bytes(new Marker(ImportSourceCache.Fingerprint(request.Import), report), Json);
-        await store.PutBytesAsync(ArtifactLayout.PoolShardDone(id, request.Shard), marker, cancellationToken: cancellationToken);
+        var marker = JsonSerializer.SerializeToUtf8Bytes(new Marker(ImportSourceCache.Fingerprint(request.Import),
+            report), Json);
+        await store.PutBytesAsync(ArtifactLayout.PoolShardDone(id, request.Shard), marker,
+            cancellationToken: cancellationToken);
         return report;
     }
 
@@ -48,7 +55,8 @@ public static class ImportArtifacts
     /// The report of shard <paramref name="request"/> if an earlier run of the same import completed it (marker,
     /// shard and keys present, the shard the size the report says), else null.
     /// </summary>
-    public static async Task<ImportedShard?> CompletedAsync(IArtifactStore store, ImportShardRequest request, CancellationToken cancellationToken)
+    public static async Task<ImportedShard?> CompletedAsync(IArtifactStore store, ImportShardRequest request,
+        CancellationToken cancellationToken)
     {
         var id = request.DatasetId;
         byte[] bytes;
@@ -69,7 +77,8 @@ public static class ImportArtifacts
         {
             return null; // a damaged marker: the shard is decoded again
         }
-        if (marker is null || marker.Import != ImportSourceCache.Fingerprint(request.Import) || marker.Shard.Entries != request.Count
+        if (marker is null || marker.Import != ImportSourceCache.Fingerprint(request.Import)
+            || marker.Shard.Entries != request.Count
             || marker.Shard.FirstId != request.FirstId)
         {
             return null;

@@ -13,7 +13,8 @@ public sealed class ImportSourceCache : IDisposable
     private (string Fingerprint, Lazy<ImportPlan> Plan)? _current;
 
     /// <summary>The import's fingerprint: every field that changes what is stored.</summary>
-    public static string Fingerprint(DatasetImportRequest request) => System.Text.Json.JsonSerializer.Serialize(request with { DryRun = false });
+    public static string Fingerprint(DatasetImportRequest request)
+        => System.Text.Json.JsonSerializer.Serialize(request with { DryRun = false });
 
     /// <summary>The listed sources of <paramref name="request"/>, listing them on first use.</summary>
     public ImportPlan Get(DatasetImportRequest request)
@@ -25,7 +26,8 @@ public sealed class ImportSourceCache : IDisposable
             if (_current is not { } c || c.Fingerprint != fingerprint)
             {
                 Release();
-                _current = (fingerprint, new Lazy<ImportPlan>(() => Open(request), LazyThreadSafetyMode.ExecutionAndPublication));
+                _current = (fingerprint, new Lazy<ImportPlan>(() => Open(request),
+                    LazyThreadSafetyMode.ExecutionAndPublication));
             }
             plan = _current.Value.Plan;
         }
@@ -62,9 +64,11 @@ public sealed class ImportSourceCache : IDisposable
     private static ImportPlan Open(DatasetImportRequest request)
     {
         static string? NullIfEmpty(string s) => string.IsNullOrEmpty(s) ? null : s;
-        SourceLocation At(string path, string labels) => new(path, NullIfEmpty(labels), NullIfEmpty(request.ClassNamesFile), NullIfEmpty(request.CifarLabels));
+        SourceLocation At(string path, string labels) => new(path, NullIfEmpty(labels),
+            NullIfEmpty(request.ClassNamesFile), NullIfEmpty(request.CifarLabels));
         return ImportPlan.Open(ImageSources.Find(request.Format), At(request.Source, request.Labels),
-            string.IsNullOrEmpty(request.TestSource) ? null : At(request.TestSource, request.TestLabels), request.TestFraction, request.Seed);
+            string.IsNullOrEmpty(request.TestSource) ? null : At(request.TestSource, request.TestLabels),
+                request.TestFraction, request.Seed);
     }
 
     /// <inheritdoc />

@@ -15,12 +15,16 @@ public static class ArtifactLayout
     public static string PoolShard(string datasetId, int index) => $"datasets/{datasetId}/shards/shard-{index.ToString("D4", CultureInfo.InvariantCulture)}.pfs";
 
     /// <summary>Source keys of pool shard <paramref name="index"/> (where each sample came from).</summary>
-    public static string PoolShardKeys(string datasetId, int index) => $"datasets/{datasetId}/shards/shard-{index.ToString("D4", CultureInfo.InvariantCulture)}.keys.json";
+    public static string PoolShardKeys(string datasetId, int index)
+        => $"datasets/{datasetId}/shards/shard-{index.ToString("D4", CultureInfo.InvariantCulture)}.keys.json";
 
-    /// <summary>Marks pool shard <paramref name="index"/> of an import complete, with its pixel sums (written last).</summary>
-    public static string PoolShardDone(string datasetId, int index) => $"datasets/{datasetId}/shards/shard-{index.ToString("D4", CultureInfo.InvariantCulture)}.done.json";
+    /// <summary>Marks pool shard <paramref name="index"/> of an import complete, with its pixel sums (written
+    /// last).</summary>
+    public static string PoolShardDone(string datasetId, int index)
+        => $"datasets/{datasetId}/shards/shard-{index.ToString("D4", CultureInfo.InvariantCulture)}.done.json";
 
-    /// <summary>The import under way for a dataset without a manifest yet, so a rerun of the same import resumes.</summary>
+    /// <summary>The import under way for a dataset without a manifest yet, so a rerun of the same import
+    /// resumes.</summary>
     public static string ImportInProgress(string datasetId) => $"datasets/{datasetId}/import.json";
 
     /// <summary>The dataset's test shard.</summary>

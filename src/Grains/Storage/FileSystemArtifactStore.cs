@@ -138,7 +138,8 @@ public sealed class FileSystemArtifactStore : IArtifactStore
         if (!File.Exists(path)) return Task.FromResult(false);
         File.Delete(path);
         // Folders exist only to hold artifacts: one left empty goes too, up to the store's root, as in blob storage.
-        for (var dir = Path.GetDirectoryName(path); dir is not null && dir.Length > _root.Length && dir.StartsWith(_root, StringComparison.Ordinal);
+        for (var dir = Path.GetDirectoryName(path); dir is not null && dir.Length > _root.Length
+            && dir.StartsWith(_root, StringComparison.Ordinal);
              dir = Path.GetDirectoryName(dir))
         {
             try

@@ -16,7 +16,8 @@ public sealed class CifarSource : IImageSource
     private readonly (int File, long Offset)[] _records;
     private readonly int _recordBytes;
 
-    private CifarSource(string folder, string[] paths, int labelBytes, int labelAt, IReadOnlyList<string>? names, int classCount)
+    private CifarSource(string folder, string[] paths, int labelBytes, int labelAt, IReadOnlyList<string>? names,
+        int classCount)
     {
         Location = folder;
         _paths = paths;
@@ -31,7 +32,9 @@ public sealed class CifarSource : IImageSource
                 var length = RandomAccess.GetLength(_files[f]);
                 if (length == 0 || length % _recordBytes != 0)
                 {
-                    throw new DataFormatException(paths[f], $"is {length} bytes, not a whole number of {_recordBytes}-byte records: truncated or not CIFAR");
+                    throw new DataFormatException(paths[f],
+                        $"is {length} bytes, not a whole number of {_recordBytes}-byte records: truncated or not "
+                        + $"CIFAR");
                 }
                 var label = new byte[labelBytes];
                 for (long r = 0, n = length / _recordBytes; r < n; r++)
@@ -39,7 +42,8 @@ public sealed class CifarSource : IImageSource
                     RandomAccess.Read(_files[f], label, r * _recordBytes);
                     if (label[labelAt] >= classCount)
                     {
-                        throw new DataFormatException(paths[f], $"record {r} has label {label[labelAt]}, outside 0..{classCount - 1}");
+                        throw new DataFormatException(paths[f],
+                            $"record {r} has label {label[labelAt]}, outside 0..{classCount - 1}");
                     }
                     entries.Add(new SourceEntry($"{Path.GetFileName(paths[f])}#{r}", label[labelAt]));
                     records.Add((f, r * _recordBytes + labelBytes));
@@ -53,10 +57,12 @@ public sealed class CifarSource : IImageSource
         }
         Entries = entries;
         _records = [.. records];
-        ClassNames = names ?? [.. Enumerable.Range(0, classCount).Select(i => i.ToString(System.Globalization.CultureInfo.InvariantCulture))];
+        ClassNames = names ?? [.. Enumerable.Range(0, classCount).Select(i
+            => i.ToString(System.Globalization.CultureInfo.InvariantCulture))];
     }
 
-    /// <summary>Lists the training (or, with <see cref="SourceLocation.TestSplit"/>, the test) batches of a CIFAR folder.</summary>
+    /// <summary>Lists the training (or, with <see cref="SourceLocation.TestSplit"/>, the test) batches of a CIFAR
+    /// folder.</summary>
     public static IImageSource Open(SourceLocation location)
     {
         var folder = location.FullPath("CIFAR folder");
@@ -65,19 +71,24 @@ public sealed class CifarSource : IImageSource
         if (File.Exists(At("train.bin")) || File.Exists(At("test.bin")))
         {
             var kind = location.LabelKind ?? "fine";
-            if (kind is not ("fine" or "coarse")) throw new ArgumentException($"CIFAR-100 labels are 'fine' or 'coarse', got '{kind}'");
+            if (kind is not ("fine" or "coarse")) throw new ArgumentException($"CIFAR-100 labels are 'fine' or "
+                + $"'coarse', got '{kind}'");
             var file = At(location.TestSplit ? "test.bin" : "train.bin");
-            if (!File.Exists(file)) throw new FileNotFoundException($"CIFAR-100 folder {folder} has no {Path.GetFileName(file)}", file);
+            if (!File.Exists(file)) throw new FileNotFoundException($"CIFAR-100 folder {folder} has no "
+                + $"{Path.GetFileName(file)}", file);
             var classes = kind == "fine" ? 100 : 20;
-            return new CifarSource(folder, [file], 2, kind == "fine" ? 1 : 0, Names(At($"{kind}_label_names.txt"), classes, location), classes);
+            return new CifarSource(folder, [file], 2, kind == "fine" ? 1 : 0, Names(At($"{kind}_label_names.txt"),
+                classes, location), classes);
         }
-        if (location.LabelKind is not null) throw new ArgumentException("--cifar-labels applies to CIFAR-100 (train.bin/test.bin) only");
+        if (location.LabelKind is not null) throw new ArgumentException("--cifar-labels applies to CIFAR-100 "
+            + "(train.bin/test.bin) only");
         var batches = location.TestSplit
             ? [At("test_batch.bin")]
             : Directory.GetFiles(folder, "data_batch_*.bin").Order(StringComparer.Ordinal).ToArray();
         if (batches.Length == 0 || !File.Exists(batches[0]))
         {
-            throw new FileNotFoundException($"{folder} holds no CIFAR batches: expected data_batch_*.bin and test_batch.bin (CIFAR-10) " +
+            throw new FileNotFoundException($"{folder} holds no CIFAR batches: expected data_batch_*.bin and "
+                + $"test_batch.bin (CIFAR-10) " +
                 "or train.bin and test.bin (CIFAR-100), the 'binary version' downloads", folder);
         }
         return new CifarSource(folder, batches, 1, 0, Names(At("batches.meta.txt"), 10, location), 10);
@@ -88,7 +99,8 @@ public sealed class CifarSource : IImageSource
         if (!string.IsNullOrEmpty(location.ClassNamesFile)) return location.ClassNamesOr(classes);
         if (!File.Exists(file)) return null;
         var names = File.ReadAllLines(file).Select(l => l.Trim()).Where(l => l.Length > 0).ToArray();
-        return names.Length == classes ? names : throw new DataFormatException(file, $"names {names.Length} classes, expected {classes}");
+        return names.Length == classes ? names : throw new DataFormatException(file,
+            $"names {names.Length} classes, expected {classes}");
     }
 
     /// <inheritdoc />

@@ -1,8 +1,10 @@
 namespace PruneFuse.Learning.Data.Import;
 
-/// <summary>One sample of a listed source: the key that finds it at the source, and its label (−1 = unlabeled).</summary>
+/// <summary>One sample of a listed source: the key that finds it at the source, and its label (−1 =
+/// unlabeled).</summary>
 /// <param name="Key">Relative path, manifest path, tar member key or array index, unique within the source.</param>
-/// <param name="Label">Class index; −1 = unlabeled; −2 = missing in a labeled source (decoding the sample fails).</param>
+/// <param name="Label">Class index; −1 = unlabeled; −2 = missing in a labeled source (decoding the sample
+/// fails).</param>
 public sealed record SourceEntry(string Key, int Label);
 
 /// <summary>
@@ -42,22 +44,26 @@ public interface IImageSource : IDisposable
 /// <param name="ClassNamesFile">A text file with one class name per line, by label (NumPy, tar shards, CIFAR).</param>
 /// <param name="LabelKind">CIFAR-100: <c>fine</c> (100 classes, default) or <c>coarse</c> (20).</param>
 /// <param name="TestSplit">Read the source's own test split (CIFAR's test batch) instead of its training split.</param>
-public sealed record SourceLocation(string Path, string? Labels = null, string? ClassNamesFile = null, string? LabelKind = null, bool TestSplit = false)
+public sealed record SourceLocation(string Path, string? Labels = null, string? ClassNamesFile = null,
+    string? LabelKind = null, bool TestSplit = false)
 {
     /// <summary>The full path; an empty one is refused.</summary>
     public string FullPath(string what) =>
-        string.IsNullOrWhiteSpace(Path) ? throw new ArgumentException($"{what} path is empty") : System.IO.Path.GetFullPath(Path);
+        string.IsNullOrWhiteSpace(Path) ? throw new ArgumentException($"{what} path is empty")
+            : System.IO.Path.GetFullPath(Path);
 
     /// <summary>Class names from <see cref="ClassNamesFile"/>, or 0..count−1 when there is none.</summary>
     public IReadOnlyList<string> ClassNamesOr(int count)
     {
-        if (string.IsNullOrEmpty(ClassNamesFile)) return [.. Enumerable.Range(0, count).Select(i => i.ToString(System.Globalization.CultureInfo.InvariantCulture))];
+        if (string.IsNullOrEmpty(ClassNamesFile)) return [.. Enumerable.Range(0, count).Select(i
+            => i.ToString(System.Globalization.CultureInfo.InvariantCulture))];
         var file = System.IO.Path.GetFullPath(ClassNamesFile);
         if (!File.Exists(file)) throw new FileNotFoundException($"class names file not found: {file}", file);
         var names = File.ReadAllLines(file).Select(l => l.Trim()).Where(l => l.Length > 0).ToArray();
         if (names.Length < count)
         {
-            throw new DataFormatException(file, $"names {names.Length} classes, but the labels go up to {count - 1} ({count} classes)");
+            throw new DataFormatException(file,
+                $"names {names.Length} classes, but the labels go up to {count - 1} ({count} classes)");
         }
         return names;
     }
@@ -67,8 +73,10 @@ public sealed record SourceLocation(string Path, string? Labels = null, string? 
 /// <param name="Name">The name users pass (<c>--from</c>).</param>
 /// <param name="Description">One line for help text.</param>
 /// <param name="Open">Lists a source.</param>
-/// <param name="HasTestSplit">The format carries its own test split (read with <see cref="SourceLocation.TestSplit"/>).</param>
-public sealed record ImageSourceFormat(string Name, string Description, Func<SourceLocation, IImageSource> Open, bool HasTestSplit = false);
+/// <param name="HasTestSplit">The format carries its own test split (read with <see
+/// cref="SourceLocation.TestSplit"/>).</param>
+public sealed record ImageSourceFormat(string Name, string Description, Func<SourceLocation, IImageSource> Open,
+    bool HasTestSplit = false);
 
 /// <summary>The import formats, by name: adding a format is one file plus one line here.</summary>
 public static class ImageSources
@@ -76,15 +84,19 @@ public static class ImageSources
     /// <summary>Every format.</summary>
     public static IReadOnlyList<ImageSourceFormat> Formats { get; } =
     [
-        new("images", "a folder: one sub-folder per class, or images only for an unlabeled pool", ImageFolderSource.Open),
+        new("images", "a folder: one sub-folder per class, or images only for an unlabeled pool",
+            ImageFolderSource.Open),
         new("manifest", "a CSV or JSONL file of path,label rows (paths relative to the file)", ManifestSource.Open),
-        new("cifar", "CIFAR-10/100 binary batches (data_batch_*.bin + test_batch.bin, or train.bin + test.bin)", CifarSource.Open, HasTestSplit: true),
+        new("cifar", "CIFAR-10/100 binary batches (data_batch_*.bin + test_batch.bin, or train.bin + test.bin)",
+            CifarSource.Open, HasTestSplit: true),
         new("npy", "a NumPy uint8 array N×H×W or N×H×W×C, labels in a second .npy (--labels)", NumpySource.Open),
-        new("webdataset", "tar shards in the WebDataset layout (key.jpg/png + key.cls): one .tar or a folder of them", WebDatasetSource.Open),
+        new("webdataset", "tar shards in the WebDataset layout (key.jpg/png + key.cls): one .tar or a folder of them",
+            WebDatasetSource.Open),
     ];
 
     /// <summary>The format named <paramref name="name"/>; an unknown name is refused with the list.</summary>
     public static ImageSourceFormat Find(string name) =>
         Formats.FirstOrDefault(f => f.Name == name)
-        ?? throw new ArgumentException($"unknown import format '{name}'; formats: {string.Join(", ", Formats.Select(f => f.Name))}");
+        ?? throw new ArgumentException($"unknown import format '{name}'; formats: {string.Join(", "
+            + "", Formats.Select(f => f.Name))}");
 }

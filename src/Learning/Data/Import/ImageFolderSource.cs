@@ -10,8 +10,10 @@ public sealed record ImageFolderEntry(string RelativePath, int Label);
 /// <param name="ClassNames">Class names by label; empty for an unlabeled folder.</param>
 /// <param name="Entries">Image files in a stable order (by class, then ordinal path).</param>
 /// <param name="Ignored">Files skipped because their extension is not an image's.</param>
-/// <param name="SkippedLinks">Symbolic links skipped because their target was already listed (loops, duplicates).</param>
-public sealed record ImageFolderScan(string Root, IReadOnlyList<string> ClassNames, IReadOnlyList<ImageFolderEntry> Entries, int Ignored,
+/// <param name="SkippedLinks">Symbolic links skipped because their target was already listed (loops,
+/// duplicates).</param>
+public sealed record ImageFolderScan(string Root, IReadOnlyList<string> ClassNames,
+    IReadOnlyList<ImageFolderEntry> Entries, int Ignored,
     int SkippedLinks = 0)
 {
     /// <summary>True when images come in one sub-folder per class.</summary>
@@ -35,7 +37,8 @@ public static class ImageFolder
         if (string.IsNullOrWhiteSpace(directory)) throw new ArgumentException("image folder path is empty");
         var root = Path.GetFullPath(directory);
         if (!Directory.Exists(root)) throw new DirectoryNotFoundException($"image folder not found: {root}");
-        var subfolders = Directory.GetDirectories(root).Where(d => !Path.GetFileName(d).StartsWith('.')).Order(StringComparer.Ordinal).ToArray();
+        var subfolders = Directory.GetDirectories(root).Where(d
+            => !Path.GetFileName(d).StartsWith('.')).Order(StringComparer.Ordinal).ToArray();
         var topFiles = Directory.GetFiles(root).Where(f => !Path.GetFileName(f).StartsWith('.')).ToArray();
         var ignored = 0;
         var entries = new List<ImageFolderEntry>();
@@ -46,13 +49,16 @@ public static class ImageFolder
                 if (IsImage(f)) entries.Add(new ImageFolderEntry(Path.GetFileName(f), -1));
                 else ignored++;
             }
-            if (entries.Count == 0) throw new DataFormatException(root, $"holds no PNG or JPEG images ({string.Join(", ", Extensions)})");
+            if (entries.Count == 0) throw new DataFormatException(root,
+                $"holds no PNG or JPEG images ({string.Join(", ", Extensions)})");
             return new ImageFolderScan(root, [], entries, ignored);
         }
         var strayImages = topFiles.Where(IsImage).Take(3).ToArray();
         if (strayImages.Length > 0)
         {
-            throw new DataFormatException(root, $"mixes class sub-folders with images at its top level ({string.Join(", ", strayImages.Select(Path.GetFileName))}); " +
+            throw new DataFormatException(root,
+                $"mixes class sub-folders with images at its top level ({string.Join(", "
+                + "", strayImages.Select(Path.GetFileName))}); " +
                 "use one sub-folder per class, or a folder of images only for an unlabeled pool");
         }
         ignored += topFiles.Length;
@@ -72,19 +78,23 @@ public static class ImageFolder
             if (!classFolders.Contains(sub)) continue;
             var files = new List<string>();
             Walk(sub, files, seen, ref skippedLinks);
-            var images = files.Where(IsImage).Select(f => Path.GetRelativePath(root, f)).Order(StringComparer.Ordinal).ToArray();
+            var images = files.Where(IsImage).Select(f => Path.GetRelativePath(root,
+                f)).Order(StringComparer.Ordinal).ToArray();
             ignored += files.Count - images.Length;
             if (images.Length == 0) throw new DataFormatException(sub, "class folder holds no PNG or JPEG images");
             var label = classes.Count;
             classes.Add(Path.GetFileName(sub));
             entries.AddRange(images.Select(p => new ImageFolderEntry(p, label)));
         }
-        if (classes.Count < 2) throw new DataFormatException(root, $"a labeled image folder needs at least 2 class sub-folders, found {classes.Count} ({string.Join(", ", classes)})");
+        if (classes.Count < 2) throw new DataFormatException(root,
+            $"a labeled image folder needs at least 2 class sub-folders, found {classes.Count} ({string.Join(", "
+            + "", classes)})");
         return new ImageFolderScan(root, classes, entries, ignored, skippedLinks);
     }
 
     private static IEnumerable<string> RealNamesFirst(IEnumerable<string> paths) =>
-        paths.Where(p => !Path.GetFileName(p).StartsWith('.')).OrderBy(p => new FileInfo(p).LinkTarget is null ? 0 : 1).ThenBy(p => p, StringComparer.Ordinal);
+        paths.Where(p => !Path.GetFileName(p).StartsWith('.')).OrderBy(p => new FileInfo(p).LinkTarget is null ? 0
+            : 1).ThenBy(p => p, StringComparer.Ordinal);
 
     private static void Walk(string directory, List<string> files, HashSet<string> seen, ref int skippedLinks)
     {
@@ -129,12 +139,14 @@ public sealed class ImageFolderSource : IImageSource
         _scan = scan;
         Entries = [.. scan.Entries.Select(e => new SourceEntry(e.RelativePath, e.Label))];
         var notes = new List<string>();
-        if (scan.SkippedLinks > 0) notes.Add($"{scan.SkippedLinks} symbolic link(s) to folders or files already listed skipped (loops, duplicates)");
+        if (scan.SkippedLinks > 0) notes.Add($"{scan.SkippedLinks} symbolic link(s) to folders or files already "
+            + $"listed skipped (loops, duplicates)");
         Notes = notes;
     }
 
     /// <summary>Lists the folder at <paramref name="location"/>.</summary>
-    public static IImageSource Open(SourceLocation location) => new ImageFolderSource(ImageFolder.Scan(location.FullPath("image folder")));
+    public static IImageSource Open(SourceLocation location)
+        => new ImageFolderSource(ImageFolder.Scan(location.FullPath("image folder")));
 
     /// <inheritdoc />
     public string Format => "images";

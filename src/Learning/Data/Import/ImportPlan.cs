@@ -8,7 +8,8 @@ namespace PruneFuse.Learning.Data.Import;
 /// </summary>
 public sealed class ImportPlan : IDisposable
 {
-    private ImportPlan(IImageSource pool, IImageSource test, IReadOnlyList<int> poolEntries, IReadOnlyList<int> testEntries, IReadOnlyList<string> classNames)
+    private ImportPlan(IImageSource pool, IImageSource test, IReadOnlyList<int> poolEntries,
+        IReadOnlyList<int> testEntries, IReadOnlyList<string> classNames)
     {
         Pool = pool;
         Test = test;
@@ -44,13 +45,15 @@ public sealed class ImportPlan : IDisposable
     /// held out with <paramref name="seed"/>. Refuses a test set without labels, an unlabeled pool without a test set,
     /// and classes that differ.
     /// </summary>
-    public static ImportPlan Open(ImageSourceFormat format, SourceLocation pool, SourceLocation? test, double testFraction, long seed)
+    public static ImportPlan Open(ImageSourceFormat format, SourceLocation pool, SourceLocation? test,
+        double testFraction, long seed)
     {
         var poolSource = format.Open(pool);
         IImageSource? testSource = null;
         try
         {
-            testSource = test is not null ? format.Open(test) : format.HasTestSplit ? format.Open(pool with { TestSplit = true }) : null;
+            testSource = test is not null ? format.Open(test) : format.HasTestSplit
+                ? format.Open(pool with { TestSplit = true }) : null;
             return Check(poolSource, testSource, testFraction, seed);
         }
         catch
@@ -64,16 +67,21 @@ public sealed class ImportPlan : IDisposable
     private static ImportPlan Check(IImageSource pool, IImageSource? test, double testFraction, long seed)
     {
         var poolLabeled = pool.ClassNames.Count > 0;
-        if (test is { ClassNames.Count: 0 }) throw new DataFormatException(test.Location, "the test set must be labeled (one sub-folder per class, or labels)");
-        if (test is null && !poolLabeled) throw new ArgumentException("an unlabeled pool needs a labeled test set (--test) to measure accuracy");
+        if (test is { ClassNames.Count: 0 }) throw new DataFormatException(test.Location,
+            "the test set must be labeled (one sub-folder per class, or labels)");
+        if (test is null
+            && !poolLabeled) throw new ArgumentException("an unlabeled pool needs a labeled test set (--test) to "
+            + "measure accuracy");
         if (test is not null && poolLabeled && !pool.ClassNames.SequenceEqual(test.ClassNames))
         {
-            throw new DataFormatException(test.Location, $"test classes ({Names(test.ClassNames)}) differ from the pool's ({Names(pool.ClassNames)})");
+            throw new DataFormatException(test.Location,
+                $"test classes ({Names(test.ClassNames)}) differ from the pool's ({Names(pool.ClassNames)})");
         }
         var classNames = poolLabeled ? pool.ClassNames : test!.ClassNames;
         if (test is not null)
         {
-            return new ImportPlan(pool, test, [.. Enumerable.Range(0, pool.Entries.Count)], [.. Enumerable.Range(0, test.Entries.Count)], classNames);
+            return new ImportPlan(pool, test, [.. Enumerable.Range(0, pool.Entries.Count)], [.. Enumerable.Range(0,
+                test.Entries.Count)], classNames);
         }
         // Held-out split from the import seed: a seeded shuffle, then the first fraction is the test set.
         var rng = SeededRandom.For(seed, "image-import-test-split");
@@ -84,11 +92,14 @@ public sealed class ImportPlan : IDisposable
             (order[i], order[j]) = (order[j], order[i]);
         }
         var testCount = Math.Max(1, (int)Math.Round(order.Length * testFraction));
-        if (testCount >= order.Length) throw new ArgumentException($"{order.Length} images are too few to hold out a test fraction of {testFraction}");
-        return new ImportPlan(pool, pool, [.. order.Skip(testCount).Order()], [.. order.Take(testCount).Order()], classNames);
+        if (testCount >= order.Length) throw new ArgumentException($"{order.Length} images are too few to hold out a "
+            + $"test fraction of {testFraction}");
+        return new ImportPlan(pool, pool, [.. order.Skip(testCount).Order()], [.. order.Take(testCount).Order()],
+            classNames);
     }
 
-    private static string Names(IReadOnlyList<string> names) => string.Join(", ", names.Take(12)) + (names.Count > 12 ? $", … ({names.Count})" : "");
+    private static string Names(IReadOnlyList<string> names) => string.Join(", ", names.Take(12)) + (names.Count > 12
+        ? $", … ({names.Count})" : "");
 
     /// <inheritdoc />
     public void Dispose()

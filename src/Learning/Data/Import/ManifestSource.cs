@@ -26,7 +26,8 @@ public sealed class ManifestSource : IImageSource
     {
         var file = location.FullPath("manifest");
         if (!File.Exists(file)) throw new FileNotFoundException($"manifest not found: {file}", file);
-        var jsonl = file.EndsWith(".jsonl", StringComparison.OrdinalIgnoreCase) || file.EndsWith(".ndjson", StringComparison.OrdinalIgnoreCase);
+        var jsonl = file.EndsWith(".jsonl", StringComparison.OrdinalIgnoreCase) || file.EndsWith(".ndjson",
+            StringComparison.OrdinalIgnoreCase);
         var rows = new List<(string Path, string? Label)>();
         var keys = new HashSet<string>(StringComparer.Ordinal);
         var line = 0;
@@ -46,7 +47,8 @@ public sealed class ManifestSource : IImageSource
         if (labeled != 0 && labeled != rows.Count)
         {
             var first = rows.FindIndex(r => r.Label is null);
-            throw new DataFormatException(file, $"{labeled} rows have a label and {rows.Count - labeled} do not (first: '{rows[first].Path}'); " +
+            throw new DataFormatException(file,
+                $"{labeled} rows have a label and {rows.Count - labeled} do not (first: '{rows[first].Path}'); " +
                 "label every row, or none for an unlabeled pool");
         }
         if (labeled == 0) return new ManifestSource(file, [], [.. rows.Select(r => new SourceEntry(r.Path, -1))]);
@@ -55,7 +57,8 @@ public sealed class ManifestSource : IImageSource
         names = names.All(n => long.TryParse(n, NumberStyles.None, CultureInfo.InvariantCulture, out _))
             ? [.. names.OrderBy(n => long.Parse(n, CultureInfo.InvariantCulture))]
             : [.. names.Order(StringComparer.Ordinal)];
-        if (names.Length < 2) throw new DataFormatException(file, $"a labeled manifest needs at least 2 classes, found {names.Length} ({names[0]})");
+        if (names.Length < 2) throw new DataFormatException(file,
+            $"a labeled manifest needs at least 2 classes, found {names.Length} ({names[0]})");
         var index = names.Select((n, i) => (n, i)).ToDictionary(x => x.n, x => x.i, StringComparer.Ordinal);
         return new ManifestSource(file, names, [.. rows.Select(r => new SourceEntry(r.Path, index[r.Label!]))]);
     }
@@ -66,7 +69,8 @@ public sealed class ManifestSource : IImageSource
         {
             using var doc = JsonDocument.Parse(text);
             var root = doc.RootElement;
-            if (root.ValueKind != JsonValueKind.Object || !root.TryGetProperty("path", out var p) || p.ValueKind != JsonValueKind.String)
+            if (root.ValueKind != JsonValueKind.Object || !root.TryGetProperty("path", out var p)
+                || p.ValueKind != JsonValueKind.String)
             {
                 throw new DataFormatException(file, $"line {line}: expected an object with a string \"path\"");
             }
@@ -114,7 +118,8 @@ public sealed class ManifestSource : IImageSource
         }
         if (quoted) throw new DataFormatException(file, $"line {line}: a quoted field is not closed");
         fields.Add(current.ToString().Trim());
-        if (fields.Count > 2) throw new DataFormatException(file, $"line {line}: expected path,label but found {fields.Count} fields");
+        if (fields.Count > 2) throw new DataFormatException(file,
+            $"line {line}: expected path,label but found {fields.Count} fields");
         return (fields[0], fields.Count == 2 ? fields[1] : null);
     }
 
@@ -140,7 +145,8 @@ public sealed class ManifestSource : IImageSource
     public void DecodeInto(int index, ImageImportOptions options, Span<byte> destination)
     {
         var path = Path.Combine(_folder, Entries[index].Key);
-        if (!File.Exists(path)) throw new DataFormatException(path, $"listed in {Location} (row {index + 1}) but not found");
+        if (!File.Exists(path)) throw new DataFormatException(path,
+            $"listed in {Location} (row {index + 1}) but not found");
         ImageDecoder.DecodeFile(path, options, destination);
     }
 

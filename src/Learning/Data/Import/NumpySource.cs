@@ -28,35 +28,44 @@ public sealed partial class NumpySource : IImageSource
         Entries = entries;
     }
 
-    /// <summary>Opens the arrays at <paramref name="location"/>; a wrong dtype, order or shape is refused by file.</summary>
+    /// <summary>Opens the arrays at <paramref name="location"/>; a wrong dtype, order or shape is refused by
+    /// file.</summary>
     public static IImageSource Open(SourceLocation location)
     {
         var path = location.FullPath("NumPy images");
         var images = NpyHeader.Read(path);
         if (images.Descr is not ("|u1" or "<u1" or ">u1" or "u1"))
         {
-            throw new DataFormatException(path, $"dtype {images.Descr} is not uint8: store images as uint8 (e.g. array.astype(np.uint8))");
+            throw new DataFormatException(path,
+                $"dtype {images.Descr} is not uint8: store images as uint8 (e.g. array.astype(np.uint8))");
         }
         var shape = images.Shape;
         if (shape.Length is not (3 or 4) || shape.Length == 4 && shape[3] is not (1 or 3 or 4))
         {
-            throw new DataFormatException(path, $"shape ({string.Join(", ", shape)}) is not N×H×W or N×H×W×C with C = 1, 3 or 4");
+            throw new DataFormatException(path,
+                $"shape ({string.Join(", ", shape)}) is not N×H×W or N×H×W×C with C = 1, 3 or 4");
         }
-        if (shape[1] is < 1 or > 4096 || shape[2] is < 1 or > 4096) throw new DataFormatException(path, $"image size {shape[1]}×{shape[2]} is outside 1..4096");
+        if (shape[1] is < 1 or > 4096 || shape[2] is < 1 or > 4096) throw new DataFormatException(path,
+            $"image size {shape[1]}×{shape[2]} is outside 1..4096");
         var (count, height, width) = (shape[0], (int)shape[1], (int)shape[2]);
         var channels = shape.Length == 4 ? (int)shape[3] : 1;
-        if (count is < 1 or > int.MaxValue) throw new DataFormatException(path, $"holds {count} images; expected 1..{int.MaxValue}");
+        if (count is < 1 or > int.MaxValue) throw new DataFormatException(path,
+            $"holds {count} images; expected 1..{int.MaxValue}");
         var expected = images.DataOffset + count * height * width * channels;
         if (images.FileLength != expected)
         {
-            throw new DataFormatException(path, $"is {images.FileLength} bytes but its header declares {expected}: truncated or padded");
+            throw new DataFormatException(path,
+                $"is {images.FileLength} bytes but its header declares {expected}: truncated or padded");
         }
-        var labels = string.IsNullOrEmpty(location.Labels) ? null : ReadLabels(Path.GetFullPath(location.Labels), count);
+        var labels = string.IsNullOrEmpty(location.Labels) ? null : ReadLabels(Path.GetFullPath(location.Labels),
+            count);
         var classCount = labels is null ? 0 : labels.Max() + 1;
-        if (classCount == 1) throw new DataFormatException(location.Labels!, "every label is 0: a labeled pool needs at least 2 classes");
+        if (classCount == 1) throw new DataFormatException(location.Labels!,
+            "every label is 0: a labeled pool needs at least 2 classes");
         var names = labels is null ? [] : location.ClassNamesOr(classCount);
         var entries = new SourceEntry[count];
-        for (var i = 0; i < count; i++) entries[i] = new SourceEntry(i.ToString(CultureInfo.InvariantCulture), labels?[i] ?? -1);
+        for (var i = 0; i < count; i++) entries[i] = new SourceEntry(i.ToString(CultureInfo.InvariantCulture),
+            labels?[i] ?? -1);
         return new NumpySource(path, File.OpenHandle(path), images.DataOffset, height, width, channels, names, entries);
     }
 
@@ -65,7 +74,8 @@ public sealed partial class NumpySource : IImageSource
         var header = NpyHeader.Read(path);
         if (header.Shape.Length != 1 || header.Shape[0] != count)
         {
-            throw new DataFormatException(path, $"shape ({string.Join(", ", header.Shape)}) does not match the {count} images: expected ({count},)");
+            throw new DataFormatException(path,
+                $"shape ({string.Join(", ", header.Shape)}) does not match the {count} images: expected ({count},)");
         }
         var size = header.Descr[1..] switch
         {
@@ -73,10 +83,13 @@ public sealed partial class NumpySource : IImageSource
             "u2" or "i2" => 2,
             "u4" or "i4" => 4,
             "u8" or "i8" => 8,
-            _ => throw new DataFormatException(path, $"dtype {header.Descr} is not an integer type: labels must be integers"),
+            _ => throw new DataFormatException(path,
+                $"dtype {header.Descr} is not an integer type: labels must be integers"),
         };
-        if (header.Descr[0] == '>') throw new DataFormatException(path, $"dtype {header.Descr} is big-endian; save the labels little-endian");
-        if (header.FileLength != header.DataOffset + count * size) throw new DataFormatException(path, "is truncated: fewer labels than its header declares");
+        if (header.Descr[0] == '>') throw new DataFormatException(path,
+            $"dtype {header.Descr} is big-endian; save the labels little-endian");
+        if (header.FileLength != header.DataOffset + count * size) throw new DataFormatException(path,
+            "is truncated: fewer labels than its header declares");
         var bytes = new byte[count * size];
         using (var f = File.OpenHandle(path)) RandomAccess.Read(f, bytes, header.DataOffset);
         var signed = header.Descr[1] == 'i';
@@ -91,7 +104,8 @@ public sealed partial class NumpySource : IImageSource
                 4 => signed ? BinaryPrimitives.ReadInt32LittleEndian(at) : BinaryPrimitives.ReadUInt32LittleEndian(at),
                 _ => BinaryPrimitives.ReadInt64LittleEndian(at),
             };
-            if (v is < 0 or >= 100_000) throw new DataFormatException(path, $"label {v} at index {i} is outside 0..99999");
+            if (v is < 0 or >= 100_000) throw new DataFormatException(path,
+                $"label {v} at index {i} is outside 0..99999");
             labels[i] = (int)v;
         }
         return labels;
@@ -145,8 +159,11 @@ public sealed partial class NumpySource : IImageSource
             }
             var major = prefix[6];
             if (major is < 1 or > 3) throw new DataFormatException(path, $"unsupported .npy format version {major}");
-            var (lengthBytes, headerLength) = major == 1 ? (2, (long)BinaryPrimitives.ReadUInt16LittleEndian(prefix.AsSpan(8))) : (4, BinaryPrimitives.ReadUInt32LittleEndian(prefix.AsSpan(8)));
-            if (headerLength > 1 << 20) throw new DataFormatException(path, $"header of {headerLength} bytes is implausibly long");
+            var (lengthBytes, headerLength) = major == 1 ? (2,
+                (long)BinaryPrimitives.ReadUInt16LittleEndian(prefix.AsSpan(8))) : (4,
+                BinaryPrimitives.ReadUInt32LittleEndian(prefix.AsSpan(8)));
+            if (headerLength > 1 << 20) throw new DataFormatException(path,
+                $"header of {headerLength} bytes is implausibly long");
             var start = 8 + lengthBytes;
             var header = new byte[headerLength];
             f.Position = start;
@@ -154,10 +171,14 @@ public sealed partial class NumpySource : IImageSource
             var text = Encoding.Latin1.GetString(header);
             var descr = DescrPattern().Match(text);
             var shape = ShapePattern().Match(text);
-            if (!descr.Success || !shape.Success) throw new DataFormatException(path, $"header is not a NumPy array description: {text.Trim()}");
-            if (FortranPattern().IsMatch(text)) throw new DataFormatException(path, "is in Fortran order; save it C-contiguous (np.ascontiguousarray)");
-            var dims = shape.Groups[1].Value.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries)
-                .Select(d => long.TryParse(d, NumberStyles.None, CultureInfo.InvariantCulture, out var v) ? v : throw new DataFormatException(path, $"shape dimension '{d}' is not a number"))
+            if (!descr.Success || !shape.Success) throw new DataFormatException(path,
+                $"header is not a NumPy array description: {text.Trim()}");
+            if (FortranPattern().IsMatch(text)) throw new DataFormatException(path,
+                "is in Fortran order; save it C-contiguous (np.ascontiguousarray)");
+            var dims = shape.Groups[1].Value.Split(',',
+                StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries)
+                .Select(d => long.TryParse(d, NumberStyles.None, CultureInfo.InvariantCulture, out var v) ? v
+                    : throw new DataFormatException(path, $"shape dimension '{d}' is not a number"))
                 .ToArray();
             return new NpyHeader(descr.Groups[1].Value, dims, start + headerLength, f.Length);
         }

@@ -30,7 +30,8 @@ public static class StreamingImport
     {
         if (shardBytes is < MinShardBytes or > MaxShardBytes)
         {
-            throw new ArgumentException($"shard size must be within {MinShardBytes >> 10} KB..{MaxShardBytes >> 20} MB, got {shardBytes} bytes");
+            throw new ArgumentException($"shard size must be within {MinShardBytes >> 10} KB..{MaxShardBytes >> 20} "
+                + $"MB, got {shardBytes} bytes");
         }
         return (int)Math.Clamp(shardBytes / (8 + 4 + options.ImageBytes), 1, PoolShardFormat.MaxSamples);
     }
@@ -41,12 +42,15 @@ public static class StreamingImport
     /// <c><paramref name="firstId"/> + s·perShard</c>, consecutive over the samples it keeps, so a sample's id depends
     /// only on the listing and the shard size, not on which silo decoded which shard (a bad image leaves a gap at its
     /// shard's end). Undecodable samples go to <paramref name="bad"/> and are left out. With
-    /// <paramref name="reuseBuffer"/>, every full shard is decoded into the same pixel array, so a consumer must be done
+    /// <paramref name="reuseBuffer"/>, every full shard is decoded into the same pixel array, so a consumer must be
+    /// done
     /// with a shard (write it) before it asks for the next: memory then stays at one shard, where fresh arrays would
     /// pile up until the GC gets round to them (+1.9 GB for a 2.6 GB pool, measured).
     /// </summary>
-    public static IEnumerable<DecodedShard> DecodeShards(IImageSource source, IReadOnlyList<int> entries, ImageImportOptions options, int perShard,
-        long firstId, List<BadImage> bad, bool reuseBuffer = false, Action<long>? progress = null, CancellationToken cancellationToken = default)
+    public static IEnumerable<DecodedShard> DecodeShards(IImageSource source, IReadOnlyList<int> entries,
+        ImageImportOptions options, int perShard,
+        long firstId, List<BadImage> bad, bool reuseBuffer = false, Action<long>? progress = null,
+            CancellationToken cancellationToken = default)
     {
         ArgumentOutOfRangeException.ThrowIfLessThan(perShard, 1);
         byte[]? full = null;
@@ -56,7 +60,8 @@ public static class StreamingImport
             var count = Math.Min(perShard, entries.Count - start);
             var buffer = reuseBuffer && count == perShard ? full ??= new byte[(long)count * options.ImageBytes] : null;
             var before = decoded;
-            var shard = DecodeShard(source, entries, start, count, options, firstId + start, bad, buffer, n => progress?.Invoke(before + n), cancellationToken);
+            var shard = DecodeShard(source, entries, start, count, options, firstId + start, bad, buffer, n
+                => progress?.Invoke(before + n), cancellationToken);
             decoded += count;
             progress?.Invoke(decoded);
             if (shard is not null) yield return shard;
@@ -68,26 +73,32 @@ public static class StreamingImport
     /// as one shard with ids from <paramref name="firstId"/> over the samples kept (null when none is readable), into
     /// <paramref name="buffer"/> when given (exactly <paramref name="count"/> images long) or a new array.
     /// </summary>
-    public static DecodedShard? DecodeShard(IImageSource source, IReadOnlyList<int> entries, int start, int count, ImageImportOptions options, long firstId,
-        List<BadImage> bad, byte[]? buffer = null, Action<long>? progress = null, CancellationToken cancellationToken = default)
+    public static DecodedShard? DecodeShard(IImageSource source, IReadOnlyList<int> entries, int start, int count,
+        ImageImportOptions options, long firstId,
+        List<BadImage> bad, byte[]? buffer = null, Action<long>? progress = null,
+            CancellationToken cancellationToken = default)
     {
         options.Validate();
         cancellationToken.ThrowIfCancellationRequested();
         var size = options.ImageBytes;
         var pixels = buffer ?? new byte[(long)count * size];
-        if (pixels.LongLength != (long)count * size) throw new ArgumentException($"a buffer for {count} images needs {(long)count * size} bytes, got {pixels.LongLength}");
+        if (pixels.LongLength != (long)count * size) throw new ArgumentException($"a buffer for {count} images needs "
+            + $"{(long)count * size} bytes, got {pixels.LongLength}");
         var failures = new BadImage?[count];
         long decoded = 0;
-        Parallel.For(0, count, new ParallelOptions { CancellationToken = cancellationToken, MaxDegreeOfParallelism = Environment.ProcessorCount }, i =>
+        Parallel.For(0, count, new ParallelOptions { CancellationToken = cancellationToken,
+            MaxDegreeOfParallelism = Environment.ProcessorCount }, i =>
         {
             try
             {
                 source.DecodeInto(entries[start + i], options, pixels.AsSpan().Slice((int)((long)i * size), size));
             }
-            catch (Exception e) when (e is DataFormatException or IOException or UnauthorizedAccessException or ArgumentException)
+            catch (Exception e) when (e is DataFormatException or IOException or UnauthorizedAccessException
+                or ArgumentException)
             {
                 // A format error names the file (or member) itself; any other error is named by the source key.
-                failures[i] = e is DataFormatException d ? new BadImage(d.SourceName, d.Problem) : new BadImage(source.Entries[entries[start + i]].Key, e.Message);
+                failures[i] = e is DataFormatException d ? new BadImage(d.SourceName, d.Problem)
+                    : new BadImage(source.Entries[entries[start + i]].Key, e.Message);
             }
             var n = Interlocked.Increment(ref decoded);
             if (progress is not null && n % 64 == 0) progress(n);
@@ -99,13 +110,15 @@ public static class StreamingImport
         {
             // Bad samples leave the shard: move the good ones down into an exact-size array.
             var compact = new byte[(long)kept.Length * size];
-            for (var j = 0; j < kept.Length; j++) Array.Copy(pixels, (long)kept[j] * size, compact, (long)j * size, size);
+            for (var j = 0; j < kept.Length; j++) Array.Copy(pixels, (long)kept[j] * size, compact, (long)j * size,
+                size);
             pixels = compact;
         }
         var ids = kept.Select((_, j) => firstId + j).ToArray();
         var labels = kept.Select(i => Math.Max(-1, source.Entries[entries[start + i]].Label)).ToArray();
         var keys = kept.Select(i => source.Entries[entries[start + i]].Key).ToArray();
-        return new DecodedShard(new ImageSet(ids, labels, pixels, options.Channels, options.Height, options.Width), keys);
+        return new DecodedShard(new ImageSet(ids, labels, pixels, options.Channels, options.Height, options.Width),
+            keys);
     }
 }
 
@@ -122,7 +135,9 @@ public sealed class PixelStatistics(int channels)
     /// <summary>Statistics from stored sums (another silo's, or a written shard's).</summary>
     public static PixelStatistics FromSums(long[] sums, long[] squares, long pixelsPerChannel)
     {
-        if (sums.Length != squares.Length || sums.Length == 0) throw new ArgumentException($"{sums.Length} channel sums but {squares.Length} sums of squares");
+        if (sums.Length != squares.Length
+            || sums.Length == 0) throw new ArgumentException($"{sums.Length} channel sums but {squares.Length} sums "
+            + $"of squares");
         var s = new PixelStatistics(sums.Length);
         sums.CopyTo(s._sum, 0);
         squares.CopyTo(s._squares, 0);
@@ -142,7 +157,8 @@ public sealed class PixelStatistics(int channels)
     /// <summary>Adds every image of <paramref name="set"/>.</summary>
     public void Add(ImageSet set)
     {
-        if (set.Channels != _sum.Length) throw new ArgumentException($"statistics of {_sum.Length} channels cannot add {set.Channels}-channel images");
+        if (set.Channels != _sum.Length) throw new ArgumentException($"statistics of {_sum.Length} channels cannot "
+            + $"add {set.Channels}-channel images");
         var plane = set.Height * set.Width;
         for (var i = 0; i < set.Count; i++)
         {
@@ -179,7 +195,8 @@ public sealed class PixelStatistics(int channels)
         if (_pixelsPerChannel == 0) throw new InvalidOperationException("no pixels were added");
         var n = (double)_pixelsPerChannel;
         var mean = _sum.Select(s => s / n / 255.0).ToArray();
-        var sd = _squares.Select((s, c) => Math.Sqrt(Math.Max(1e-12, s / n / (255.0 * 255.0) - mean[c] * mean[c]))).ToArray();
+        var sd = _squares.Select((s, c) => Math.Sqrt(Math.Max(1e-12,
+            s / n / (255.0 * 255.0) - mean[c] * mean[c]))).ToArray();
         return new ImageNormalization([.. mean.Select(x => (float)x)], [.. sd.Select(x => (float)x)]);
     }
 }

@@ -18,7 +18,8 @@ public sealed class WebDatasetSource : IImageSource
     private readonly string[] _paths;
     private readonly (int File, long Offset, int Length)[] _members;
 
-    private WebDatasetSource(string location, string[] paths, SafeFileHandle[] files, List<(SourceEntry Entry, int File, long Offset, int Length)> samples,
+    private WebDatasetSource(string location, string[] paths, SafeFileHandle[] files, List<(SourceEntry Entry, int File,
+        long Offset, int Length)> samples,
         IReadOnlyList<string> classNames, int ignored)
     {
         Location = location;
@@ -49,14 +50,16 @@ public sealed class WebDatasetSource : IImageSource
             if (samples.Count == 0) throw new DataFormatException(path, "holds no .jpg, .jpeg or .png members");
             var labeled = labels.Any(l => l is not null);
             var classCount = labeled ? labels.Max(l => l ?? 0) + 1 : 0;
-            if (labeled && classCount < 2) throw new DataFormatException(path, "every .cls label is 0: a labeled set needs at least 2 classes");
+            if (labeled && classCount < 2) throw new DataFormatException(path,
+                "every .cls label is 0: a labeled set needs at least 2 classes");
             // A labeled set's member without .cls gets label −2: decoding it reports the missing label.
             for (var i = 0; i < samples.Count; i++)
             {
                 var (entry, file, offset, length) = samples[i];
                 samples[i] = (entry with { Label = labels[i] ?? (labeled ? -2 : -1) }, file, offset, length);
             }
-            return new WebDatasetSource(path, tars, files, samples, labeled ? location.ClassNamesOr(classCount) : [], ignored);
+            return new WebDatasetSource(path, tars, files, samples, labeled ? location.ClassNamesOr(classCount) : [],
+                ignored);
         }
         catch
         {
@@ -65,7 +68,8 @@ public sealed class WebDatasetSource : IImageSource
         }
     }
 
-    private static int List(string tar, int fileIndex, List<(SourceEntry, int, long, int)> samples, List<int?> labels, HashSet<string> keys)
+    private static int List(string tar, int fileIndex, List<(SourceEntry, int, long, int)> samples, List<int?> labels,
+        HashSet<string> keys)
     {
         var images = new Dictionary<string, (long Offset, int Length)>(StringComparer.Ordinal);
         var classes = new Dictionary<string, int>(StringComparer.Ordinal);
@@ -85,7 +89,9 @@ public sealed class WebDatasetSource : IImageSource
                 }
                 if (name.StartsWith('/') || name.Split('/').Contains(".."))
                 {
-                    throw new DataFormatException(tar, $"member '{name}' has an absolute path or '..': refused, as it could name a file outside the set");
+                    throw new DataFormatException(tar,
+                        $"member '{name}' has an absolute path or '..': refused, as it could name a file outside the "
+                        + $"set");
                 }
                 var slash = name.LastIndexOf('/');
                 var dot = name.IndexOf('.', slash + 1);
@@ -98,17 +104,21 @@ public sealed class WebDatasetSource : IImageSource
                 var extension = name[(dot + 1)..].ToLowerInvariant();
                 if (ImageExtensions.Contains(extension))
                 {
-                    if (entry.Length > int.MaxValue) throw new DataFormatException(tar, $"member '{name}' is {entry.Length} bytes, too large for an image");
-                    if (!images.TryAdd(key, (entry.DataOffset, (int)entry.Length))) throw new DataFormatException(tar, $"key '{key}' has two images");
+                    if (entry.Length > int.MaxValue) throw new DataFormatException(tar,
+                        $"member '{name}' is {entry.Length} bytes, too large for an image");
+                    if (!images.TryAdd(key, (entry.DataOffset, (int)entry.Length))) throw new DataFormatException(tar,
+                        $"key '{key}' has two images");
                     order.Add(key);
                 }
                 else if (extension == "cls")
                 {
                     using var data = new StreamReader(entry.DataStream ?? Stream.Null);
                     var text = data.ReadToEnd().Trim();
-                    if (!int.TryParse(text, NumberStyles.None, CultureInfo.InvariantCulture, out var label) || label >= 100_000)
+                    if (!int.TryParse(text, NumberStyles.None, CultureInfo.InvariantCulture, out var label)
+                        || label >= 100_000)
                     {
-                        throw new DataFormatException(tar, $"member '{name}' holds '{text}', not a class index in 0..99999");
+                        throw new DataFormatException(tar,
+                            $"member '{name}' holds '{text}', not a class index in 0..99999");
                     }
                     classes[key] = label;
                 }
@@ -156,7 +166,8 @@ public sealed class WebDatasetSource : IImageSource
         var name = Path.Combine(Path.GetDirectoryName(_paths[file])!, Entries[index].Key);
         if (Entries[index].Label == -2) throw new DataFormatException(name, "has no .cls member: its label is missing");
         var bytes = new byte[length];
-        if (RandomAccess.Read(_files[file], bytes, offset) != length) throw new DataFormatException(name, "is cut short: the tar file is truncated");
+        if (RandomAccess.Read(_files[file], bytes, offset) != length) throw new DataFormatException(name,
+            "is cut short: the tar file is truncated");
         ImageDecoder.DecodeBytes(bytes, name, options, destination);
     }
 
