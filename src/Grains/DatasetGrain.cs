@@ -166,9 +166,6 @@ public sealed class DatasetGrain(IArtifactStore store, Experiments.ExperimentSto
 
     private string SiloName => RuntimeIdentity;
 
-    private Compute.ComputeSilos ComputeSilos => silos;
-
-    private ILogger Logger => logger;
 
     private static long StoredBytes(int count, int perShard, ImageImportOptions options) =>
         (long)count * (8 + 4 + options.ImageBytes) + (long)Math.Max(1, (count
@@ -213,7 +210,16 @@ public sealed class DatasetGrain(IArtifactStore store, Experiments.ExperimentSto
                 Classes = plan.ClassNames.Count,
             PoolEntries = plan.PoolEntries.Count,
         }).ToArray();
-        var dispatch = new ShardDispatch(this, shards, total, plan.TestEntries.Count, clock);
+        void Report(ShardDispatch d)
+        {
+            var done = plan.TestEntries.Count + d.WrittenImages;
+            _progress = new ImportProgress("decoding images", done, total)
+            {
+                ImagesPerSecond = done / Math.Max(1e-3, clock.Elapsed.TotalSeconds), Silo = SiloName, Silos = d.Silos,
+                ResumedShards = d.ResumedCount,
+            };
+        }
+        var dispatch = new ShardDispatch(GrainFactory, silos, logger, shards, Report);
         if (resuming)
         {
             foreach (var r in shards) dispatch.Resumed(await ImportArtifacts.CompletedAsync(store, r,
@@ -282,131 +288,6 @@ public sealed class DatasetGrain(IArtifactStore store, Experiments.ExperimentSto
             StoredBytes = (long)(manifest.PoolSize + manifest.TestCount) * (12 + options.ImageBytes) + (entries.Length
                 + 1L) * PoolShardFormat.HeaderLength,
         };
-    }
-
-    /// <summary>
-    /// Hands an import's pool shards to the import workers of every compute silo, one shard per silo at a time, so
-    /// faster silos take more; a silo that leaves loses only its shard in flight, which goes to another. Runs on the
-    /// grain's scheduler, so its fields need no locks.
-    /// </summary>
-    private sealed class ShardDispatch(DatasetGrain grain, ImportShardRequest[] shards, long total, long testImages,
-        System.Diagnostics.Stopwatch clock)
-    {
-        private readonly ImportedShard?[] _written = new ImportedShard?[shards.Length];
-        private readonly Queue<ImportShardRequest> _queue = new();
-        private readonly Dictionary<string, (int Shards, long Images,
-            double Busy)> _bySilo = new(StringComparer.Ordinal);
-        private readonly HashSet<string> _lost = new(StringComparer.Ordinal);
-
-        public int Done => _written.Count(w => w is not null);
-
-        public int ResumedCount { get; private set; }
-
-        public SiloImport[] Silos => [.. _bySilo.OrderBy(x => x.Key, StringComparer.Ordinal)
-            .Select(x => new SiloImport(x.Key, x.Value.Shards, x.Value.Images, x.Value.Images / Math.Max(1e-3,
-                x.Value.Busy)))];
-
-        public void Resumed(ImportedShard? shard)
-        {
-            if (shard is null) return;
-            _written[shard.Shard] = shard;
-            ResumedCount++;
-        }
-
-        public async Task<ImportedShard[]> RunAsync(CancellationToken cancellationToken)
-        {
-            foreach (var s in shards.Where(s => _written[s.Shard] is null)) _queue.Enqueue(s);
-            using var stop = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
-            var loops = new Dictionary<string, Task>(StringComparer.Ordinal);
-            Report();
-            try
-            {
-                while (_queue.Count > 0 || loops.Count > 0)
-                {
-                    cancellationToken.ThrowIfCancellationRequested();
-                    foreach (var (silo, _) in grain.ComputeSilos.Eligible())
-                    {
-                        if (_queue.Count > 0 && !_lost.Contains(silo)
-                            && !loops.ContainsKey(silo)) loops[silo] = LoopAsync(silo, stop.Token);
-                    }
-                    if (loops.Count == 0)
-                    {
-                        throw new InvalidOperationException($"no silo is left to decode the remaining {_queue.Count} "
-                            + $"pool shards " +
-                            $"({_lost.Count} left during the import)");
-                    }
-                    await Task.WhenAny(loops.Values.Append(Task.Delay(500, CancellationToken.None)));
-                    foreach (var (silo, loop) in loops.Where(l => l.Value.IsCompleted).ToList())
-                    {
-                        loops.Remove(silo);
-                        await loop; // a real error (a refused image, a full disk) fails the import here
-                    }
-                }
-            }
-            finally
-            {
-                await stop.CancelAsync();
-                foreach (var loop in loops.Values)
-                {
-                    try
-                    {
-                        await loop;
-                    }
-                    catch (Exception)
-                    {
-                        // The import already failed or was stopped; the first error is the one reported.
-                    }
-                }
-            }
-            return [.. _written.Select(w => w!)];
-        }
-
-        private async Task LoopAsync(string silo, CancellationToken cancellationToken)
-        {
-            var worker = grain.GrainFactory.GetGrain<IImportWorkerGrain>(silo);
-            while (!cancellationToken.IsCancellationRequested && _queue.TryDequeue(out var shard))
-            {
-                try
-                {
-                    var done = await worker.DecodeShard(shard, cancellationToken);
-                    if (done.RefusedPaths.Length > 0)
-                    {
-                        throw ImportErrors.Refusal([.. done.RefusedPaths.Zip(done.RefusedReasons, (path, reason)
-                            => new BadImage(path, reason))]);
-                    }
-                    _written[shard.Shard] = done;
-                    var (n, images, busy) = _bySilo.GetValueOrDefault(silo);
-                    _bySilo[silo] = (n + 1, images + done.Entries, busy + done.Seconds);
-                    Report();
-                }
-                catch (Exception e) when (!cancellationToken.IsCancellationRequested && e is not DataFormatException
-                    && grain.ComputeSilos.Lost(e, silo))
-                {
-                    // The silo left (or is leaving): its shard goes back for the others, and it takes no more.
-                    _queue.Enqueue(shard);
-                    _lost.Add(silo);
-                    grain.Logger.LogWarning("silo {Silo} left during the import of {Dataset}; its shard {Shard} goes "
-                        + "to another silo",
-                        silo, shard.DatasetId, shard.Shard);
-                    return;
-                }
-                catch (Exception) when (cancellationToken.IsCancellationRequested)
-                {
-                    _queue.Enqueue(shard);
-                    return;
-                }
-            }
-        }
-
-        private void Report()
-        {
-            var done = testImages + _written.Where(w => w is not null).Sum(w => (long)w!.Entries);
-            grain._progress = new ImportProgress("decoding images", done, total)
-            {
-                ImagesPerSecond = done / Math.Max(1e-3, clock.Elapsed.TotalSeconds), Silo = grain.SiloName,
-                    Silos = Silos, ResumedShards = ResumedCount,
-            };
-        }
     }
 
     // Writes the pool shards (with their source keys) and the test shard, then the manifest last: a dataset is
