@@ -123,8 +123,8 @@ public sealed class DatasetImportConsoleTests
 
     private static void WriteNpy(string path, string descr, long[] shape, byte[] data)
     {
-        var dict = $"{{'descr': '{descr}', 'fortran_order': False, 'shape': ({string.Join(", "
-            + "", shape)}{(shape.Length == 1 ? "," : "")}), }}";
+        var dims = string.Join(", ", shape) + (shape.Length == 1 ? "," : "");
+        var dict = $"{{'descr': '{descr}', 'fortran_order': False, 'shape': ({dims}), }}";
         var headerLength = (dict.Length + 11 + 63) / 64 * 64 - 10;
         using var f = File.Create(path);
         f.Write([0x93, .. "NUMPY"u8, 1, 0, (byte)(headerLength & 0xFF), (byte)(headerLength >> 8)]);

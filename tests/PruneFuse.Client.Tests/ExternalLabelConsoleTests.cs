@@ -193,8 +193,8 @@ public sealed class ExternalLabelConsoleTests
         {
             w.Write('[');
             for (var i = 0; i < 100_000; i++) w.Write($"{(i > 0 ? "," : "")}{{\"data\": {{\"sample_id\": {i}}}, "
-                + "\"annotations\": [{{\"result\": [{{\"type\": \"choices\", \"value\": {{\"choices\": "
-                + "[\"Bag\"]}}}}]}}]}}");
+                + $"\"annotations\": [{{\"result\": [{{\"type\": \"choices\", \"value\": {{\"choices\": "
+                + $"[\"Bag\"]}}}}]}}]}}");
             w.Write(']');
         }
         var tooMany = await Processes.ClientAsync(port, "labels", "import", "--id", "ext", "--round", "2", "--file",

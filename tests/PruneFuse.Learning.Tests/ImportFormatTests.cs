@@ -135,8 +135,8 @@ public class ImportFormatTests
 
     private static void WriteNpy(string path, string descr, long[] shape, byte[] data)
     {
-        var dict = $"{{'descr': '{descr}', 'fortran_order': False, 'shape': ({string.Join(", "
-            + "", shape)}{(shape.Length == 1 ? "," : "")}), }}";
+        var dims = string.Join(", ", shape) + (shape.Length == 1 ? "," : "");
+        var dict = $"{{'descr': '{descr}', 'fortran_order': False, 'shape': ({dims}), }}";
         var headerLength = (dict.Length + 11 + 63) / 64 * 64 - 10; // magic(6)+version(2)+length(2), padded to 64
         var header = dict.PadRight(headerLength - 1) + "\n";
         using var f = File.Create(path);
