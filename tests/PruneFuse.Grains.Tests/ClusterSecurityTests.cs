@@ -263,7 +263,7 @@ public sealed class ClusterSecurityTests
         Assert.Equal(["GetDashboardUrl", "ListArchitectures", "ListDatasets", "ListExperiments"],
             Open(typeof(ICatalogGrain)));
         Assert.Equal(["GetSelection", "GetStatus"], Open(typeof(ICoordinatorGrain)));
-        Assert.Equal(["Describe", "GetImportProgress", "GetSamples"], Open(typeof(IDatasetGrain)));
+        Assert.Equal(["Describe", "GetImportProgress", "GetSamples", "GetSourceKeys"], Open(typeof(IDatasetGrain)));
         Assert.Empty(Open(typeof(IWeightsGrain)));
         Assert.Empty(Open(typeof(IModelExportGrain)));
         Assert.Empty(Open(typeof(IScoringWorkerGrain)));
