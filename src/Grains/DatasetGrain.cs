@@ -290,7 +290,7 @@ public sealed class DatasetGrain(IArtifactStore store, Experiments.ExperimentSto
         };
     }
 
-    // Writes the pool shards (with their source keys) and the test shard, then the manifest last: a dataset is
+    // Writes Fashion-MNIST's pool shards and test shard, then the manifest last: a dataset is
     // visible only once complete. Artifacts of an earlier import of this id that never got its manifest are removed
     // first, and a write that fails (a full disk, a stopping silo, a refused image) removes what it wrote.
     private async Task<DatasetManifest> WriteAsync(string id, IEnumerable<DecodedShard> pool, DecodedShard test,
@@ -342,18 +342,12 @@ public sealed class DatasetGrain(IArtifactStore store, Experiments.ExperimentSto
             cancellationToken.ThrowIfCancellationRequested();
             var s = entries.Count;
             statistics.Add(shard.Images);
-            string? keys = null;
-            if (shard.Keys.Length > 0)
-            {
-                keys = ArtifactLayout.PoolShardKeys(id, s);
-                await store.PutBytesAsync(keys, SourceKeys.ToJson(shard.Keys), cancellationToken: cancellationToken);
-            }
             var name = ArtifactLayout.PoolShard(id, s);
             await using (var content = PoolShardFormat.OpenRead(shard.Images, manifest.Classes))
             {
                 await store.PutAsync(name, content, cancellationToken: cancellationToken);
             }
-            entries.Add(new ShardEntry(s, name, shard.Images.Ids[0], shard.Images.Count) { Keys = keys });
+            entries.Add(new ShardEntry(s, name, shard.Images.Ids[0], shard.Images.Count));
         }
         if (entries.Count == 0) throw new ArgumentException("no readable images left in the pool");
         await using (var content = PoolShardFormat.OpenRead(test.Images, manifest.Classes))

@@ -39,7 +39,9 @@ public sealed class ShardDispatch(IGrainFactory grains, ComputeSilos silos, ILog
         ResumedCount++;
     }
 
-    /// <summary>Decodes every shard not resumed; a refused image or a real error fails it, a lost silo does not.</summary>
+    /// <summary>
+    /// Decodes every shard not resumed; a refused image or a real error fails it, a lost silo does not.
+    /// </summary>
     public async Task<ImportedShard[]> RunAsync(CancellationToken cancellationToken)
     {
         foreach (var s in shards.Where(s => _written[s.Shard] is null)) _queue.Enqueue(s);

@@ -116,12 +116,6 @@ public sealed class CifarSource : IImageSource
     public IReadOnlyList<SourceEntry> Entries { get; }
 
     /// <inheritdoc />
-    public IReadOnlyList<string> Notes => [];
-
-    /// <inheritdoc />
-    public int Ignored => 0;
-
-    /// <inheritdoc />
     public void DecodeInto(int index, ImageImportOptions options, Span<byte> destination)
     {
         var (file, offset) = _records[index];

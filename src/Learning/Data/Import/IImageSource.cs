@@ -26,10 +26,10 @@ public interface IImageSource : IDisposable
     IReadOnlyList<SourceEntry> Entries { get; }
 
     /// <summary>What the listing left out and why (non-image files, symlinks already listed), for the output.</summary>
-    IReadOnlyList<string> Notes { get; }
+    IReadOnlyList<string> Notes => [];
 
     /// <summary>Files left out because they are not images of this format.</summary>
-    int Ignored { get; }
+    int Ignored => 0;
 
     /// <summary>
     /// Decodes entry <paramref name="index"/> into planar [C, H, W] pixels; a bad sample throws

@@ -136,12 +136,6 @@ public sealed class ManifestSource : IImageSource
     public IReadOnlyList<SourceEntry> Entries { get; }
 
     /// <inheritdoc />
-    public IReadOnlyList<string> Notes => [];
-
-    /// <inheritdoc />
-    public int Ignored => 0;
-
-    /// <inheritdoc />
     public void DecodeInto(int index, ImageImportOptions options, Span<byte> destination)
     {
         var path = Path.Combine(_folder, Entries[index].Key);

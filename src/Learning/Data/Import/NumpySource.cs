@@ -124,12 +124,6 @@ public sealed partial class NumpySource : IImageSource
     public IReadOnlyList<SourceEntry> Entries { get; }
 
     /// <inheritdoc />
-    public IReadOnlyList<string> Notes => [];
-
-    /// <inheritdoc />
-    public int Ignored => 0;
-
-    /// <inheritdoc />
     public void DecodeInto(int index, ImageImportOptions options, Span<byte> destination)
     {
         var bytes = _height * _width * _channels;

@@ -154,9 +154,6 @@ public sealed class WebDatasetSource : IImageSource
     public IReadOnlyList<SourceEntry> Entries { get; }
 
     /// <inheritdoc />
-    public IReadOnlyList<string> Notes => [];
-
-    /// <inheritdoc />
     public int Ignored { get; }
 
     /// <inheritdoc />
